@@ -1,0 +1,100 @@
+//! Starting and stopping the daemon: migrations once, then the actor tree until a shutdown
+//! signal or until the tree gives up.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ractor::Actor;
+use serbero_core::config::Config;
+use serbero_core::storage;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::root::{self, Root};
+
+/// Upper bound for the tree to stop after a signal; each child finishes its current message.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the daemon until `shutdown` resolves (clean stop, `Ok`) or the actor tree stops on its
+/// own, which is always an error.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    log_summary(&config);
+    prepare_database(&config.serbero.db_path).await?;
+    let args = root::Args { config: Arc::new(config), clock: Clock::System };
+    let (root, mut tree) = Actor::spawn(None, Root, args).await.context("starting the actor tree")?;
+    tokio::select! {
+        () = shutdown => {
+            info!("shutdown signal received, stopping daemon");
+            if let Err(e) = root.stop_and_wait(None, Some(SHUTDOWN_TIMEOUT)).await {
+                warn!(error = %e, "actor tree did not stop in time");
+            }
+            let _ = tree.await;
+            info!("serbero exited cleanly");
+            Ok(())
+        }
+        _ = &mut tree => bail!("the actor tree stopped after repeated failures; see the errors above"),
+    }
+}
+
+/// Opens the database and applies migrations before any actor touches it.
+pub async fn prepare_database(path: &std::path::Path) -> anyhow::Result<()> {
+    let path: PathBuf = path.to_path_buf();
+    let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u32>> {
+        let mut conn = storage::open(&path)?;
+        Ok(storage::migrate(&mut conn)?)
+    })
+    .await??;
+    info!(?applied, schema = storage::SCHEMA_VERSION, "database opened and migrations applied");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM; only SIGINT will stop the daemon");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("received SIGINT"),
+        _ = sigterm.recv() => info!("received SIGTERM"),
+    }
+}
+
+fn log_summary(config: &Config) {
+    info!(
+        serbero_pubkey = %config.serbero.keys.public_key().to_hex(),
+        mostro_pubkey = %config.mostro.pubkey.to_hex(),
+        db_path = %config.serbero.db_path.display(),
+        relays = config.relays.len(),
+        solvers = config.solvers.len(),
+        renotification_seconds = config.timeouts.renotification_seconds,
+        renotification_check_interval_seconds = config.timeouts.renotification_check_interval_seconds,
+        "loaded config"
+    );
+    for url in &config.relays {
+        info!(relay = %url, "configured relay");
+    }
+    for (index, solver) in config.solvers.iter().enumerate() {
+        info!(index, pubkey = %solver.pubkey.to_hex(), permission = %solver.permission, "configured solver");
+    }
+}
+
+/// Logging to stderr; the filter is `SERBERO_LOG` when it parses, else the configured level.
+pub fn init_logging(config_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("SERBERO_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v.trim()).ok())
+        .or_else(|| EnvFilter::try_new(config_level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,356 @@
+//! Dispute: detection, dedup on (dispute id, status), the lifecycle, solver notifications and
+//! the re-notification timer. Writes: disputes, dispute_state_transitions,
+//! dispute_observations, its notifications rows and its outbox rows (see `store`).
+//! Casts: relay (watch, publish).
+
+mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nostr_sdk::{Keys, Timestamp};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serbero_core::config::{OutboxSettings, Solver, Timeouts};
+use serbero_core::dispute::DisputeEvent;
+use serbero_core::lifecycle::{intake, Effects, Intake};
+use serbero_core::notification::{self as text, NotifType};
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::outbox::{self, DeliveryDue, Draft, Outbox, Wiring};
+use crate::relay::{self, DisputesObserved, PublishOutcome, RelayRef};
+use crate::ticker::Ticker;
+
+pub type DisputeRef = ActorRef<Msg>;
+
+/// Owner name of this actor's outbox rows.
+pub const OUTBOX_OWNER: &str = "dispute";
+
+/// How far before the newest stored event a restarted subscription begins, for clock skew
+/// between Mostro, relays and us around the previous stop.
+pub const RESUME_SKEW_SECONDS: i64 = 60;
+
+pub enum Msg {
+    /// Checked dispute events from Relay, in arrival order.
+    Observed(DisputesObserved),
+    /// Relay's answer to one of our publish requests.
+    Published(PublishOutcome),
+    /// Outbox rows are coming due (a retry or an expiring claim).
+    DeliveryDue,
+    /// The re-notification check period elapsed.
+    RenotifyTick,
+    /// Disputes by state and outbox rows by status; also a FIFO barrier for earlier casts.
+    Status(RpcReplyPort<DisputeReport>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DisputeReport {
+    pub by_state: Vec<(String, u64)>,
+    pub outbox: Vec<(String, u64)>,
+}
+
+impl DisputeReport {
+    pub fn in_state(&self, state: &str) -> u64 {
+        self.by_state.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n)
+    }
+
+    pub fn outbox_in(&self, status: &str) -> u64 {
+        self.outbox.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n)
+    }
+}
+
+pub struct Args {
+    pub db_path: PathBuf,
+    pub keys: Keys,
+    pub solvers: Vec<Solver>,
+    pub timeouts: Timeouts,
+    pub outbox: OutboxSettings,
+    pub relay: RelayRef,
+    pub clock: Clock,
+}
+
+pub struct State {
+    db: Db,
+    outbox: Outbox,
+    keys: Keys,
+    solvers: Vec<Solver>,
+    renotify_after: i64,
+    clock: Clock,
+    _renotify: Ticker,
+}
+
+pub struct Dispute;
+
+impl Actor for Dispute {
+    type Msg = Msg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(&self, me: DisputeRef, args: Args) -> Result<State, ActorProcessingErr> {
+        let mut db = Db::open(&args.db_path).await?;
+        let since = resume_point(&mut db, &args.clock).await?;
+        let wiring = Wiring {
+            relay: args.relay.clone(),
+            published: me.get_derived(),
+            due: me.get_derived(),
+            clock: args.clock,
+        };
+        args.relay.cast(relay::Msg::WatchDisputes { since, sink: me.get_derived() })?;
+        if args.solvers.is_empty() {
+            warn!("no solvers configured; disputes will be recorded but nobody is notified");
+        }
+        let period = Duration::from_secs(args.timeouts.renotification_check_interval_seconds.max(1));
+        Ok(State {
+            db,
+            outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
+            keys: args.keys,
+            solvers: args.solvers,
+            renotify_after: args.timeouts.renotification_seconds as i64,
+            clock: args.clock,
+            _renotify: Ticker::every(period, me, || Msg::RenotifyTick),
+        })
+    }
+
+    /// Re-drives whatever an earlier run left in the outbox.
+    async fn post_start(&self, _me: DisputeRef, st: &mut State) -> Result<(), ActorProcessingErr> {
+        on_delivery_due(st).await
+    }
+
+    async fn handle(&self, _me: DisputeRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            Msg::Observed(DisputesObserved(events)) => on_observed(st, events).await,
+            Msg::Published(outcome) => on_published(st, outcome).await,
+            Msg::DeliveryDue => on_delivery_due(st).await,
+            Msg::RenotifyTick => on_renotify_tick(st).await,
+            Msg::Status(reply) => {
+                let (by_state, outbox) = st.db.read(store::counts).await?;
+                let _ = reply.send(DisputeReport { by_state, outbox });
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn resume_point(db: &mut Db, clock: &Clock) -> Result<Timestamp, ActorProcessingErr> {
+    let since = match db.read(store::newest_event_time).await? {
+        Some(newest) => {
+            let since = (newest - RESUME_SKEW_SECONDS).max(0);
+            info!(last_seen_event_ts = newest, resume_since_ts = since, skew_seconds = RESUME_SKEW_SECONDS, "resuming dispute subscription");
+            since
+        }
+        None => {
+            info!("no prior disputes recorded; subscribing from current time");
+            clock.now()
+        }
+    };
+    Ok(Timestamp::from(since as u64))
+}
+
+/// Decides every event against storage (and the events before it in the batch), builds the DMs
+/// the decisions call for, then stores decisions and DMs in one transaction.
+async fn on_observed(st: &mut State, events: Vec<DisputeEvent>) -> Result<(), ActorProcessingErr> {
+    let ids: Vec<String> = events.iter().map(|e| e.dispute_id.clone()).collect();
+    let mut known = st.db.read(move |c| store::load_known(c, &ids)).await?;
+    let mut applied: Vec<(DisputeEvent, Effects)> = Vec::new();
+    let mut drafts = Vec::new();
+    for event in events {
+        let entry = known.get(&event.dispute_id);
+        let current = entry.map(|k| k.state);
+        let seen = entry.is_some_and(|k| k.seen.contains(event.status.as_str()));
+        match intake(current, seen, &event) {
+            Intake::Duplicate => debug!(dispute = %event.dispute_id, status = %event.status, "duplicate_skip"),
+            Intake::Skip(why) => warn!(dispute = %event.dispute_id, status = %event.status, why, "dispute event not recorded"),
+            Intake::Apply(effects) => {
+                log_effects(&event, &effects);
+                remember(&mut known, &event, &effects);
+                drafts.extend(notification_drafts(&st.solvers, &event, &effects));
+                applied.push((event, effects));
+            }
+        }
+    }
+    if applied.is_empty() {
+        return Ok(());
+    }
+    let messages = outbox::build_all(&st.keys, drafts).await?;
+    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
+    st.db
+        .write(move |tx| {
+            for (event, effects) in &applied {
+                store::apply(tx, event, effects, now)?;
+            }
+            for message in &messages {
+                outbox::store::insert(tx, &ledger, message, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    on_delivery_due(st).await
+}
+
+fn remember(known: &mut HashMap<String, store::Known>, event: &DisputeEvent, effects: &Effects) {
+    let entry = known.entry(event.dispute_id.clone()).or_insert_with(|| store::Known {
+        state: serbero_core::lifecycle::LifecycleState::New,
+        seen: Default::default(),
+    });
+    entry.seen.insert(event.status.as_str().to_string());
+    if let Some(t) = &effects.transition {
+        entry.state = t.to;
+    }
+}
+
+fn log_effects(event: &DisputeEvent, effects: &Effects) {
+    let (dispute, status) = (&event.dispute_id, &event.status);
+    if effects.create {
+        info!(%dispute, %status, initiator = event.initiator.as_str(), event = %event.event_id, "detected new dispute");
+    }
+    match &effects.transition {
+        Some(t) => info!(%dispute, %status, from = %t.from, to = %t.to, "state_transition"),
+        None if !effects.create => info!(%dispute, %status, "dispute status recorded"),
+        None => {}
+    }
+}
+
+fn notification_drafts(solvers: &[Solver], event: &DisputeEvent, effects: &Effects) -> Vec<Draft> {
+    let Some(kind) = effects.notify else { return Vec::new() };
+    let body = match kind {
+        NotifType::Initial => text::initial_text(&event.dispute_id, event.initiator, event.created_at),
+        NotifType::Assignment => text::assignment_text(&event.dispute_id, event.assigned_solver.as_deref()),
+        NotifType::ReNotification => return Vec::new(),
+    };
+    drafts_for_all(solvers, &event.dispute_id, kind, 0, &body)
+}
+
+fn drafts_for_all(solvers: &[Solver], dispute_id: &str, kind: NotifType, round: u32, body: &str) -> Vec<Draft> {
+    solvers
+        .iter()
+        .map(|solver| Draft {
+            idempotency_key: kind.idempotency_key(dispute_id, &solver.pubkey.to_hex(), round),
+            dispute_id: Some(dispute_id.to_string()),
+            recipient: solver.pubkey,
+            notif_type: kind.as_str().to_string(),
+            body: body.to_string(),
+        })
+        .collect()
+}
+
+async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
+    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
+    let error = outcome.failure_summary();
+    let settled = st
+        .db
+        .write(move |tx| {
+            let settled = outbox::store::settle(tx, &ledger, outcome.ticket, &outcome.accepted, &error, now)?;
+            if let Some(s) = &settled {
+                store::record_attempt(tx, s, now)?;
+            }
+            Ok(settled)
+        })
+        .await?;
+    let Some(settled) = settled else { return Ok(()) };
+    settled.log();
+    match settled.result {
+        outbox::SettledAs::Sent { .. } => Ok(()),
+        // Sets the wake-up for the retry.
+        _ => on_delivery_due(st).await,
+    }
+}
+
+async fn on_delivery_due(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let expired = st.outbox.dispatch_due(&mut st.db).await?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let now = st.clock.now();
+    for settled in &expired {
+        settled.log();
+    }
+    st.db
+        .write(move |tx| expired.iter().try_for_each(|s| store::record_attempt(tx, s, now)))
+        .await?;
+    Ok(())
+}
+
+async fn on_renotify_tick(st: &mut State) -> Result<(), ActorProcessingErr> {
+    if st.solvers.is_empty() {
+        return Ok(());
+    }
+    let now = st.clock.now();
+    let cutoff = now - st.renotify_after;
+    let due = st.db.read(move |c| store::unattended(c, cutoff)).await?;
+    if due.is_empty() {
+        debug!("renotification_tick: nothing unattended");
+        return Ok(());
+    }
+    info!(count = due.len(), "renotification_tick: reminding solvers");
+    let drafts = due
+        .iter()
+        .flat_map(|d| {
+            let body = text::re_notification_text(&d.dispute_id, d.state, now - d.event_timestamp);
+            drafts_for_all(&st.solvers, &d.dispute_id, NotifType::ReNotification, d.next_round, &body)
+        })
+        .collect();
+    let messages = outbox::build_all(&st.keys, drafts).await?;
+    let ledger = st.outbox.ledger().clone();
+    st.db
+        .write(move |tx| {
+            for d in &due {
+                store::start_round(tx, &d.dispute_id, d.next_round)?;
+            }
+            for message in &messages {
+                outbox::store::insert(tx, &ledger, message, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    on_delivery_due(st).await
+}
+
+impl From<DisputesObserved> for Msg {
+    fn from(batch: DisputesObserved) -> Self {
+        Msg::Observed(batch)
+    }
+}
+
+impl From<PublishOutcome> for Msg {
+    fn from(outcome: PublishOutcome) -> Self {
+        Msg::Published(outcome)
+    }
+}
+
+impl From<DeliveryDue> for Msg {
+    fn from(_: DeliveryDue) -> Self {
+        Msg::DeliveryDue
+    }
+}
+
+impl TryFrom<Msg> for DisputesObserved {
+    type Error = Msg;
+    fn try_from(msg: Msg) -> Result<Self, Msg> {
+        match msg {
+            Msg::Observed(batch) => Ok(batch),
+            other => Err(other),
+        }
+    }
+}
+
+impl TryFrom<Msg> for PublishOutcome {
+    type Error = Msg;
+    fn try_from(msg: Msg) -> Result<Self, Msg> {
+        match msg {
+            Msg::Published(outcome) => Ok(outcome),
+            other => Err(other),
+        }
+    }
+}
+
+impl TryFrom<Msg> for DeliveryDue {
+    type Error = Msg;
+    fn try_from(msg: Msg) -> Result<Self, Msg> {
+        match msg {
+            Msg::DeliveryDue => Ok(DeliveryDue),
+            other => Err(other),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Delivery through the outbox, used by every actor that sends DMs. A DM is built and signed
+//! first, then stored as a row in the same transaction as the decision that causes it, keyed by a
+//! deterministic idempotency key. The owner then claims due rows (with an expiry), asks Relay to
+//! publish them, and records each outcome: `sent` once at least one relay said `OK`, otherwise
+//! `failed` with a capped backoff and finally `dead_lettered`. A retry re-publishes the stored
+//! event, so a crash at any point neither loses a DM nor makes a second one.
+
+pub(crate) mod store;
+
+use std::time::Duration;
+
+use nostr_sdk::{Event, JsonUtil, Keys, PublicKey};
+use ractor::DerivedActorRef;
+use serbero_core::backoff::Backoff;
+use serbero_core::config::OutboxSettings;
+use serbero_core::delivery::RetryPolicy;
+use serbero_core::dm::gift_wrapped_dm;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, warn};
+
+use crate::clock::Clock;
+use crate::db::{Db, DbError};
+use crate::relay::{self, PublishOutcome, RelayRef};
+
+/// Rows claimed per dispatch; more due rows are taken on the next wake-up, at once.
+const CLAIM_BATCH: usize = 1000;
+
+/// A DM to build: who gets what, and under which key.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub idempotency_key: String,
+    pub dispute_id: Option<String>,
+    pub recipient: PublicKey,
+    pub notif_type: String,
+    pub body: String,
+}
+
+/// A built DM, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub idempotency_key: String,
+    pub dispute_id: Option<String>,
+    pub recipient: String,
+    pub notif_type: String,
+    pub body: String,
+    pub event_id: String,
+    pub event_json: String,
+}
+
+/// Builds every draft's gift wrap, spread over the runtime's worker threads (each costs two
+/// NIP-44 encryptions and two signatures).
+pub async fn build_all(sender: &Keys, drafts: Vec<Draft>) -> Result<Vec<NewMessage>, anyhow::Error> {
+    let tasks: Vec<_> = drafts
+        .into_iter()
+        .map(|draft| {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let event = gift_wrapped_dm(&sender, &draft.recipient, &draft.body).await?;
+                Ok::<_, anyhow::Error>(NewMessage {
+                    idempotency_key: draft.idempotency_key,
+                    dispute_id: draft.dispute_id,
+                    recipient: draft.recipient.to_hex(),
+                    notif_type: draft.notif_type,
+                    body: draft.body,
+                    event_id: event.id.to_hex(),
+                    event_json: event.as_json(),
+                })
+            })
+        })
+        .collect();
+    let mut built = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        built.push(task.await??);
+    }
+    Ok(built)
+}
+
+/// Who owns the rows, which incarnation holds the claims, and the retry rules.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pub owner: &'static str,
+    pub token: String,
+    pub policy: RetryPolicy,
+    pub claim_ttl: i64,
+}
+
+/// A row whose attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub id: i64,
+    pub dispute_id: Option<String>,
+    pub recipient: String,
+    pub notif_type: String,
+    pub attempts: u32,
+    pub result: SettledAs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettledAs {
+    Sent { relays: String },
+    Retry { at: i64, error: String },
+    DeadLettered { error: String },
+}
+
+impl Settled {
+    pub fn log(&self) {
+        let (id, kind, to) = (self.id, &self.notif_type, &self.recipient);
+        let dispute = self.dispute_id.as_deref().unwrap_or("-");
+        match &self.result {
+            SettledAs::Sent { relays } => debug!(id, %kind, %dispute, %to, %relays, "dm delivered"),
+            SettledAs::Retry { at, error } => {
+                warn!(id, %kind, %dispute, %to, attempts = self.attempts, retry_at = at, %error, "dm not delivered; will retry")
+            }
+            SettledAs::DeadLettered { error } => {
+                error!(id, %kind, %dispute, %to, attempts = self.attempts, %error, "dm dead-lettered: giving up")
+            }
+        }
+    }
+}
+
+/// Told to the owner when its outbox has rows coming due.
+#[derive(Debug, Clone)]
+pub struct DeliveryDue;
+
+pub struct Outbox {
+    ledger: Ledger,
+    relay: RelayRef,
+    published: DerivedActorRef<PublishOutcome>,
+    due: DerivedActorRef<DeliveryDue>,
+    clock: Clock,
+    wake: Option<JoinHandle<()>>,
+}
+
+pub struct Wiring {
+    pub relay: RelayRef,
+    pub published: DerivedActorRef<PublishOutcome>,
+    pub due: DerivedActorRef<DeliveryDue>,
+    pub clock: Clock,
+}
+
+impl Outbox {
+    pub fn new(owner: &'static str, settings: &OutboxSettings, wiring: Wiring) -> Self {
+        let backoff = Backoff::new(
+            Duration::from_secs(settings.retry_initial_seconds),
+            Duration::from_secs(settings.retry_max_seconds),
+        );
+        let ledger = Ledger {
+            owner,
+            token: incarnation_token(),
+            policy: RetryPolicy { max_attempts: settings.max_attempts, backoff },
+            claim_ttl: settings.claim_ttl_seconds as i64,
+        };
+        Self { ledger, relay: wiring.relay, published: wiring.published, due: wiring.due, clock: wiring.clock, wake: None }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Claims every due row, asks Relay to publish each, and sets the next wake-up. Returns the
+    /// rows that ran out of attempts while waiting for an answer.
+    pub async fn dispatch_due(&mut self, db: &mut Db) -> Result<Vec<Settled>, DbError> {
+        let ledger = self.ledger.clone();
+        let now = self.clock.now();
+        let (claimed, dead, next) = db
+            .write(move |tx| {
+                let (claimed, dead) = store::claim_due(tx, &ledger, now, CLAIM_BATCH)?;
+                let next = if claimed.len() == CLAIM_BATCH { Some(now) } else { store::next_wake(tx, &ledger)? };
+                Ok((claimed, dead, next))
+            })
+            .await?;
+        for row in claimed {
+            match Event::from_json(&row.event_json) {
+                Ok(event) => {
+                    let request = relay::Msg::Publish { ticket: row.id, event: Box::new(event), reply_to: self.published.clone() };
+                    if self.relay.cast(request).is_err() {
+                        warn!(id = row.id, "relay actor unavailable; the claim will expire and be retried");
+                    }
+                }
+                Err(e) => error!(id = row.id, error = %e, "stored event does not parse; its claim will expire"),
+            }
+        }
+        self.arm(next);
+        Ok(dead)
+    }
+
+    fn arm(&mut self, at: Option<i64>) {
+        if let Some(old) = self.wake.take() {
+            old.abort();
+        }
+        let Some(at) = at else { return };
+        let wait = Duration::from_secs(at.saturating_sub(self.clock.now()).max(0) as u64);
+        let due = self.due.clone();
+        self.wake = Some(tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = due.send_message(DeliveryDue);
+        }));
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if let Some(wake) = self.wake.take() {
+            wake.abort();
+        }
+    }
+}
+
+/// Distinguishes this run's claims from those a crashed run left behind.
+fn incarnation_token() -> String {
+    format!("{}-{}", std::process::id(), Keys::generate().public_key().to_hex().get(..16).unwrap_or_default())
+}

@@ -1,0 +1,174 @@
+//! Relay: owns the nostr-sdk client. Watches the Mostro node's dispute events and casts them,
+//! checked and parsed, to the actor that asked; publishes signed events on request and casts
+//! back which relays accepted them (`OK` true). Writes no table; calls no actor.
+
+mod inbound;
+
+use std::sync::Arc;
+
+use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use serbero_core::dispute::DisputeEvent;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub type RelayRef = ActorRef<Msg>;
+
+/// Sends waiting for relay `OK`s at once; more wait for a permit.
+const MAX_CONCURRENT_SENDS: usize = 512;
+
+pub enum Msg {
+    /// Subscribe (again, if already watching) to dispute events newer than `since`; parsed
+    /// batches go to `sink`.
+    WatchDisputes { since: Timestamp, sink: DerivedActorRef<DisputesObserved> },
+    /// Publish a signed event to every relay; the outcome, tagged with `ticket`, is cast to
+    /// `reply_to`.
+    Publish { ticket: i64, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome> },
+    /// Connection state of every relay; also a FIFO barrier for earlier casts.
+    Status(RpcReplyPort<RelayStatus>),
+}
+
+/// Dispute events that passed author, signature and tag checks, in arrival order.
+#[derive(Debug, Clone)]
+pub struct DisputesObserved(pub Vec<DisputeEvent>);
+
+/// What became of one publish request.
+#[derive(Debug, Clone)]
+pub struct PublishOutcome {
+    pub ticket: i64,
+    pub event_id: EventId,
+    /// Relays that answered `OK` true (including "duplicate": they hold the event).
+    pub accepted: Vec<String>,
+    /// Relays that refused or failed, with their reason.
+    pub failed: Vec<(String, String)>,
+}
+
+impl PublishOutcome {
+    pub fn is_acknowledged(&self) -> bool {
+        !self.accepted.is_empty()
+    }
+
+    /// One line for logs and `last_error` columns.
+    pub fn failure_summary(&self) -> String {
+        if self.failed.is_empty() {
+            return "no relay acknowledged the event".to_string();
+        }
+        let parts: Vec<String> = self.failed.iter().map(|(url, why)| format!("{url}: {why}")).collect();
+        parts.join("; ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayStatus {
+    pub relays: Vec<(String, bool)>,
+}
+
+impl RelayStatus {
+    pub fn connected(&self) -> usize {
+        self.relays.iter().filter(|(_, up)| *up).count()
+    }
+}
+
+pub struct Args {
+    pub keys: Keys,
+    pub mostro: PublicKey,
+    pub relays: Vec<RelayUrl>,
+}
+
+pub struct State {
+    client: Client,
+    mostro: PublicKey,
+    watcher: Option<JoinHandle<()>>,
+    monitor: JoinHandle<()>,
+    send_permits: Arc<Semaphore>,
+}
+
+pub struct Relay;
+
+impl Actor for Relay {
+    type Msg = Msg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(&self, _me: RelayRef, args: Args) -> Result<State, ActorProcessingErr> {
+        let monitor = nostr_sdk::prelude::Monitor::new(256);
+        let status_changes = monitor.subscribe();
+        let client = Client::builder().signer(args.keys).monitor(monitor).build();
+        for url in &args.relays {
+            if !client.add_relay(url.clone()).await? {
+                warn!(relay = %url, "relay listed twice; using it once");
+            }
+        }
+        client.connect().await;
+        info!(relays = args.relays.len(), "connecting to relays");
+        Ok(State {
+            client,
+            mostro: args.mostro,
+            watcher: None,
+            monitor: inbound::log_status_changes(status_changes),
+            send_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
+        })
+    }
+
+    async fn handle(&self, _me: RelayRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            Msg::WatchDisputes { since, sink } => {
+                if let Some(old) = st.watcher.take() {
+                    old.abort();
+                }
+                st.watcher = Some(inbound::watch_disputes(&st.client, st.mostro, since, sink).await);
+            }
+            Msg::Publish { ticket, event, reply_to } => publish(st, ticket, event, reply_to),
+            Msg::Status(reply) => {
+                let _ = reply.send(relay_status(&st.client).await);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _me: RelayRef, st: &mut State) -> Result<(), ActorProcessingErr> {
+        if let Some(watcher) = st.watcher.take() {
+            watcher.abort();
+        }
+        st.monitor.abort();
+        st.client.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Sends on its own task so the actor keeps taking requests while relays answer.
+fn publish(st: &State, ticket: i64, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome>) {
+    let client = st.client.clone();
+    let permits = st.send_permits.clone();
+    tokio::spawn(async move {
+        let Ok(_permit) = permits.acquire_owned().await else { return };
+        let outcome = match client.send_event(&event).await {
+            Ok(output) => PublishOutcome {
+                ticket,
+                event_id: event.id,
+                accepted: output.success.iter().map(ToString::to_string).collect(),
+                failed: output.failed.into_iter().map(|(url, why)| (url.to_string(), why)).collect(),
+            },
+            Err(e) => PublishOutcome {
+                ticket,
+                event_id: event.id,
+                accepted: Vec::new(),
+                failed: vec![("*".to_string(), e.to_string())],
+            },
+        };
+        // The requester may have stopped; its rows are re-driven when it starts again.
+        let _ = reply_to.send_message(outcome);
+    });
+}
+
+async fn relay_status(client: &Client) -> RelayStatus {
+    let mut relays: Vec<(String, bool)> = client
+        .relays()
+        .await
+        .into_iter()
+        .map(|(url, relay)| (url.to_string(), relay.is_connected()))
+        .collect();
+    relays.sort();
+    RelayStatus { relays }
+}

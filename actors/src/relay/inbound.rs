@@ -1,0 +1,143 @@
+//! The Relay actor's background readers: the dispute-event subscription and relay status logs.
+
+use nostr_sdk::prelude::*;
+use ractor::DerivedActorRef;
+use serbero_core::dispute::{parse_dispute_event, DISPUTE_EVENT_KIND};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::DisputesObserved;
+
+/// Largest batch handed to the dispute actor at once; bursts are stored in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Subscribes to `kind 38386` by the Mostro key from `since` and starts the task that forwards
+/// every checked event to `sink`. The notification receiver is taken before the subscription so
+/// nothing the relays send in between is missed.
+pub(super) async fn watch_disputes(
+    client: &Client,
+    mostro: PublicKey,
+    since: Timestamp,
+    sink: DerivedActorRef<DisputesObserved>,
+) -> JoinHandle<()> {
+    let notifications = client.notifications();
+    let filter = Filter::new().kind(Kind::Custom(DISPUTE_EVENT_KIND)).author(mostro).since(since);
+    let sub_id = SubscriptionId::new("serbero-disputes");
+    subscribe(client, &sub_id, &filter).await;
+    let client = client.clone();
+    tokio::spawn(async move { forward(client, notifications, sub_id, filter, mostro, sink).await })
+}
+
+async fn subscribe(client: &Client, sub_id: &SubscriptionId, filter: &Filter) {
+    info!(
+        kind = DISPUTE_EVENT_KIND,
+        since = filter.since.map(|t| t.as_secs()).unwrap_or_default(),
+        "subscribing to dispute events"
+    );
+    match client.subscribe_with_id(sub_id.clone(), filter.clone(), None).await {
+        Ok(out) => info!(accepted = out.success.len(), failed = out.failed.len(), "dispute subscription sent"),
+        // Kept by the client and re-sent to each relay when it connects.
+        Err(e) => warn!(error = %e, "dispute subscription not sent yet"),
+    }
+}
+
+async fn forward(
+    client: Client,
+    mut notifications: Receiver<RelayPoolNotification>,
+    sub_id: SubscriptionId,
+    filter: Filter,
+    mostro: PublicKey,
+    sink: DerivedActorRef<DisputesObserved>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        let mut received = Some(notifications.recv().await);
+        // Take whatever else is already waiting, so a burst becomes one batch.
+        while let Some(next) = received.take() {
+            match next {
+                Ok(notification) => accept(notification, &sub_id, &mostro, &mut batch),
+                Err(RecvError::Lagged(missed)) => {
+                    // Missed notifications may hold disputes: ask the relays to replay.
+                    warn!(missed, "dispute reader fell behind; re-requesting events");
+                    subscribe(&client, &sub_id, &filter).await;
+                }
+                Err(RecvError::Closed) => {
+                    forward_batch(&sink, batch);
+                    return;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                received = already_waiting(&mut notifications);
+            }
+        }
+        if !forward_batch(&sink, batch) {
+            return;
+        }
+    }
+}
+
+fn already_waiting(rx: &mut Receiver<RelayPoolNotification>) -> Option<Result<RelayPoolNotification, RecvError>> {
+    match rx.try_recv() {
+        Ok(notification) => Some(Ok(notification)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+    }
+}
+
+fn accept(
+    notification: RelayPoolNotification,
+    sub_id: &SubscriptionId,
+    mostro: &PublicKey,
+    batch: &mut Vec<serbero_core::dispute::DisputeEvent>,
+) {
+    // `Message` carries every copy, not only the first the client ever saw: after the dispute
+    // actor restarts, a replay must reach it again. Storage deduplicates.
+    let RelayPoolNotification::Message { relay_url, message: RelayMessage::Event { subscription_id, event } } =
+        notification
+    else {
+        return;
+    };
+    if subscription_id.as_ref() != sub_id {
+        return;
+    }
+    match parse_dispute_event(&event, mostro) {
+        Ok(parsed) => {
+            debug!(relay = %relay_url, event = %event.id, dispute = %parsed.dispute_id, status = %parsed.status, "dispute event received");
+            batch.push(parsed);
+        }
+        Err(reason) => warn!(relay = %relay_url, event = %event.id, %reason, "skipping dispute event"),
+    }
+}
+
+/// False when the sink is gone for good.
+fn forward_batch(sink: &DerivedActorRef<DisputesObserved>, batch: Vec<serbero_core::dispute::DisputeEvent>) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    if sink.send_message(DisputesObserved(batch)).is_err() {
+        warn!("dispute actor is gone; stopping the dispute reader until it watches again");
+        return false;
+    }
+    true
+}
+
+pub(super) fn log_status_changes(mut changes: Receiver<MonitorNotification>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(MonitorNotification::StatusChanged { relay_url, status }) => match status {
+                    RelayStatus::Connected => info!(relay = %relay_url, "relay connected"),
+                    RelayStatus::Disconnected | RelayStatus::Terminated => {
+                        warn!(relay = %relay_url, %status, "relay disconnected")
+                    }
+                    other => debug!(relay = %relay_url, status = %other, "relay status"),
+                },
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
+}

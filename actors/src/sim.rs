@@ -1,0 +1,183 @@
+//! Stand-ins for the outside world, used by `serbero demo`, the end-to-end tests and the
+//! benchmark: an in-process relay, a Mostro node that publishes dispute events, and solvers
+//! whose inboxes unwrap the DMs they receive.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use nostr_relay_builder::prelude::{LocalRelay, RateLimit, RelayBuilder};
+use nostr_sdk::nips::nip59::UnwrappedGift;
+use nostr_sdk::prelude::*;
+use serbero_core::dispute::DISPUTE_EVENT_KIND;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// A real websocket relay on loopback, with limits raised for bursts of test traffic.
+pub struct TestRelay {
+    relay: LocalRelay,
+    url: RelayUrl,
+}
+
+impl TestRelay {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(None).await
+    }
+
+    /// On a given port, so a test can stop the relay and bring it back at the same address.
+    pub async fn start_on(port: Option<u16>) -> anyhow::Result<Self> {
+        let mut builder = RelayBuilder::default()
+            .addr("127.0.0.1".parse()?)
+            .rate_limit(RateLimit { max_reqs: 1_000, notes_per_minute: 1_000_000 })
+            .max_filter_limit(100_000)
+            .default_filter_limit(100_000);
+        if let Some(port) = port {
+            builder = builder.port(port);
+        }
+        let relay = LocalRelay::new(builder);
+        relay.run().await.context("starting the in-process relay")?;
+        let url = relay.url().await;
+        Ok(Self { relay, url })
+    }
+
+    pub fn url(&self) -> RelayUrl {
+        self.url.clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url.as_str().rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(0)
+    }
+
+    pub fn shutdown(&self) {
+        self.relay.shutdown();
+    }
+}
+
+/// A Mostro node that publishes dispute events with its own key.
+pub struct SimMostro {
+    pub keys: Keys,
+    client: Client,
+}
+
+impl SimMostro {
+    pub async fn connect(keys: Keys, relay: &RelayUrl) -> anyhow::Result<Self> {
+        let client = Client::new(keys.clone());
+        client.add_relay(relay.clone()).await?;
+        client.try_connect(Duration::from_secs(5)).await;
+        Ok(Self { keys, client })
+    }
+
+    pub fn dispute_event(&self, dispute_id: &str, status: &str, initiator: &str, extra: &[Tag]) -> anyhow::Result<Event> {
+        let mut tags = vec![
+            Tag::identifier(dispute_id),
+            Tag::parse(["s", status])?,
+            Tag::parse(["initiator", initiator])?,
+            Tag::parse(["y", "mostro"])?,
+            Tag::parse(["z", "dispute"])?,
+        ];
+        tags.extend_from_slice(extra);
+        Ok(EventBuilder::new(Kind::Custom(DISPUTE_EVENT_KIND), "").tags(tags).sign_with_keys(&self.keys)?)
+    }
+
+    /// Publishes a dispute revision and waits for the relay's `OK`.
+    pub async fn publish(&self, dispute_id: &str, status: &str, initiator: &str, extra: &[Tag]) -> anyhow::Result<Event> {
+        let event = self.dispute_event(dispute_id, status, initiator, extra)?;
+        self.send(&event).await?;
+        Ok(event)
+    }
+
+    pub async fn send(&self, event: &Event) -> anyhow::Result<()> {
+        let out = self.client.send_event(event).await?;
+        anyhow::ensure!(!out.success.is_empty(), "relay refused the event: {:?}", out.failed);
+        Ok(())
+    }
+
+    pub async fn disconnect(&self) {
+        self.client.shutdown().await;
+    }
+}
+
+/// A DM as the solver's client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedDm {
+    pub wrap_id: EventId,
+    pub sender: PublicKey,
+    pub text: String,
+}
+
+/// A solver's inbox: subscribes to gift wraps addressed to it and unwraps each one.
+pub struct SolverInbox {
+    pub keys: Keys,
+    received: Arc<Mutex<Vec<ReceivedDm>>>,
+    arrived: Arc<Notify>,
+    client: Client,
+    reader: JoinHandle<()>,
+}
+
+impl SolverInbox {
+    pub async fn start(relay: &RelayUrl) -> anyhow::Result<Self> {
+        Self::start_with(Keys::generate(), relay).await
+    }
+
+    pub async fn start_with(keys: Keys, relay: &RelayUrl) -> anyhow::Result<Self> {
+        let client = Client::new(keys.clone());
+        client.add_relay(relay.clone()).await?;
+        client.try_connect(Duration::from_secs(5)).await;
+        let mut notifications = client.notifications();
+        // No `since`: wraps are back-dated by up to two days.
+        client.subscribe(Filter::new().kind(Kind::GiftWrap).pubkey(keys.public_key()), None).await?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Notify::new());
+        let (sink, bell, me) = (received.clone(), arrived.clone(), keys.clone());
+        let reader = tokio::spawn(async move {
+            while let Ok(notification) = notifications.recv().await {
+                let RelayPoolNotification::Event { event, .. } = notification else { continue };
+                let Ok(gift) = UnwrappedGift::from_gift_wrap(&me, &event).await else { continue };
+                sink.lock().expect("inbox lock").push(ReceivedDm { wrap_id: event.id, sender: gift.sender, text: gift.rumor.content });
+                bell.notify_waiters();
+            }
+        });
+        Ok(Self { keys, received, arrived, client, reader })
+    }
+
+    pub fn pubkey(&self) -> PublicKey {
+        self.keys.public_key()
+    }
+
+    pub fn messages(&self) -> Vec<ReceivedDm> {
+        self.received.lock().expect("inbox lock").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().expect("inbox lock").len()
+    }
+
+    /// Waits until at least `n` DMs arrived; false on timeout.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.count() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Waits for the next DM after the first `seen`, and returns it.
+    pub async fn next_after(&self, seen: usize, timeout: Duration) -> Option<ReceivedDm> {
+        if self.wait_for(seen + 1, timeout).await {
+            self.messages().get(seen).cloned()
+        } else {
+            None
+        }
+    }
+
+    pub async fn stop(self) {
+        self.reader.abort();
+        self.client.shutdown().await;
+    }
+}

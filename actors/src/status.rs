@@ -1,0 +1,164 @@
+//! `serbero status`: what the database says about disputes, notifications and the outbox.
+//! Read-only.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use nostr_sdk::Timestamp;
+use rusqlite::{Connection, OpenFlags};
+use serbero_core::lifecycle::LifecycleState;
+use serbero_core::storage;
+
+const RECENT: i64 = 10;
+const DEAD_LETTERS_SHOWN: i64 = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub sent_at: i64,
+    pub dispute_id: String,
+    pub notif_type: String,
+    pub status: String,
+    pub solver: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub notif_type: String,
+    pub dispute_id: Option<String>,
+    pub recipient: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub db_path: String,
+    pub schema_version: u32,
+    pub disputes_by_state: Vec<(String, u64)>,
+    pub recent_notifications: Vec<Notification>,
+    pub outbox_by_status: Vec<(String, u64)>,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl StatusReport {
+    pub fn read(db_path: &Path) -> anyhow::Result<Self> {
+        if !db_path.exists() {
+            bail!("no database at {} (the daemon creates it on first start)", db_path.display());
+        }
+        let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {}", db_path.display()))?;
+        let schema_version = storage::schema_version(&conn)?;
+        if schema_version < storage::SCHEMA_VERSION {
+            bail!(
+                "{} is at schema version {schema_version}; start the daemon once to upgrade it to {}",
+                db_path.display(),
+                storage::SCHEMA_VERSION
+            );
+        }
+        Ok(Self {
+            db_path: db_path.display().to_string(),
+            schema_version,
+            disputes_by_state: disputes_by_state(&conn)?,
+            recent_notifications: recent_notifications(&conn)?,
+            outbox_by_status: counts(&conn, "SELECT status, COUNT(*) FROM outbox GROUP BY 1 ORDER BY 1")?,
+            dead_letters: dead_letters(&conn)?,
+        })
+    }
+}
+
+fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare(sql)?.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
+}
+
+/// Every lifecycle state, in lifecycle order, zero counts included.
+fn disputes_by_state(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    let found = counts(conn, "SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1")?;
+    let mut all: Vec<(String, u64)> = LifecycleState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), found.iter().find(|(f, _)| f == s.as_str()).map_or(0, |(_, n)| *n)))
+        .collect();
+    all.extend(found.into_iter().filter(|(s, _)| LifecycleState::parse(s).is_none()));
+    Ok(all)
+}
+
+fn recent_notifications(conn: &Connection) -> rusqlite::Result<Vec<Notification>> {
+    conn.prepare(
+        "SELECT sent_at, dispute_id, notif_type, status, solver_pubkey, error_message
+           FROM notifications ORDER BY id DESC LIMIT ?1",
+    )?
+    .query_map([RECENT], |r| {
+        Ok(Notification {
+            sent_at: r.get(0)?,
+            dispute_id: r.get(1)?,
+            notif_type: r.get(2)?,
+            status: r.get(3)?,
+            solver: r.get(4)?,
+            error: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+fn dead_letters(conn: &Connection) -> rusqlite::Result<Vec<DeadLetter>> {
+    conn.prepare(
+        "SELECT id, notif_type, dispute_id, recipient, attempts, last_error
+           FROM outbox WHERE status = 'dead_lettered' ORDER BY id DESC LIMIT ?1",
+    )?
+    .query_map([DEAD_LETTERS_SHOWN], |r| {
+        Ok(DeadLetter {
+            id: r.get(0)?,
+            notif_type: r.get(1)?,
+            dispute_id: r.get(2)?,
+            recipient: r.get(3)?,
+            attempts: r.get(4)?,
+            last_error: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+fn when(unix: i64) -> String {
+    Timestamp::from(unix.max(0) as u64).to_human_datetime()
+}
+
+fn short(key: &str) -> &str {
+    key.get(..16).unwrap_or(key)
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Serbero status: {} (schema version {})", self.db_path, self.schema_version)?;
+        writeln!(f, "\nDisputes by lifecycle state:")?;
+        for (state, n) in &self.disputes_by_state {
+            writeln!(f, "  {state:<10} {n}")?;
+        }
+        writeln!(f, "\nRecent notifications (newest first):")?;
+        if self.recent_notifications.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for n in &self.recent_notifications {
+            let error = n.error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default();
+            writeln!(f, "  {}  {:<15} {:<6} dispute {}  solver {}…{error}", when(n.sent_at), n.notif_type, n.status, n.dispute_id, short(&n.solver))?;
+        }
+        writeln!(f, "\nOutbox by status:")?;
+        if self.outbox_by_status.is_empty() {
+            writeln!(f, "  empty")?;
+        }
+        for (status, n) in &self.outbox_by_status {
+            writeln!(f, "  {status:<14} {n}")?;
+        }
+        writeln!(f, "\nDead letters (DMs Serbero gave up on):")?;
+        if self.dead_letters.is_empty() {
+            write!(f, "  none")?;
+        }
+        for d in &self.dead_letters {
+            let dispute = d.dispute_id.as_deref().unwrap_or("-");
+            let error = d.last_error.as_deref().unwrap_or("-");
+            write!(f, "\n  #{} {} dispute {dispute} to {}… after {} attempts: {error}", d.id, d.notif_type, short(&d.recipient), d.attempts)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! A periodic message to an actor. Timer tasks outlive a stopped actor unless aborted, so the
+//! handle aborts its task when dropped with the actor's state.
+
+use std::time::Duration;
+
+use ractor::{ActorRef, Message};
+use tokio::task::JoinHandle;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+
+pub struct Ticker(JoinHandle<()>);
+
+impl Ticker {
+    /// Sends `make()` to `target` every `period`, the first one period from now. Late ticks are
+    /// delayed, not bunched.
+    pub fn every<M: Message>(period: Duration, target: ActorRef<M>, make: fn() -> M) -> Self {
+        Self(tokio::spawn(async move {
+            let mut ticks = interval_at(Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if target.cast(make()).is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

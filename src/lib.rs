@@ -1,0 +1,13 @@
+//! Serbero's domain: configuration, the Mostro dispute wire format, the dispute lifecycle,
+//! notification texts, delivery policy and the storage schema. Nothing here knows about actors;
+//! the running system lives in the `serbero` crate (`actors/`).
+
+pub mod backoff;
+pub mod config;
+pub mod delivery;
+pub mod dispute;
+pub mod dm;
+pub mod lifecycle;
+pub mod notification;
+pub mod storage;
+pub mod supervision;
