@@ -854,25 +854,64 @@ mod tests {
         PublicKey::parse(hex).unwrap()
     }
 
-    #[test]
-    fn full_file_parses_every_section() {
-        let text = base()
+    /// Every section with a value different from its default.
+    fn full_document() -> String {
+        base()
             + &solver_section(SOLVER_A_HEX, "permission = \"write\"")
             + &solver_section(SOLVER_B_HEX, "")
-            + "[[relays]]\nurl = \"ws://127.0.0.1:7777\"\n\
-               [serbero.extra_never]\n"
-            + "[timeouts]\nrenotification_seconds = 600\nrenotification_check_interval_seconds = 5\n\
-               [outbox]\nmax_attempts = 3\nretry_initial_seconds = 2\nretry_max_seconds = 20\nclaim_ttl_seconds = 15\n\
-               [mediation]\nenabled = true\nmax_rounds = 0\nparty_response_timeout_seconds = 0\n\
-               solver_auth_retry_initial_seconds = 7\nsolver_auth_retry_max_interval_seconds = 70\n\
-               solver_auth_retry_max_total_seconds = 700\nsolver_auth_retry_max_attempts = 4\n\
-               [reasoning]\nprovider = \"anthropic\"\nmodel = \"claude\"\napi_base = \"https://llm.example/v1/\"\n\
-               api_key_env = \"MY_KEY\"\nrequest_timeout_seconds = 9\nfollowup_retry_count = 3\n\
-               [prompts]\nsystem_instructions_path = \"p/a.md\"\nclassification_policy_path = \"p/b.md\"\n\
-               escalation_policy_path = \"p/c.md\"\nmediation_style_path = \"p/d.md\"\nmessage_templates_path = \"p/e.md\"\n\
-               [chat]\ninbound_fetch_interval_seconds = 4\n\
-               [escalation]\nenabled = true\ndispatch_interval_seconds = 8\nfallback_to_all_solvers = true\n";
-        let loaded = parse_ok(&text);
+            + r#"
+[[relays]]
+url = "ws://127.0.0.1:7777"
+
+[serbero.extra_never]
+
+[timeouts]
+renotification_seconds = 600
+renotification_check_interval_seconds = 5
+
+[outbox]
+max_attempts = 3
+retry_initial_seconds = 2
+retry_max_seconds = 20
+claim_ttl_seconds = 15
+
+[mediation]
+enabled = true
+max_rounds = 0
+party_response_timeout_seconds = 0
+solver_auth_retry_initial_seconds = 7
+solver_auth_retry_max_interval_seconds = 70
+solver_auth_retry_max_total_seconds = 700
+solver_auth_retry_max_attempts = 4
+
+[reasoning]
+provider = "anthropic"
+model = "claude"
+api_base = "https://llm.example/v1/"
+api_key_env = "MY_KEY"
+request_timeout_seconds = 9
+followup_retry_count = 3
+
+[prompts]
+system_instructions_path = "p/a.md"
+classification_policy_path = "p/b.md"
+escalation_policy_path = "p/c.md"
+mediation_style_path = "p/d.md"
+message_templates_path = "p/e.md"
+
+[chat]
+inbound_fetch_interval_seconds = 4
+
+[escalation]
+enabled = true
+dispatch_interval_seconds = 8
+fallback_to_all_solvers = true
+"#
+    }
+
+    #[test]
+    fn full_file_parses_every_section() {
+        let loaded = parse_ok(&full_document());
         let config = &loaded.config;
         assert_eq!(loaded.path, Path::new("<inline>"));
         assert_eq!(
@@ -884,78 +923,93 @@ mod tests {
         assert_eq!(config.mostro.pubkey, public_key(MOSTRO_HEX));
         let relays: Vec<&str> = config.relays.iter().map(RelayUrl::as_str).collect();
         assert_eq!(relays, ["wss://relay.example", "ws://127.0.0.1:7777"]);
-        assert_eq!(
-            config.solvers,
-            [
-                Solver {
-                    pubkey: public_key(SOLVER_A_HEX),
-                    permission: Permission::Write
-                },
-                Solver {
-                    pubkey: public_key(SOLVER_B_HEX),
-                    permission: Permission::Read
-                },
-            ]
-        );
-        assert_eq!(
-            (
-                config.timeouts.renotification_seconds,
-                config.timeouts.renotification_check_interval_seconds
+        let write = Solver {
+            pubkey: public_key(SOLVER_A_HEX),
+            permission: Permission::Write,
+        };
+        let read = Solver {
+            pubkey: public_key(SOLVER_B_HEX),
+            permission: Permission::Read,
+        };
+        assert_eq!(config.solvers, [write, read]);
+        // Debug output lists every field, so one comparison per section covers them all.
+        let expected_sections = [
+            format!(
+                "{:?}",
+                Timeouts {
+                    renotification_seconds: 600,
+                    renotification_check_interval_seconds: 5
+                }
             ),
-            (600, 5)
-        );
-        let outbox = &config.outbox;
-        assert_eq!(
-            (
-                outbox.max_attempts,
-                outbox.retry_initial_seconds,
-                outbox.retry_max_seconds,
-                outbox.claim_ttl_seconds
+            format!(
+                "{:?}",
+                OutboxSettings {
+                    max_attempts: 3,
+                    retry_initial_seconds: 2,
+                    retry_max_seconds: 20,
+                    claim_ttl_seconds: 15
+                }
             ),
-            (3, 2, 20, 15)
-        );
-        let m = &config.mediation;
-        assert!(m.enabled);
-        assert_eq!((m.max_rounds, m.party_response_timeout_seconds), (0, 0));
-        assert_eq!(
-            (
-                m.solver_auth_retry_initial_seconds,
-                m.solver_auth_retry_max_interval_seconds,
-                m.solver_auth_retry_max_total_seconds,
-                m.solver_auth_retry_max_attempts
+            format!(
+                "{:?}",
+                MediationSettings {
+                    enabled: true,
+                    max_rounds: 0,
+                    party_response_timeout_seconds: 0,
+                    solver_auth_retry_initial_seconds: 7,
+                    solver_auth_retry_max_interval_seconds: 70,
+                    solver_auth_retry_max_total_seconds: 700,
+                    solver_auth_retry_max_attempts: 4,
+                }
             ),
-            (7, 70, 700, 4)
-        );
-        let r = &config.reasoning;
-        assert!(!r.enabled && r.api_key.is_none());
-        assert_eq!(
-            (r.provider.as_str(), r.model.as_str(), r.api_base.as_str()),
-            ("anthropic", "claude", "https://llm.example/v1")
-        );
-        assert_eq!(
-            (
-                r.api_key_env.as_str(),
-                r.request_timeout_seconds,
-                r.followup_retry_count
+            format!(
+                "{:?}",
+                ReasoningSettings {
+                    enabled: false,
+                    provider: "anthropic".into(),
+                    model: "claude".into(),
+                    api_base: "https://llm.example/v1".into(),
+                    api_key_env: "MY_KEY".into(),
+                    request_timeout_seconds: 9,
+                    followup_retry_count: 3,
+                    api_key: None,
+                }
             ),
-            ("MY_KEY", 9, 3)
-        );
-        let p = &config.prompts;
-        let prompt_paths = [
-            &p.system_instructions_path,
-            &p.classification_policy_path,
-            &p.escalation_policy_path,
-            &p.mediation_style_path,
-            &p.message_templates_path,
+            format!(
+                "{:?}",
+                PromptSettings {
+                    system_instructions_path: "p/a.md".into(),
+                    classification_policy_path: "p/b.md".into(),
+                    escalation_policy_path: "p/c.md".into(),
+                    mediation_style_path: "p/d.md".into(),
+                    message_templates_path: "p/e.md".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                ChatSettings {
+                    inbound_fetch_interval_seconds: 4
+                }
+            ),
+            format!(
+                "{:?}",
+                EscalationSettings {
+                    enabled: true,
+                    dispatch_interval_seconds: 8,
+                    fallback_to_all_solvers: true
+                }
+            ),
         ];
-        assert_eq!(
-            prompt_paths.map(|path| path.to_str().unwrap()),
-            ["p/a.md", "p/b.md", "p/c.md", "p/d.md", "p/e.md"]
-        );
-        assert_eq!(config.chat.inbound_fetch_interval_seconds, 4);
-        let e = &config.escalation;
-        assert!(e.enabled && e.fallback_to_all_solvers);
-        assert_eq!(e.dispatch_interval_seconds, 8);
+        let actual_sections = [
+            format!("{:?}", config.timeouts),
+            format!("{:?}", config.outbox),
+            format!("{:?}", config.mediation),
+            format!("{:?}", config.reasoning),
+            format!("{:?}", config.prompts),
+            format!("{:?}", config.chat),
+            format!("{:?}", config.escalation),
+        ];
+        assert_eq!(actual_sections, expected_sections);
         assert_eq!(
             loaded.warnings,
             ["unknown configuration key `serbero.extra_never` (ignored)"]

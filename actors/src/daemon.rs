@@ -7,35 +7,69 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use ractor::rpc::CallResult;
 use ractor::Actor;
+use tokio::task::JoinHandle;
 use serbero_core::config::Config;
 use serbero_core::storage;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::root::{self, Root};
+use crate::relay;
+use crate::root::{self, Root, RootRef};
 
 /// Upper bound for the tree to stop after a signal; each child finishes its current message.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until `shutdown` resolves (clean stop, `Ok`) or the actor tree stops on its
 /// own, which is always an error.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    start(config).await?.run_until(shutdown).await
+}
+
+/// A started actor tree.
+pub struct Running {
+    root: RootRef,
+    tree: JoinHandle<()>,
+}
+
+/// Prepares the database and starts the actor tree.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
     log_summary(&config);
     prepare_database(&config.serbero.db_path).await?;
     let args = root::Args { config: Arc::new(config), clock: Clock::System };
-    let (root, mut tree) = Actor::spawn(None, Root, args).await.context("starting the actor tree")?;
-    tokio::select! {
-        () = shutdown => {
-            info!("shutdown signal received, stopping daemon");
-            if let Err(e) = root.stop_and_wait(None, Some(SHUTDOWN_TIMEOUT)).await {
-                warn!(error = %e, "actor tree did not stop in time");
-            }
-            let _ = tree.await;
-            info!("serbero exited cleanly");
-            Ok(())
+    let (root, tree) = Actor::spawn(None, Root, args).await.context("starting the actor tree")?;
+    Ok(Running { root, tree })
+}
+
+impl Running {
+    /// Resolves once the relay actor has sent the dispute subscription (the dispute actor asks
+    /// for it while starting, before Root finishes starting).
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let children = match self.root.call(root::Msg::Children, Some(READY_TIMEOUT)).await? {
+            CallResult::Success(children) => children,
+            _ => bail!("the actor tree did not answer"),
+        };
+        match children.relay.call(relay::Msg::Status, Some(READY_TIMEOUT)).await? {
+            CallResult::Success(_) => Ok(()),
+            _ => bail!("the relay actor did not answer"),
         }
-        _ = &mut tree => bail!("the actor tree stopped after repeated failures; see the errors above"),
+    }
+
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            () = shutdown => {
+                info!("shutdown signal received, stopping daemon");
+                if let Err(e) = self.root.stop_and_wait(None, Some(SHUTDOWN_TIMEOUT)).await {
+                    warn!(error = %e, "actor tree did not stop in time");
+                }
+                let _ = self.tree.await;
+                info!("serbero exited cleanly");
+                Ok(())
+            }
+            _ = &mut self.tree => bail!("the actor tree stopped after repeated failures; see the errors above"),
+        }
     }
 }
 

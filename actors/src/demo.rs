@@ -1,5 +1,294 @@
-//! `serbero demo`: the real daemon against an embedded relay with a simulated Mostro.
+//! `serbero demo`: the README's first command. It runs the real daemon (the whole actor tree, a
+//! SQLite database in a temporary directory, a configuration parsed from TOML) against an
+//! embedded relay, plays Mostro and two solvers, and walks one dispute through its life:
+//! opened, re-notified, taken, resolved. Every DM the solvers receive is printed as it arrives;
+//! a DM that does not come within [`STEP_TIMEOUT`] fails the demo.
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use nostr_sdk::prelude::*;
+use rusqlite::{Connection, OpenFlags};
+use serbero_core::config::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::daemon;
+use crate::sim::{SimMostro, SolverInbox, TestRelay};
+use crate::status::StatusReport;
+
+/// How long each expected DM or state change may take before the demo gives up.
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+const INITIAL: &str = "New Mostro dispute requires attention.";
+const STILL_UNATTENDED: &str = "Mostro dispute is still unattended.";
+const TAKEN: &str = "Mostro dispute has been taken.";
 
 pub async fn run() -> anyhow::Result<()> {
-    anyhow::bail!("the demo is being written")
+    daemon::init_logging("warn");
+    let mut stage = Stage::set_up().await?;
+    let serbero = Keys::generate();
+    let config = demo_config(&stage, &serbero)?;
+    stage.introduce(&serbero);
+    let daemon = match RunningDaemon::start(config).await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            stage.close().await;
+            return Err(e);
+        }
+    };
+    let played = play(&mut stage).await;
+    let stopped = daemon.stop().await;
+    let outcome = played.and(stopped).and_then(|()| summarize(&stage));
+    stage.close().await;
+    outcome
+}
+
+/// The scenario: one dispute from `initiated` to `settled`.
+async fn play(stage: &mut Stage) -> anyhow::Result<()> {
+    let id = fresh_dispute_id();
+    stage.say("mostro", format!("opens dispute {id} (initiator: buyer)"));
+    stage.mostro.publish(&id, "initiated", "buyer", &[]).await?;
+    stage.expect_everyone(INITIAL).await?;
+
+    stage.say("demo", "nobody takes it; the re-notification timeout is 3 s, checked every second");
+    stage.expect_everyone(STILL_UNATTENDED).await?;
+
+    let taker = stage.solvers[1].inbox.pubkey();
+    stage.say("mostro", format!("{} takes the dispute (in-progress)", stage.solvers[1].label));
+    stage.mostro.publish(&id, "in-progress", "buyer", &[Tag::public_key(taker)]).await?;
+    stage.expect_everyone(TAKEN).await?;
+
+    stage.say("mostro", "settles the dispute (settled); Serbero sends no DM for that");
+    stage.mostro.publish(&id, "settled", "buyer", &[]).await?;
+    let lifecycle = wait_until_resolved(&stage.db_path(), &id).await?;
+    stage.say("serbero", "dispute resolved; its lifecycle in dispute_state_transitions:");
+    for step in lifecycle {
+        println!("            {step}");
+    }
+    Ok(())
+}
+
+/// The relay, the simulated parties and the temporary directory holding the database.
+struct Stage {
+    relay: TestRelay,
+    dir: tempfile::TempDir,
+    mostro: SimMostro,
+    solvers: [DemoSolver; 2],
+    started: Instant,
+}
+
+impl Stage {
+    async fn set_up() -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let relay = TestRelay::start().await?;
+        let url = relay.url();
+        let mostro = SimMostro::connect(Keys::generate(), &url).await.context("connecting the simulated Mostro")?;
+        let solvers = [DemoSolver::start("solver 1 (read)", &url).await?, DemoSolver::start("solver 2 (write)", &url).await?];
+        let dir = tempfile::Builder::new().prefix("serbero-demo-").tempdir().context("creating a temporary directory")?;
+        Ok(Self { relay, dir, mostro, solvers, started })
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.dir.path().join("serbero.db")
+    }
+
+    fn introduce(&self, serbero: &Keys) {
+        println!("Serbero demo: the real daemon against an embedded relay, a simulated Mostro and two simulated solvers.");
+        println!("  relay     {}", self.relay.url());
+        println!("  database  {}", self.db_path().display());
+        println!("  serbero   {}", npub(&serbero.public_key()));
+        println!("  mostro    {}", npub(&self.mostro.keys.public_key()));
+        for solver in &self.solvers {
+            println!("  {:<17} {}", solver.label, npub(&solver.inbox.pubkey()));
+        }
+        println!();
+    }
+
+    /// One narration line, stamped with the time since the demo started.
+    fn say(&self, who: &str, what: impl Display) {
+        println!("[{:>5.1}s] [{who}] {what}", self.started.elapsed().as_secs_f64());
+    }
+
+    /// Waits for the next DM of every solver and checks its first line.
+    async fn expect_everyone(&mut self, headline: &str) -> anyhow::Result<()> {
+        for index in 0..self.solvers.len() {
+            let text = self.solvers[index].next_dm(headline).await?;
+            self.say(self.solvers[index].label, "received:");
+            for line in text.lines() {
+                println!("            {line}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(self) {
+        for solver in self.solvers {
+            solver.inbox.stop().await;
+        }
+        self.mostro.disconnect().await;
+        self.relay.shutdown();
+    }
+}
+
+struct DemoSolver {
+    label: &'static str,
+    inbox: SolverInbox,
+    seen: usize,
+}
+
+impl DemoSolver {
+    async fn start(label: &'static str, relay: &RelayUrl) -> anyhow::Result<Self> {
+        let inbox = SolverInbox::start(relay).await.with_context(|| format!("starting the inbox of {label}"))?;
+        Ok(Self { label, inbox, seen: 0 })
+    }
+
+    /// The text of the next DM, which must start with `headline`.
+    async fn next_dm(&mut self, headline: &str) -> anyhow::Result<String> {
+        let dm = self.inbox.next_after(self.seen, STEP_TIMEOUT).await.with_context(|| {
+            format!("{} did not receive \"{headline}\" within {} s", self.label, STEP_TIMEOUT.as_secs())
+        })?;
+        self.seen += 1;
+        ensure!(dm.text.starts_with(headline), "{} expected \"{headline}\" but received:\n{}", self.label, dm.text);
+        Ok(dm.text)
+    }
+}
+
+/// The daemon in a task, stopped through its shutdown future.
+struct RunningDaemon {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningDaemon {
+    /// Returns once the dispute subscription is on its way to the relay.
+    async fn start(config: Config) -> anyhow::Result<Self> {
+        let running = daemon::start(config).await?;
+        running.ready().await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(running.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self { stop, task })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        let finished = tokio::time::timeout(STOP_TIMEOUT, self.task).await.context("the daemon did not stop in time")?;
+        finished.context("the daemon task panicked")?.context("the daemon failed")
+    }
+}
+
+/// The embedded configuration, parsed like an operator's file: fresh keys, the embedded relay,
+/// and timeouts short enough to watch a re-notification happen.
+fn demo_config(stage: &Stage, serbero: &Keys) -> anyhow::Result<Config> {
+    let [reader, writer] = &stage.solvers;
+    let text = format!(
+        r#"
+[serbero]
+private_key = "{secret}"
+db_path = '{db}'
+log_level = "warn"
+
+[mostro]
+pubkey = "{mostro}"
+
+[[relays]]
+url = "{relay}"
+
+[[solvers]]
+pubkey = "{reader}"
+permission = "read"
+
+[[solvers]]
+pubkey = "{writer}"
+permission = "write"
+
+[timeouts]
+renotification_seconds = 3
+renotification_check_interval_seconds = 1
+
+[outbox]
+retry_initial_seconds = 1
+retry_max_seconds = 2
+"#,
+        secret = serbero.secret_key().to_bech32()?,
+        db = stage.db_path().display(),
+        mostro = npub(&stage.mostro.keys.public_key()),
+        relay = stage.relay.url(),
+        reader = npub(&reader.inbox.pubkey()),
+        writer = npub(&writer.inbox.pubkey()),
+    );
+    let loaded = Config::from_toml_str(&text).context("the demo's embedded configuration")?;
+    ensure!(loaded.warnings.is_empty(), "the demo's embedded configuration: {}", loaded.warnings.join("; "));
+    let mut config = loaded.config;
+    // Parsing applies SERBERO_* overrides: never let them point the demo at a real database or key.
+    config.serbero.db_path = stage.db_path();
+    config.serbero.keys = serbero.clone();
+    Ok(config)
+}
+
+/// Polls the (read-only) transition history until the dispute is resolved; returns it.
+async fn wait_until_resolved(db: &Path, dispute_id: &str) -> anyhow::Result<Vec<String>> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let (lifecycle, resolved) = transitions(db, dispute_id)?;
+        if resolved {
+            return Ok(lifecycle);
+        }
+        ensure!(Instant::now() < deadline, "dispute {dispute_id} was not resolved within {} s", STEP_TIMEOUT.as_secs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The dispute's transitions as printable lines, and whether the last one reached `resolved`.
+fn transitions(db: &Path, dispute_id: &str) -> anyhow::Result<(Vec<String>, bool)> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut query = conn.prepare(
+        "SELECT COALESCE(from_state, ''), to_state, COALESCE(trigger, '')
+           FROM dispute_state_transitions WHERE dispute_id = ?1 ORDER BY id",
+    )?;
+    let rows: Vec<(String, String, String)> =
+        query.query_map([dispute_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+    let resolved = rows.last().is_some_and(|(_, to, _)| to == "resolved");
+    let lines = rows.iter().map(|(from, to, why)| format!("{from:>9} → {to:<9} {}", abbreviate(why))).collect();
+    Ok((lines, resolved))
+}
+
+/// Checks nothing beyond the scripted DMs arrived, then prints what `serbero status` shows.
+fn summarize(stage: &Stage) -> anyhow::Result<()> {
+    for solver in &stage.solvers {
+        if let Some(extra) = solver.inbox.messages().get(solver.seen) {
+            bail!("{} received an unexpected DM:\n{}", solver.label, extra.text);
+        }
+    }
+    let delivered: usize = stage.solvers.iter().map(|s| s.seen).sum();
+    stage.say("demo", format!("daemon stopped cleanly after {delivered} DMs; `serbero status` of the demo database:"));
+    println!("\n{}\n", StatusReport::read(&stage.db_path())?);
+    println!("Demo finished in {:.1} s.", stage.started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A random UUID v4, the form Mostro gives dispute ids.
+fn fresh_dispute_id() -> String {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+fn npub(key: &PublicKey) -> String {
+    key.to_bech32().unwrap_or_else(|_| key.to_hex())
+}
+
+/// An event id (the trigger of a take) cut to its first characters; other values unchanged.
+fn abbreviate(value: &str) -> String {
+    match value.get(..12) {
+        Some(head) if value.len() == 64 => format!("event {head}…"),
+        _ => value.to_string(),
+    }
 }

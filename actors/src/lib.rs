@@ -13,3 +13,4 @@ pub mod sim;
 pub mod cli;
 pub mod demo;
 pub mod status;
+#[cfg(feature = "test-harness")] pub mod harness;

@@ -103,6 +103,8 @@ pub struct ReceivedDm {
     pub wrap_id: EventId,
     pub sender: PublicKey,
     pub text: String,
+    /// When the inbox had it unwrapped, for latency measurements.
+    pub at: std::time::Instant,
 }
 
 /// A solver's inbox: subscribes to gift wraps addressed to it and unwraps each one.
@@ -133,7 +135,8 @@ impl SolverInbox {
             while let Ok(notification) = notifications.recv().await {
                 let RelayPoolNotification::Event { event, .. } = notification else { continue };
                 let Ok(gift) = UnwrappedGift::from_gift_wrap(&me, &event).await else { continue };
-                sink.lock().expect("inbox lock").push(ReceivedDm { wrap_id: event.id, sender: gift.sender, text: gift.rumor.content });
+                let dm = ReceivedDm { wrap_id: event.id, sender: gift.sender, text: gift.rumor.content, at: std::time::Instant::now() };
+                sink.lock().expect("inbox lock").push(dm);
                 bell.notify_waiters();
             }
         });

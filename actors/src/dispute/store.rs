@@ -183,13 +183,16 @@ pub(super) fn start_round(tx: &Transaction<'_>, dispute_id: &str, round: u32) ->
     Ok(())
 }
 
+/// Row counts by a label.
+pub(super) type Counts = Vec<(String, u64)>;
+
 /// Disputes by lifecycle state and this actor's outbox rows by status.
-pub(super) fn counts(conn: &Connection) -> rusqlite::Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
-    let group = |sql: &str| -> rusqlite::Result<Vec<(String, u64)>> {
-        conn.prepare_cached(sql)?.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
+pub(super) fn counts(conn: &Connection) -> rusqlite::Result<(Counts, Counts)> {
+    let group = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Counts> {
+        conn.prepare_cached(sql)?.query_map(params, |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
     };
     Ok((
-        group("SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1 ORDER BY 1")?,
-        group("SELECT status, COUNT(*) FROM outbox WHERE owner = 'dispute' GROUP BY 1 ORDER BY 1")?,
+        group("SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1 ORDER BY 1", &[])?,
+        group("SELECT status, COUNT(*) FROM outbox WHERE owner = ?1 GROUP BY 1 ORDER BY 1", &[&super::OUTBOX_OWNER])?,
     ))
 }

@@ -1,0 +1,134 @@
+//! Scripts for the Relay actor against a real in-process relay on loopback. Probes stand in for
+//! the actors Relay answers: the sink of dispute batches and the `reply_to` of publish requests.
+//! Real sockets, so these run on the multi-thread runtime with the real clock.
+
+use std::time::Duration;
+
+use nostr_sdk::{EventBuilder, Keys, Timestamp};
+use serbero::harness::{wait_until, Probe, Spawned, WAIT};
+use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus};
+use serbero::sim::{SimMostro, TestRelay};
+use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_the_relay_connected() {
+    let w = World::start().await;
+
+    let status = w.status().await;
+
+    assert_eq!(status, RelayStatus { relays: vec![(w.server.url().to_string(), true)] });
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_dispute_arrives_parsed() {
+    let w = World::start().await;
+    let (sink, mut batches) = Probe::<DisputesObserved>::spawn().await;
+    w.relay.cast(relay::Msg::WatchDisputes { since: an_hour_ago(), sink: sink.get_derived() }).expect("relay is running");
+    w.status().await;
+
+    let published = w.mostro.publish("d-1", "initiated", "seller", &[]).await.expect("publish dispute");
+
+    let DisputesObserved(batch) = batches.next().await;
+    let expected = DisputeEvent {
+        dispute_id: "d-1".to_string(),
+        status: DisputeStatus::Initiated,
+        initiator: Initiator::Seller,
+        assigned_solver: None,
+        event_id: published.id.to_hex(),
+        mostro_pubkey: w.mostro.keys.public_key().to_hex(),
+        created_at: published.created_at.as_secs() as i64,
+    };
+    assert_eq!(batch, [expected]);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_malformed_events_are_not_forwarded_but_the_next_good_one_is() {
+    let w = World::start().await;
+    let (sink, mut batches) = Probe::<DisputesObserved>::spawn().await;
+    w.relay.cast(relay::Msg::WatchDisputes { since: an_hour_ago(), sink: sink.get_derived() }).expect("relay is running");
+    w.status().await;
+    let forger = SimMostro::connect(Keys::generate(), &w.server.url()).await.expect("forger connects");
+
+    forger.publish("d-forged", "initiated", "buyer", &[]).await.expect("publish forged");
+    w.mostro.publish("d-bad-initiator", "initiated", "judge", &[]).await.expect("publish malformed");
+    w.mostro.publish(&"x".repeat(10_000), "initiated", "buyer", &[]).await.expect("publish 10 KB dispute id");
+    let good = w.mostro.publish("d-good", "initiated", "buyer", &[]).await.expect("publish good");
+
+    let DisputesObserved(batch) = batches.next().await;
+    let ids: Vec<&str> = batch.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, [good.id.to_hex()]);
+    forger.disconnect().await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_event_is_reported_accepted_by_the_relay() {
+    let w = World::start().await;
+    let (requester, mut outcomes) = Probe::<PublishOutcome>::spawn().await;
+    let note = EventBuilder::text_note("hello").sign_with_keys(&Keys::generate()).expect("sign");
+
+    let request = relay::Msg::Publish { ticket: 7, event: Box::new(note.clone()), reply_to: requester.get_derived() };
+    w.relay.cast(request).expect("relay is running");
+
+    let outcome = outcomes.next().await;
+    assert_eq!((outcome.ticket, outcome.event_id), (7, note.id));
+    assert_eq!(outcome.accepted, [w.server.url().to_string()]);
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_while_the_relay_is_down_reports_nobody_accepted_and_why() {
+    let w = World::start().await;
+    let (requester, mut outcomes) = Probe::<PublishOutcome>::spawn().await;
+    w.server.shutdown();
+    wait_until(WAIT, "Relay sees the relay down", || async { w.status().await.connected() == 0 }).await;
+    let note = EventBuilder::text_note("hello").sign_with_keys(&Keys::generate()).expect("sign");
+
+    let request = relay::Msg::Publish { ticket: 8, event: Box::new(note.clone()), reply_to: requester.get_derived() };
+    w.relay.cast(request).expect("relay is running");
+
+    let outcome = outcomes.next().await;
+    assert_eq!((outcome.ticket, outcome.event_id), (8, note.id));
+    assert!(outcome.accepted.is_empty(), "{:?}", outcome.accepted);
+    let [(url, reason)] = &outcome.failed[..] else { panic!("want one failed relay: {:?}", outcome.failed) };
+    assert_eq!(url, &w.server.url().to_string());
+    assert!(!reason.is_empty());
+    w.stop().await;
+}
+
+/// A relay server, a Mostro publishing to it, and the Relay actor connected to it.
+struct World {
+    server: TestRelay,
+    mostro: SimMostro,
+    relay: Spawned<relay::Msg>,
+}
+
+impl World {
+    /// Returns once Relay reports its one relay connected.
+    async fn start() -> Self {
+        let server = TestRelay::start().await.expect("relay server");
+        let mostro = SimMostro::connect(Keys::generate(), &server.url()).await.expect("mostro connects");
+        let args = relay::Args { keys: Keys::generate(), mostro: mostro.keys.public_key(), relays: vec![server.url()] };
+        let world = Self { server, mostro, relay: Spawned::start(Relay, args).await };
+        wait_until(WAIT, "Relay connects", || async { world.status().await.connected() == 1 }).await;
+        world
+    }
+
+    /// Also a barrier for everything the script cast before.
+    async fn status(&self) -> RelayStatus {
+        self.relay.ask(relay::Msg::Status).await
+    }
+
+    async fn stop(self) {
+        self.relay.stop().await;
+        self.mostro.disconnect().await;
+        self.server.shutdown();
+    }
+}
+
+fn an_hour_ago() -> Timestamp {
+    Timestamp::now() - Duration::from_secs(3_600)
+}
