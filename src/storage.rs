@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005", "escalation_dispatches"),
     migration!(6, "0006", "outbox"),
     migration!(7, "0007", "dispute_observations"),
+    migration!(8, "0008", "dispute_watch"),
 ];
 
 /// The newest schema version this build understands.
@@ -269,6 +270,7 @@ mod tests {
     const EXPECTED_TABLES: &[&str] = &[
         "dispute_observations",
         "dispute_state_transitions",
+        "dispute_watch",
         "disputes",
         "escalation_dispatches",
         "mediation_events",
@@ -526,7 +528,10 @@ mod tests {
                 schema_description(&fresh),
                 "from version {version}"
             );
-            assert_backfilled_observations(&conn);
+            if version < 7 {
+                // Version 7 introduced the observations and backfilled them from `disputes`.
+                assert_backfilled_observations(&conn);
+            }
         }
     }
 
@@ -668,7 +673,7 @@ mod tests {
             error,
             StorageError::TooNew {
                 found: 9,
-                supported: 7,
+                supported: SCHEMA_VERSION,
                 ..
             }
         ));
@@ -679,7 +684,7 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.ends_with("is at schema version 9, newer than this Serbero understands (7)"),
+            message.ends_with(&format!("is at schema version 9, newer than this Serbero understands ({SCHEMA_VERSION})")),
             "{message}"
         );
         assert_eq!(table_names(&conn), ["schema_version"]);

@@ -134,15 +134,21 @@ impl Actor for Dispute {
 }
 
 async fn resume_point(db: &mut Db, clock: &Clock) -> Result<Timestamp, ActorProcessingErr> {
-    let since = match db.read(store::newest_event_time).await? {
-        Some(newest) => {
+    let now = clock.now();
+    let since = match db.write(move |tx| store::resume_point(tx, now)).await? {
+        store::Resume::NewestEvent(newest) => {
             let since = (newest - RESUME_SKEW_SECONDS).max(0);
             info!(last_seen_event_ts = newest, resume_since_ts = since, skew_seconds = RESUME_SKEW_SECONDS, "resuming dispute subscription");
             since
         }
-        None => {
-            info!("no prior disputes recorded; subscribing from current time");
-            clock.now()
+        store::Resume::FirstStart(first) => {
+            let since = (first - RESUME_SKEW_SECONDS).max(0);
+            info!(first_started_at = first, resume_since_ts = since, "no dispute recorded yet; resuming from the first start");
+            since
+        }
+        store::Resume::Now(now) => {
+            info!("first start: subscribing to dispute events from the current time");
+            now
         }
     };
     Ok(Timestamp::from(since as u64))

@@ -12,6 +12,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("disputes", "actors/src/dispute/store.rs"),
     ("dispute_state_transitions", "actors/src/dispute/store.rs"),
     ("dispute_observations", "actors/src/dispute/store.rs"),
+    ("dispute_watch", "actors/src/dispute/store.rs"),
     ("notifications", "actors/src/dispute/store.rs"),
     // Shared by every actor that sends DMs; each statement there is scoped to its owner's rows.
     ("outbox", "actors/src/outbox/store.rs"),

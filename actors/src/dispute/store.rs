@@ -16,14 +16,35 @@ pub(super) struct Known {
     pub seen: HashSet<String>,
 }
 
-/// Newest event time stored, the base of the subscription's resume point.
-pub(super) fn newest_event_time(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+/// Where the dispute subscription resumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resume {
+    /// The newest event stored.
+    NewestEvent(i64),
+    /// No event stored yet, but an earlier run subscribed from this time.
+    FirstStart(i64),
+    /// The very first start: nothing before `now` is asked for.
+    Now(i64),
+}
+
+/// Finds the resume point; on the very first start, records `now` as the first start.
+pub(super) fn resume_point(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Resume> {
+    let newest: Option<i64> = tx.query_row(
         "SELECT MAX(t) FROM (SELECT MAX(event_created_at) AS t FROM dispute_observations
                              UNION ALL SELECT MAX(event_timestamp) FROM disputes)",
         [],
         |r| r.get(0),
-    )
+    )?;
+    if let Some(newest) = newest {
+        return Ok(Resume::NewestEvent(newest));
+    }
+    let first: Option<i64> =
+        tx.query_row("SELECT first_started_at FROM dispute_watch WHERE id = 1", [], |r| r.get(0)).optional()?;
+    if let Some(first) = first {
+        return Ok(Resume::FirstStart(first));
+    }
+    tx.execute("INSERT INTO dispute_watch (id, first_started_at) VALUES (1, ?1)", [now])?;
+    Ok(Resume::Now(now))
 }
 
 pub(super) fn load_known(conn: &Connection, ids: &[String]) -> rusqlite::Result<HashMap<String, Known>> {
