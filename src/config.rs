@@ -116,10 +116,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self {
-            renotification_seconds: 300,
-            renotification_check_interval_seconds: 60,
-        }
+        Self { renotification_seconds: 300, renotification_check_interval_seconds: 60 }
     }
 }
 
@@ -139,12 +136,7 @@ pub struct OutboxSettings {
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            retry_initial_seconds: 5,
-            retry_max_seconds: 300,
-            claim_ttl_seconds: 60,
-        }
+        Self { max_attempts: 10, retry_initial_seconds: 5, retry_max_seconds: 300, claim_ttl_seconds: 60 }
     }
 }
 
@@ -260,9 +252,7 @@ pub struct ChatSettings {
 
 impl Default for ChatSettings {
     fn default() -> Self {
-        Self {
-            inbound_fetch_interval_seconds: 10,
-        }
+        Self { inbound_fetch_interval_seconds: 10 }
     }
 }
 
@@ -278,11 +268,7 @@ pub struct EscalationSettings {
 
 impl Default for EscalationSettings {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            dispatch_interval_seconds: 30,
-            fallback_to_all_solvers: false,
-        }
+        Self { enabled: false, dispatch_interval_seconds: 30, fallback_to_all_solvers: false }
     }
 }
 
@@ -320,17 +306,11 @@ pub enum ConfigError {
 }
 
 fn missing(key: impl Into<String>, hint: &'static str) -> ConfigError {
-    ConfigError::Missing {
-        key: key.into(),
-        hint,
-    }
+    ConfigError::Missing { key: key.into(), hint }
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        problem: problem.into(),
-    }
+    ConfigError::Invalid { key: key.into(), problem: problem.into() }
 }
 
 impl Config {
@@ -341,10 +321,8 @@ impl Config {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let env_config = std::env::var_os(ENV_CONFIG_PATH);
         let path = resolve_config_path(explicit, env_config.as_deref(), &cwd)?;
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Unreadable {
-            path: path.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ConfigError::Unreadable { path: path.clone(), source })?;
         parse(&text, path, &process_env)
     }
 
@@ -362,11 +340,7 @@ impl Config {
         db_path: PathBuf,
     ) -> Config {
         Config {
-            serbero: SerberoSettings {
-                keys,
-                db_path,
-                log_level: DEFAULT_LOG_LEVEL.to_owned(),
-            },
+            serbero: SerberoSettings { keys, db_path, log_level: DEFAULT_LOG_LEVEL.to_owned() },
             mostro: MostroSettings { pubkey: mostro },
             relays,
             solvers,
@@ -398,9 +372,7 @@ fn resolve_config_path(
         .iter()
         .map(|name| cwd.join(name))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| ConfigError::NotFound {
-            dir: cwd.to_path_buf(),
-        })
+        .ok_or_else(|| ConfigError::NotFound { dir: cwd.to_path_buf() })
 }
 
 /// Reads one environment variable; passed in so that tests never touch the process environment.
@@ -412,20 +384,14 @@ fn process_env(name: &str) -> Option<String> {
 
 /// The rule every override shares: the value is trimmed, and blank means "not set".
 fn env_override(env: EnvLookup, name: &str) -> Option<String> {
-    env(name)
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
+    env(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
 }
 
 fn parse(text: &str, path: PathBuf, env: EnvLookup) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
     let raw = read_raw(text, &path, &mut warnings)?;
     let config = raw.validate(env, &mut warnings)?;
-    Ok(Loaded {
-        config,
-        path,
-        warnings,
-    })
+    Ok(Loaded { config, path, warnings })
 }
 
 /// The file as written: keys and URLs still strings, nothing validated yet.
@@ -484,16 +450,11 @@ fn read_raw(text: &str, path: &Path, warnings: &mut Vec<String>) -> Result<RawCo
         .map_err(malformed)?;
     let mut unknown_keys = Vec::new();
     let raw: RawConfig =
-        serde_ignored::deserialize(document, |key| unknown_keys.push(dotted_key(&key)))
-            .map_err(malformed)?;
+        serde_ignored::deserialize(document, |key| unknown_keys.push(dotted_key(&key))).map_err(malformed)?;
     if unknown_keys.iter().any(|key| key == "reasoning.api_key") {
         return Err(ConfigError::SecretInFile);
     }
-    warnings.extend(
-        unknown_keys
-            .into_iter()
-            .map(|key| format!("unknown configuration key `{key}` (ignored)")),
-    );
+    warnings.extend(unknown_keys.into_iter().map(|key| format!("unknown configuration key `{key}` (ignored)")));
     Ok(raw)
 }
 
@@ -507,20 +468,15 @@ fn dotted_key(path: &serde_ignored::Path) -> String {
             parent if parent.is_empty() => key.clone(),
             parent => format!("{parent}.{key}"),
         },
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => dotted_key(parent),
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => dotted_key(parent),
     }
 }
 
 /// The TOML parser quotes the offending source line under its message; that quote may hold a
 /// secret and spans several lines, so it is dropped and the rest joined into one line.
 fn one_line(message: &str) -> String {
-    let kept: Vec<&str> = message
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !is_source_quote(line))
-        .collect();
+    let kept: Vec<&str> =
+        message.lines().map(str::trim).filter(|line| !line.is_empty() && !is_source_quote(line)).collect();
     with_dot_after_index(&kept.join(": "))
 }
 
@@ -538,11 +494,7 @@ fn with_dot_after_index(message: &str) -> String {
     let mut chars = message.chars().peekable();
     while let Some(c) = chars.next() {
         fixed.push(c);
-        if c == ']'
-            && chars
-                .peek()
-                .is_some_and(|next| next.is_ascii_alphabetic() || *next == '_')
-        {
+        if c == ']' && chars.peek().is_some_and(|next| next.is_ascii_alphabetic() || *next == '_') {
             fixed.push('.');
         }
     }
@@ -553,9 +505,7 @@ impl RawConfig {
     fn validate(self, env: EnvLookup, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
         let config = Config {
             serbero: self.serbero.validate(env)?,
-            mostro: MostroSettings {
-                pubkey: parse_public_key("mostro.pubkey", self.mostro.pubkey)?,
-            },
+            mostro: MostroSettings { pubkey: parse_public_key("mostro.pubkey", self.mostro.pubkey)? },
             relays: relay_urls(self.relays, warnings)?,
             solvers: solvers(self.solvers, warnings)?,
             timeouts: self.timeouts,
@@ -575,22 +525,15 @@ impl RawConfig {
 impl RawSerbero {
     fn validate(self, env: EnvLookup) -> Result<SerberoSettings, ConfigError> {
         let (secret, key) = match env_override(env, ENV_PRIVATE_KEY) {
-            Some(secret) => (
-                Some(secret),
-                "serbero.private_key (from SERBERO_PRIVATE_KEY)",
-            ),
+            Some(secret) => (Some(secret), "serbero.private_key (from SERBERO_PRIVATE_KEY)"),
             None => (self.private_key, "serbero.private_key"),
         };
         let secret = secret
             .filter(|secret| !secret.trim().is_empty())
             .ok_or_else(|| missing(key, "set it in the file or in SERBERO_PRIVATE_KEY"))?;
         // The parser's own error is not shown: it may quote part of the secret.
-        let keys = Keys::parse(secret.trim()).map_err(|_| {
-            invalid(
-                key,
-                "not a valid secret key (expected 64 hex characters or nsec1…)",
-            )
-        })?;
+        let keys = Keys::parse(secret.trim())
+            .map_err(|_| invalid(key, "not a valid secret key (expected 64 hex characters or nsec1…)"))?;
         let db_path = env_override(env, ENV_DB_PATH)
             .map(PathBuf::from)
             .or(self.db_path)
@@ -598,14 +541,8 @@ impl RawSerbero {
         if db_path.as_os_str().is_empty() {
             return Err(invalid("serbero.db_path", "must not be empty"));
         }
-        let log_level = env_override(env, ENV_LOG)
-            .or(self.log_level)
-            .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
-        Ok(SerberoSettings {
-            keys,
-            db_path,
-            log_level,
-        })
+        let log_level = env_override(env, ENV_LOG).or(self.log_level).unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+        Ok(SerberoSettings { keys, db_path, log_level })
     }
 }
 
@@ -614,37 +551,23 @@ fn parse_public_key(key: &str, text: Option<String>) -> Result<PublicKey, Config
     let text = text
         .filter(|text| !text.trim().is_empty())
         .ok_or_else(|| missing(key, "set a public key (64 hex characters or npub1…)"))?;
-    PublicKey::parse(text.trim()).map_err(|_| {
-        invalid(
-            key,
-            "not a valid public key (expected 64 hex characters or npub1…)",
-        )
-    })
+    PublicKey::parse(text.trim())
+        .map_err(|_| invalid(key, "not a valid public key (expected 64 hex characters or npub1…)"))
 }
 
 /// At least one relay is required; a repeated URL is dropped with a warning.
-fn relay_urls(
-    raw: Vec<RawRelay>,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<RelayUrl>, ConfigError> {
+fn relay_urls(raw: Vec<RawRelay>, warnings: &mut Vec<String>) -> Result<Vec<RelayUrl>, ConfigError> {
     if raw.is_empty() {
-        return Err(missing(
-            "relays",
-            "add at least one [[relays]] entry with a ws:// or wss:// url",
-        ));
+        return Err(missing("relays", "add at least one [[relays]] entry with a ws:// or wss:// url"));
     }
     let mut first_index: HashMap<RelayUrl, usize> = HashMap::new();
     let mut urls = Vec::with_capacity(raw.len());
     for (index, relay) in raw.into_iter().enumerate() {
         let key = format!("relays[{index}].url");
-        let text = relay
-            .url
-            .ok_or_else(|| missing(&key, "every [[relays]] entry needs a url"))?;
+        let text = relay.url.ok_or_else(|| missing(&key, "every [[relays]] entry needs a url"))?;
         let url = parse_relay_url(&key, text.trim())?;
         match first_index.get(&url) {
-            Some(first) => warnings.push(format!(
-                "{key}: `{url}` repeats relays[{first}].url (ignored)"
-            )),
+            Some(first) => warnings.push(format!("{key}: `{url}` repeats relays[{first}].url (ignored)")),
             None => {
                 first_index.insert(url.clone(), index);
                 urls.push(url);
@@ -657,21 +580,15 @@ fn relay_urls(
 fn parse_relay_url(key: &str, text: &str) -> Result<RelayUrl, ConfigError> {
     let lowercase = text.to_ascii_lowercase();
     if !(lowercase.starts_with("ws://") || lowercase.starts_with("wss://")) {
-        return Err(invalid(
-            key,
-            format!("`{text}` is not a ws:// or wss:// URL"),
-        ));
+        return Err(invalid(key, format!("`{text}` is not a ws:// or wss:// URL")));
     }
-    RelayUrl::parse(text)
-        .map_err(|error| invalid(key, format!("`{text}` is not a valid relay URL: {error}")))
+    RelayUrl::parse(text).map_err(|error| invalid(key, format!("`{text}` is not a valid relay URL: {error}")))
 }
 
 /// No solvers is allowed (disputes are recorded, nobody is notified); a repeated pubkey is not.
 fn solvers(raw: Vec<RawSolver>, warnings: &mut Vec<String>) -> Result<Vec<Solver>, ConfigError> {
     if raw.is_empty() {
-        warnings.push(
-            "no solvers configured; disputes will be recorded but nobody is notified".to_owned(),
-        );
+        warnings.push("no solvers configured; disputes will be recorded but nobody is notified".to_owned());
     }
     let mut first_index: HashMap<PublicKey, usize> = HashMap::new();
     let mut solvers = Vec::with_capacity(raw.len());
@@ -679,10 +596,7 @@ fn solvers(raw: Vec<RawSolver>, warnings: &mut Vec<String>) -> Result<Vec<Solver
         let key = format!("solvers[{index}].pubkey");
         let pubkey = parse_public_key(&key, solver.pubkey)?;
         if let Some(first) = first_index.insert(pubkey, index) {
-            return Err(invalid(
-                key,
-                format!("same public key as solvers[{first}].pubkey"),
-            ));
+            return Err(invalid(key, format!("same public key as solvers[{first}].pubkey")));
         }
         let permission = match solver.permission {
             Some(word) => word.parse().map_err(|error: UnknownPermission| {
@@ -703,11 +617,7 @@ fn resolve_reasoning(
     warnings: &mut Vec<String>,
 ) -> Result<ReasoningSettings, ConfigError> {
     if !REASONING_PROVIDERS.contains(&reasoning.provider.as_str()) {
-        let problem = format!(
-            "`{}` is not one of {}",
-            reasoning.provider,
-            REASONING_PROVIDERS.join(", ")
-        );
+        let problem = format!("`{}` is not one of {}", reasoning.provider, REASONING_PROVIDERS.join(", "));
         return Err(invalid("reasoning.provider", problem));
     }
     reasoning.api_base = reasoning.api_base.trim_end_matches('/').to_owned();
@@ -715,19 +625,13 @@ fn resolve_reasoning(
         return Ok(reasoning);
     }
     let variable = reasoning.api_key_env.trim();
-    reasoning.api_key = if variable.is_empty() {
-        None
-    } else {
-        env_override(env, variable)
-    };
+    reasoning.api_key = if variable.is_empty() { None } else { env_override(env, variable) };
     if reasoning.api_key.is_none() {
         let absence = match variable {
             "" => "reasoning.api_key_env is empty".to_owned(),
             name => format!("${name} is not set"),
         };
-        warnings.push(format!(
-            "reasoning.enabled is true but {absence}; mediation will stay disabled this run"
-        ));
+        warnings.push(format!("reasoning.enabled is true but {absence}; mediation will stay disabled this run"));
         reasoning.enabled = false;
     }
     Ok(reasoning)
@@ -738,38 +642,14 @@ fn resolve_reasoning(
 fn check_intervals(config: &Config) -> Result<(), ConfigError> {
     let (timeouts, mediation, outbox) = (&config.timeouts, &config.mediation, &config.outbox);
     let must_be_positive = [
-        (
-            "timeouts.renotification_seconds",
-            timeouts.renotification_seconds,
-        ),
-        (
-            "timeouts.renotification_check_interval_seconds",
-            timeouts.renotification_check_interval_seconds,
-        ),
-        (
-            "escalation.dispatch_interval_seconds",
-            config.escalation.dispatch_interval_seconds,
-        ),
-        (
-            "chat.inbound_fetch_interval_seconds",
-            config.chat.inbound_fetch_interval_seconds,
-        ),
-        (
-            "mediation.solver_auth_retry_initial_seconds",
-            mediation.solver_auth_retry_initial_seconds,
-        ),
-        (
-            "mediation.solver_auth_retry_max_interval_seconds",
-            mediation.solver_auth_retry_max_interval_seconds,
-        ),
-        (
-            "mediation.solver_auth_retry_max_total_seconds",
-            mediation.solver_auth_retry_max_total_seconds,
-        ),
-        (
-            "mediation.solver_auth_retry_max_attempts",
-            u64::from(mediation.solver_auth_retry_max_attempts),
-        ),
+        ("timeouts.renotification_seconds", timeouts.renotification_seconds),
+        ("timeouts.renotification_check_interval_seconds", timeouts.renotification_check_interval_seconds),
+        ("escalation.dispatch_interval_seconds", config.escalation.dispatch_interval_seconds),
+        ("chat.inbound_fetch_interval_seconds", config.chat.inbound_fetch_interval_seconds),
+        ("mediation.solver_auth_retry_initial_seconds", mediation.solver_auth_retry_initial_seconds),
+        ("mediation.solver_auth_retry_max_interval_seconds", mediation.solver_auth_retry_max_interval_seconds),
+        ("mediation.solver_auth_retry_max_total_seconds", mediation.solver_auth_retry_max_total_seconds),
+        ("mediation.solver_auth_retry_max_attempts", u64::from(mediation.solver_auth_retry_max_attempts)),
         ("outbox.max_attempts", u64::from(outbox.max_attempts)),
         ("outbox.retry_initial_seconds", outbox.retry_initial_seconds),
         ("outbox.retry_max_seconds", outbox.retry_max_seconds),
@@ -791,10 +671,7 @@ fn check_intervals(config: &Config) -> Result<(), ConfigError> {
 /// Handoffs go to `write` solvers, or to everyone with the fallback; with neither, none arrives.
 fn warn_if_handoffs_unroutable(config: &Config, warnings: &mut Vec<String>) {
     let escalation = &config.escalation;
-    let has_write_solver = config
-        .solvers
-        .iter()
-        .any(|solver| solver.permission == Permission::Write);
+    let has_write_solver = config.solvers.iter().any(|solver| solver.permission == Permission::Write);
     if escalation.enabled && !escalation.fallback_to_all_solvers && !has_write_solver {
         warnings.push(
             "escalation.enabled is true but no solver has permission = \"write\" and \
@@ -811,8 +688,7 @@ mod tests {
 
     // Throwaway keys, used only here.
     const SECRET_HEX: &str = "7e50a2f283e6b0a956e764c349ac89790b5958299ebe73e32839266a62f27051";
-    const SECRET_PUBKEY_HEX: &str =
-        "7d6b44a4278fe1685958d9c6877095cc8a73869852f22abcd01166cfa3b77954";
+    const SECRET_PUBKEY_HEX: &str = "7d6b44a4278fe1685958d9c6877095cc8a73869852f22abcd01166cfa3b77954";
     const MOSTRO_HEX: &str = "c87b13496d09755b8b432dc70e1b398eea81885bc567bacfb658e4bd5a0e6dcc";
     const SOLVER_A_HEX: &str = "1710bbebbed9973aaa7e245911a7d1f45b8b935712bc702adffd01483a4b9a05";
     const SOLVER_B_HEX: &str = "3553040e844fcb60372e77c6c1a1dacc5f6e3b715e8290c018301f8b13cbd4c1";
@@ -831,11 +707,7 @@ mod tests {
 
     /// Parses with the given environment instead of the process one.
     fn parse_with_env(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-        let lookup = |name: &str| {
-            vars.iter()
-                .find(|(var, _)| *var == name)
-                .map(|(_, value)| value.to_string())
-        };
+        let lookup = |name: &str| vars.iter().find(|(var, _)| *var == name).map(|(_, value)| value.to_string());
         parse(text, PathBuf::from(INLINE_ORIGIN), &lookup)
     }
 
@@ -914,33 +786,18 @@ fallback_to_all_solvers = true
         let loaded = parse_ok(&full_document());
         let config = &loaded.config;
         assert_eq!(loaded.path, Path::new("<inline>"));
-        assert_eq!(
-            config.serbero.keys.public_key(),
-            public_key(SECRET_PUBKEY_HEX)
-        );
+        assert_eq!(config.serbero.keys.public_key(), public_key(SECRET_PUBKEY_HEX));
         assert_eq!(config.serbero.db_path, Path::new("serbero.db"));
         assert_eq!(config.serbero.log_level, "info");
         assert_eq!(config.mostro.pubkey, public_key(MOSTRO_HEX));
         let relays: Vec<&str> = config.relays.iter().map(RelayUrl::as_str).collect();
         assert_eq!(relays, ["wss://relay.example", "ws://127.0.0.1:7777"]);
-        let write = Solver {
-            pubkey: public_key(SOLVER_A_HEX),
-            permission: Permission::Write,
-        };
-        let read = Solver {
-            pubkey: public_key(SOLVER_B_HEX),
-            permission: Permission::Read,
-        };
+        let write = Solver { pubkey: public_key(SOLVER_A_HEX), permission: Permission::Write };
+        let read = Solver { pubkey: public_key(SOLVER_B_HEX), permission: Permission::Read };
         assert_eq!(config.solvers, [write, read]);
         // Debug output lists every field, so one comparison per section covers them all.
         let expected_sections = [
-            format!(
-                "{:?}",
-                Timeouts {
-                    renotification_seconds: 600,
-                    renotification_check_interval_seconds: 5
-                }
-            ),
+            format!("{:?}", Timeouts { renotification_seconds: 600, renotification_check_interval_seconds: 5 }),
             format!(
                 "{:?}",
                 OutboxSettings {
@@ -985,19 +842,10 @@ fallback_to_all_solvers = true
                     message_templates_path: "p/e.md".into(),
                 }
             ),
+            format!("{:?}", ChatSettings { inbound_fetch_interval_seconds: 4 }),
             format!(
                 "{:?}",
-                ChatSettings {
-                    inbound_fetch_interval_seconds: 4
-                }
-            ),
-            format!(
-                "{:?}",
-                EscalationSettings {
-                    enabled: true,
-                    dispatch_interval_seconds: 8,
-                    fallback_to_all_solvers: true
-                }
+                EscalationSettings { enabled: true, dispatch_interval_seconds: 8, fallback_to_all_solvers: true }
             ),
         ];
         let actual_sections = [
@@ -1010,10 +858,7 @@ fallback_to_all_solvers = true
             format!("{:?}", config.escalation),
         ];
         assert_eq!(actual_sections, expected_sections);
-        assert_eq!(
-            loaded.warnings,
-            ["unknown configuration key `serbero.extra_never` (ignored)"]
-        );
+        assert_eq!(loaded.warnings, ["unknown configuration key `serbero.extra_never` (ignored)"]);
     }
 
     #[test]
@@ -1025,20 +870,11 @@ fallback_to_all_solvers = true
         let debug = |value: &dyn fmt::Debug| format!("{value:?}");
         assert_eq!(debug(&config.timeouts), debug(&Timeouts::default()));
         assert_eq!(debug(&config.outbox), debug(&OutboxSettings::default()));
-        assert_eq!(
-            debug(&config.mediation),
-            debug(&MediationSettings::default())
-        );
-        assert_eq!(
-            debug(&config.reasoning),
-            debug(&ReasoningSettings::default())
-        );
+        assert_eq!(debug(&config.mediation), debug(&MediationSettings::default()));
+        assert_eq!(debug(&config.reasoning), debug(&ReasoningSettings::default()));
         assert_eq!(debug(&config.prompts), debug(&PromptSettings::default()));
         assert_eq!(debug(&config.chat), debug(&ChatSettings::default()));
-        assert_eq!(
-            debug(&config.escalation),
-            debug(&EscalationSettings::default())
-        );
+        assert_eq!(debug(&config.escalation), debug(&EscalationSettings::default()));
         assert_eq!(config.reasoning.model, "gpt-4o-mini");
         assert_eq!(config.timeouts.renotification_seconds, 300);
         assert_eq!(config.outbox.max_attempts, 10);
@@ -1050,16 +886,10 @@ fallback_to_all_solvers = true
         let serbero = Keys::generate();
         let mostro = Keys::generate().public_key();
         let solver = Keys::generate().public_key();
-        let secret_forms = [
-            serbero.secret_key().to_secret_hex(),
-            serbero.secret_key().to_bech32().unwrap(),
-        ];
+        let secret_forms = [serbero.secret_key().to_secret_hex(), serbero.secret_key().to_bech32().unwrap()];
         let public_forms = |key: PublicKey| [key.to_hex(), key.to_bech32().unwrap()];
         for secret in &secret_forms {
-            for (mostro_text, solver_text) in public_forms(mostro)
-                .iter()
-                .zip(public_forms(solver).iter().rev())
-            {
+            for (mostro_text, solver_text) in public_forms(mostro).iter().zip(public_forms(solver).iter().rev()) {
                 let text = format!(
                     "[serbero]\nprivate_key = \"{secret}\"\n[mostro]\npubkey = \"{mostro_text}\"\n\
                      [[relays]]\nurl = \"wss://r.example\"\n[[solvers]]\npubkey = \"{solver_text}\"\n"
@@ -1078,56 +908,26 @@ fallback_to_all_solvers = true
         let mostro_line = format!("pubkey = \"{MOSTRO_HEX}\"\n");
         let relay_line = "url = \"wss://relay.example\"\n";
         let mut cases: Vec<(String, &str)> = vec![
-            (
-                base().replace(&private_key_line, ""),
-                "serbero.private_key: missing",
-            ),
-            (
-                base().replace(SECRET_HEX, "   "),
-                "serbero.private_key: missing",
-            ),
-            (
-                base().replace(SECRET_HEX, "nsec1notakey"),
-                "serbero.private_key: not a valid secret key",
-            ),
+            (base().replace(&private_key_line, ""), "serbero.private_key: missing"),
+            (base().replace(SECRET_HEX, "   "), "serbero.private_key: missing"),
+            (base().replace(SECRET_HEX, "nsec1notakey"), "serbero.private_key: not a valid secret key"),
             (base().replace(&mostro_line, ""), "mostro.pubkey: missing"),
-            (
-                base().replace(MOSTRO_HEX, &MOSTRO_HEX[2..]),
-                "mostro.pubkey: not a valid public key",
-            ),
-            (
-                base().replace(&format!("[[relays]]\n{relay_line}"), ""),
-                "relays: missing",
-            ),
+            (base().replace(MOSTRO_HEX, &MOSTRO_HEX[2..]), "mostro.pubkey: not a valid public key"),
+            (base().replace(&format!("[[relays]]\n{relay_line}"), ""), "relays: missing"),
             (
                 base().replace("wss://relay.example", "http://x"),
                 "relays[0].url: `http://x` is not a ws:// or wss:// URL",
             ),
-            (
-                base().replace("wss://relay.example", "wss://"),
-                "relays[0].url: `wss://` is not a valid relay URL",
-            ),
-            (
-                base() + "[[relays]]\nname = \"second\"\n",
-                "relays[1].url: missing",
-            ),
+            (base().replace("wss://relay.example", "wss://"), "relays[0].url: `wss://` is not a valid relay URL"),
+            (base() + "[[relays]]\nname = \"second\"\n", "relays[1].url: missing"),
             (base().replace(relay_line, "url = [1]\n"), "relays[0].url"),
-            (
-                base() + &solver_section("npub1xyz", ""),
-                "solvers[0].pubkey: not a valid public key",
-            ),
-            (
-                base() + "[[solvers]]\npermission = \"write\"\n",
-                "solvers[0].pubkey: missing",
-            ),
+            (base() + &solver_section("npub1xyz", ""), "solvers[0].pubkey: not a valid public key"),
+            (base() + "[[solvers]]\npermission = \"write\"\n", "solvers[0].pubkey: missing"),
             (
                 base() + &solver_section(SOLVER_A_HEX, "permission = \"admin\""),
                 "solvers[0].permission: `admin` is not read or write",
             ),
-            (
-                base() + &solver_section(SOLVER_A_HEX, "permission = \"Write\""),
-                "solvers[0].permission",
-            ),
+            (base() + &solver_section(SOLVER_A_HEX, "permission = \"Write\""), "solvers[0].permission"),
             (
                 base()
                     + &solver_section(SOLVER_A_HEX, "")
@@ -1135,33 +935,12 @@ fallback_to_all_solvers = true
                     + &solver_section(SOLVER_A_HEX, ""),
                 "solvers[2].pubkey: same public key as solvers[0].pubkey",
             ),
-            (
-                base().replace(
-                    &private_key_line,
-                    &format!("{private_key_line}db_path = \"\"\n"),
-                ),
-                "serbero.db_path",
-            ),
-            (
-                base() + "[outbox]\nretry_initial_seconds = 30\nretry_max_seconds = 10\n",
-                "outbox.retry_initial_seconds",
-            ),
-            (
-                base() + "[reasoning]\nprovider = \"ppqai\"\n",
-                "reasoning.provider: `ppqai` is not one of",
-            ),
-            (
-                base() + "[timeouts]\nrenotification_seconds = \"soon\"\n",
-                "timeouts.renotification_seconds",
-            ),
-            (
-                base() + "[timeouts]\nrenotification_seconds = -1\n",
-                "timeouts.renotification_seconds",
-            ),
-            (
-                base() + "[outbox]\nmax_attempts = 99999999999\n",
-                "outbox.max_attempts",
-            ),
+            (base().replace(&private_key_line, &format!("{private_key_line}db_path = \"\"\n")), "serbero.db_path"),
+            (base() + "[outbox]\nretry_initial_seconds = 30\nretry_max_seconds = 10\n", "outbox.retry_initial_seconds"),
+            (base() + "[reasoning]\nprovider = \"ppqai\"\n", "reasoning.provider: `ppqai` is not one of"),
+            (base() + "[timeouts]\nrenotification_seconds = \"soon\"\n", "timeouts.renotification_seconds"),
+            (base() + "[timeouts]\nrenotification_seconds = -1\n", "timeouts.renotification_seconds"),
+            (base() + "[outbox]\nmax_attempts = 99999999999\n", "outbox.max_attempts"),
             (base() + "[timeouts\n", "<inline>: TOML parse error at line"),
         ];
         let must_be_positive = [
@@ -1184,18 +963,14 @@ fallback_to_all_solvers = true
         }
         for (text, expected) in cases {
             let message = parse_err(&text);
-            assert!(
-                message.contains(expected),
-                "expected `{expected}` in `{message}`"
-            );
+            assert!(message.contains(expected), "expected `{expected}` in `{message}`");
             assert!(!message.contains('\n'), "not one line: {message}");
         }
     }
 
     #[test]
     fn party_response_timeout_may_be_zero() {
-        let config =
-            parse_ok(&(base() + "[mediation]\nparty_response_timeout_seconds = 0\n")).config;
+        let config = parse_ok(&(base() + "[mediation]\nparty_response_timeout_seconds = 0\n")).config;
         assert_eq!(config.mediation.party_response_timeout_seconds, 0);
     }
 
@@ -1207,10 +982,7 @@ fallback_to_all_solvers = true
         let warnings = parse_ok(&text).warnings;
         for key in ["timeouts.renotify", "solvers[0].role", "extras"] {
             let expected = format!("unknown configuration key `{key}` (ignored)");
-            assert!(
-                warnings.contains(&expected),
-                "missing `{expected}` in {warnings:?}"
-            );
+            assert!(warnings.contains(&expected), "missing `{expected}` in {warnings:?}");
         }
         assert_eq!(warnings.len(), 3, "{warnings:?}");
     }
@@ -1233,22 +1005,14 @@ fallback_to_all_solvers = true
     fn escalation_without_a_write_solver_is_a_warning() {
         let text = base() + &solver_section(SOLVER_A_HEX, "") + "[escalation]\nenabled = true\n";
         let warnings = parse_ok(&text).warnings;
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains("handoffs cannot be delivered")),
-            "{warnings:?}"
-        );
+        assert!(warnings.iter().any(|w| w.contains("handoffs cannot be delivered")), "{warnings:?}");
     }
 
     #[test]
     fn api_key_in_the_file_is_rejected() {
-        let error = parse_with_env(&(base() + "[reasoning]\napi_key = \"sk-live-123\"\n"), &[])
-            .unwrap_err();
+        let error = parse_with_env(&(base() + "[reasoning]\napi_key = \"sk-live-123\"\n"), &[]).unwrap_err();
         assert!(matches!(error, ConfigError::SecretInFile));
-        assert!(error
-            .to_string()
-            .starts_with("reasoning.api_key: secrets are not read from the file"));
+        assert!(error.to_string().starts_with("reasoning.api_key: secrets are not read from the file"));
         assert!(!error.to_string().contains("sk-live-123"));
     }
 
@@ -1274,51 +1038,33 @@ fallback_to_all_solvers = true
         assert_eq!(overridden.serbero.log_level, "debug");
 
         let blank = [(ENV_PRIVATE_KEY, "  "), (ENV_DB_PATH, ""), (ENV_LOG, " \n")];
-        let file_values = parse_with_env(
-            &base().replace("\n\n[mostro]", "\ndb_path = \"file.db\"\n\n[mostro]"),
-            &blank,
-        )
-        .unwrap()
-        .config;
-        assert_eq!(
-            file_values.serbero.keys.public_key(),
-            public_key(SECRET_PUBKEY_HEX)
-        );
+        let file_values =
+            parse_with_env(&base().replace("\n\n[mostro]", "\ndb_path = \"file.db\"\n\n[mostro]"), &blank)
+                .unwrap()
+                .config;
+        assert_eq!(file_values.serbero.keys.public_key(), public_key(SECRET_PUBKEY_HEX));
         assert_eq!(file_values.serbero.db_path, Path::new("file.db"));
         assert_eq!(file_values.serbero.log_level, "info");
 
         let without_file_key = base().replace(&format!("private_key = \"{SECRET_HEX}\"\n"), "");
-        let from_env = parse_with_env(&without_file_key, &[(ENV_PRIVATE_KEY, SECRET_HEX)])
-            .unwrap()
-            .config;
-        assert_eq!(
-            from_env.serbero.keys.public_key(),
-            public_key(SECRET_PUBKEY_HEX)
-        );
+        let from_env = parse_with_env(&without_file_key, &[(ENV_PRIVATE_KEY, SECRET_HEX)]).unwrap().config;
+        assert_eq!(from_env.serbero.keys.public_key(), public_key(SECRET_PUBKEY_HEX));
 
-        let enabled = base()
-            + &solver_section(SOLVER_A_HEX, "")
-            + "[reasoning]\nenabled = true\napi_key_env = \"LLM_KEY\"\n";
+        let enabled =
+            base() + &solver_section(SOLVER_A_HEX, "") + "[reasoning]\nenabled = true\napi_key_env = \"LLM_KEY\"\n";
         let with_key = parse_with_env(&enabled, &[("LLM_KEY", " sk-abc \n")]).unwrap();
         assert_eq!(with_key.config.reasoning.api_key.as_deref(), Some("sk-abc"));
         assert!(with_key.config.reasoning.enabled && with_key.warnings.is_empty());
         for vars in [&[][..], &[("LLM_KEY", "   ")][..]] {
             let without_key = parse_with_env(&enabled, vars).unwrap();
-            assert!(
-                !without_key.config.reasoning.enabled
-                    && without_key.config.reasoning.api_key.is_none()
-            );
+            assert!(!without_key.config.reasoning.enabled && without_key.config.reasoning.api_key.is_none());
             assert_eq!(
                 without_key.warnings,
                 ["reasoning.enabled is true but $LLM_KEY is not set; mediation will stay disabled this run"]
             );
         }
         let blank_name = parse_with_env(&enabled.replace("LLM_KEY", " "), &[]).unwrap();
-        assert!(
-            blank_name.warnings[0].contains("reasoning.api_key_env is empty"),
-            "{:?}",
-            blank_name.warnings
-        );
+        assert!(blank_name.warnings[0].contains("reasoning.api_key_env is empty"), "{:?}", blank_name.warnings);
 
         let variable = format!("SERBERO_CONFIG_TEST_KEY_{}", std::process::id());
         let previous = std::env::var_os(&variable);
@@ -1328,21 +1074,14 @@ fallback_to_all_solvers = true
             Some(value) => std::env::set_var(&variable, value),
             None => std::env::remove_var(&variable),
         }
-        assert_eq!(
-            loaded.unwrap().config.reasoning.api_key.as_deref(),
-            Some("sk-process-env-7f3a")
-        );
+        assert_eq!(loaded.unwrap().config.reasoning.api_key.as_deref(), Some("sk-process-env-7f3a"));
     }
 
     #[test]
     fn secrets_never_appear_in_errors_or_debug_output() {
         let secret_line = format!("private_key = \"{SECRET_HEX}\"");
         let nearly_valid = format!("{}g", &SECRET_HEX[..63]);
-        let secret_nsec = Keys::parse(SECRET_HEX)
-            .unwrap()
-            .secret_key()
-            .to_bech32()
-            .unwrap();
+        let secret_nsec = Keys::parse(SECRET_HEX).unwrap().secret_key().to_bech32().unwrap();
         let broken_documents = [
             base().replace(&secret_line, &format!("private_key = \"{SECRET_HEX}")),
             base().replace(&secret_line, &format!("private_key = {SECRET_HEX}")),
@@ -1353,21 +1092,16 @@ fallback_to_all_solvers = true
         ];
         for text in &broken_documents {
             let message = parse_err(text);
-            let leaked = [&SECRET_HEX[..16], &nearly_valid[..16], &secret_nsec[5..21]]
-                .iter()
-                .any(|part| message.contains(part));
+            let leaked =
+                [&SECRET_HEX[..16], &nearly_valid[..16], &secret_nsec[5..21]].iter().any(|part| message.contains(part));
             assert!(!leaked, "secret in `{message}`");
         }
-        let from_env = parse_with_env(&base(), &[(ENV_PRIVATE_KEY, &nearly_valid)])
-            .unwrap_err()
-            .to_string();
-        assert!(from_env
-            .starts_with("serbero.private_key (from SERBERO_PRIVATE_KEY): not a valid secret key"));
+        let from_env = parse_with_env(&base(), &[(ENV_PRIVATE_KEY, &nearly_valid)]).unwrap_err().to_string();
+        assert!(from_env.starts_with("serbero.private_key (from SERBERO_PRIVATE_KEY): not a valid secret key"));
         assert!(!from_env.contains(&nearly_valid[..16]));
 
         let enabled = base() + "[reasoning]\nenabled = true\n";
-        let loaded =
-            parse_with_env(&enabled, &[("SERBERO_REASONING_API_KEY", "sk-very-secret")]).unwrap();
+        let loaded = parse_with_env(&enabled, &[("SERBERO_REASONING_API_KEY", "sk-very-secret")]).unwrap();
         assert!(!format!("{loaded:?}").contains("sk-very-secret"));
         assert!(!format!("{loaded:?}").contains(SECRET_HEX));
     }
@@ -1379,20 +1113,12 @@ fallback_to_all_solvers = true
         let from_env = OsStr::new("/etc/serbero/env.toml");
         let resolve = |explicit, env| resolve_config_path(explicit, env, cwd.path());
 
-        assert!(
-            matches!(resolve(None, None), Err(ConfigError::NotFound { dir }) if dir == cwd.path())
-        );
+        assert!(matches!(resolve(None, None), Err(ConfigError::NotFound { dir }) if dir == cwd.path()));
         std::fs::write(cwd.path().join("config.toml"), "").unwrap();
         assert_eq!(resolve(None, None).unwrap(), cwd.path().join("config.toml"));
         std::fs::write(cwd.path().join("serbero.toml"), "").unwrap();
-        assert_eq!(
-            resolve(None, None).unwrap(),
-            cwd.path().join("serbero.toml")
-        );
-        assert_eq!(
-            resolve(None, Some(OsStr::new(""))).unwrap(),
-            cwd.path().join("serbero.toml")
-        );
+        assert_eq!(resolve(None, None).unwrap(), cwd.path().join("serbero.toml"));
+        assert_eq!(resolve(None, Some(OsStr::new(""))).unwrap(), cwd.path().join("serbero.toml"));
         assert_eq!(resolve(None, Some(from_env)).unwrap(), Path::new(from_env));
         assert_eq!(resolve(Some(explicit), Some(from_env)).unwrap(), explicit);
     }
@@ -1409,20 +1135,12 @@ fallback_to_all_solvers = true
         let absent = dir.path().join("absent.toml");
         let error = Config::load(Some(&absent)).unwrap_err();
         assert!(matches!(error, ConfigError::Unreadable { .. }));
-        assert!(error.to_string().starts_with(&format!(
-            "{}: cannot read the configuration file",
-            absent.display()
-        )));
+        assert!(error.to_string().starts_with(&format!("{}: cannot read the configuration file", absent.display())));
 
-        std::fs::write(
-            &path,
-            base() + "[chat]\ninbound_fetch_interval_seconds = \"x\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, base() + "[chat]\ninbound_fetch_interval_seconds = \"x\"\n").unwrap();
         let message = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(
-            message.starts_with(&path.display().to_string())
-                && message.contains("chat.inbound_fetch_interval_seconds"),
+            message.starts_with(&path.display().to_string()) && message.contains("chat.inbound_fetch_interval_seconds"),
             "{message}"
         );
     }
@@ -1431,45 +1149,26 @@ fallback_to_all_solvers = true
     fn shipped_sample_loads_without_warnings() {
         let loaded = Config::from_toml_str(include_str!("../serbero.toml")).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-        let permissions: Vec<Permission> = loaded
-            .config
-            .solvers
-            .iter()
-            .map(|solver| solver.permission)
-            .collect();
+        let permissions: Vec<Permission> = loaded.config.solvers.iter().map(|solver| solver.permission).collect();
         assert_eq!(permissions, [Permission::Read, Permission::Write]);
-        assert_eq!(
-            loaded.config.relays[0].as_str(),
-            "wss://relay.mostro.network"
-        );
+        assert_eq!(loaded.config.relays[0].as_str(), "wss://relay.mostro.network");
     }
 
     #[test]
     fn minimal_fills_every_other_section_with_defaults() {
         let keys = Keys::generate();
         let relay = RelayUrl::parse("ws://127.0.0.1:1").unwrap();
-        let config = Config::minimal(
-            keys.clone(),
-            public_key(MOSTRO_HEX),
-            vec![relay],
-            vec![],
-            "t.db".into(),
-        );
+        let config = Config::minimal(keys.clone(), public_key(MOSTRO_HEX), vec![relay], vec![], "t.db".into());
         assert_eq!(config.serbero.keys.public_key(), keys.public_key());
         assert_eq!(config.serbero.log_level, "info");
         assert_eq!(config.outbox.claim_ttl_seconds, 60);
-        assert!(
-            !config.reasoning.enabled && !config.mediation.enabled && !config.escalation.enabled
-        );
+        assert!(!config.reasoning.enabled && !config.mediation.enabled && !config.escalation.enabled);
     }
 
     #[test]
     fn permission_words_round_trip() {
         for permission in [Permission::Read, Permission::Write] {
-            assert_eq!(
-                permission.to_string().parse::<Permission>().unwrap(),
-                permission
-            );
+            assert_eq!(permission.to_string().parse::<Permission>().unwrap(), permission);
         }
         assert_eq!(Permission::Write.as_str(), "write");
         assert!("READ".parse::<Permission>().is_err());

@@ -18,8 +18,7 @@ pub enum OutboxStatus {
 }
 
 impl OutboxStatus {
-    pub const ALL: [OutboxStatus; 5] =
-        [Self::Pending, Self::Claimed, Self::Sent, Self::Failed, Self::DeadLettered];
+    pub const ALL: [OutboxStatus; 5] = [Self::Pending, Self::Claimed, Self::Sent, Self::Failed, Self::DeadLettered];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -76,10 +75,8 @@ mod tests {
 
     #[test]
     fn failures_back_off_then_dead_letter() {
-        let policy = RetryPolicy {
-            max_attempts: 4,
-            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(5)),
-        };
+        let policy =
+            RetryPolicy { max_attempts: 4, backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(5)) };
         let got: Vec<AfterFailure> = (1..=5).map(|n| policy.after_failure(n)).collect();
         let secs = |s| AfterFailure::RetryIn(Duration::from_secs(s));
         assert_eq!(got, [secs(2), secs(4), secs(5), AfterFailure::DeadLetter, AfterFailure::DeadLetter]);

@@ -53,10 +53,7 @@ impl DisputeStatus {
 
     /// Statuses that close the dispute on Mostro's side.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Self::Settled | Self::SellerRefunded | Self::Released | Self::CooperativelyCanceled
-        )
+        matches!(self, Self::Settled | Self::SellerRefunded | Self::Released | Self::CooperativelyCanceled)
     }
 }
 
@@ -158,11 +155,7 @@ fn parse_initiator(value: Option<&str>, status: &DisputeStatus) -> Result<Initia
 
 /// First value of the first tag named exactly `name` (case-sensitive: `S` is not `s`).
 fn first_value<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
-    event
-        .tags
-        .iter()
-        .find(|tag| tag.kind() == TagKind::from(name))
-        .and_then(|tag| tag.content())
+    event.tags.iter().find(|tag| tag.kind() == TagKind::from(name)).and_then(|tag| tag.content())
 }
 
 fn bounded<'a>(tag: &'static str, value: Option<&'a str>) -> Result<Option<&'a str>, Rejection> {
@@ -191,14 +184,24 @@ mod tests {
 
     #[test]
     fn statuses_parse_and_print_back() {
-        for word in ["initiated", "in-progress", "settled", "seller-refunded", "released", "cooperatively-canceled", "paused"] {
+        for word in
+            ["initiated", "in-progress", "settled", "seller-refunded", "released", "cooperatively-canceled", "paused"]
+        {
             assert_eq!(DisputeStatus::parse(word).as_str(), word);
         }
-        let terminal: Vec<_> = ["initiated", "in-progress", "settled", "seller-refunded", "released", "cooperatively-canceled", "canceled"]
-            .iter()
-            .filter(|w| DisputeStatus::parse(w).is_terminal())
-            .copied()
-            .collect();
+        let terminal: Vec<_> = [
+            "initiated",
+            "in-progress",
+            "settled",
+            "seller-refunded",
+            "released",
+            "cooperatively-canceled",
+            "canceled",
+        ]
+        .iter()
+        .filter(|w| DisputeStatus::parse(w).is_terminal())
+        .copied()
+        .collect();
         assert_eq!(terminal, ["settled", "seller-refunded", "released", "cooperatively-canceled"]);
     }
 
@@ -206,22 +209,59 @@ mod tests {
     fn accepted_events() {
         let mostro = Keys::generate();
         let solver = "ab".repeat(32);
-        let cases: Vec<(Vec<Vec<&str>>, DisputeStatus, Initiator, Option<&str>)> = vec![
-            (vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", "buyer"], vec!["y", "mostro"], vec!["z", "dispute"]],
-                DisputeStatus::Initiated, Initiator::Buyer, None),
-            (vec![vec!["d", ID], vec!["s", "in-progress"], vec!["initiator", "seller"], vec!["p", &solver]],
-                DisputeStatus::InProgress, Initiator::Seller, Some(solver.as_str())),
-            (vec![vec!["d", ID], vec!["s", "settled"], vec!["initiator", "unknown"]],
-                DisputeStatus::Settled, Initiator::Unknown, None),
+        type Case<'a> = (Vec<Vec<&'a str>>, DisputeStatus, Initiator, Option<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                vec![
+                    vec!["d", ID],
+                    vec!["s", "initiated"],
+                    vec!["initiator", "buyer"],
+                    vec!["y", "mostro"],
+                    vec!["z", "dispute"],
+                ],
+                DisputeStatus::Initiated,
+                Initiator::Buyer,
+                None,
+            ),
+            (
+                vec![vec!["d", ID], vec!["s", "in-progress"], vec!["initiator", "seller"], vec!["p", &solver]],
+                DisputeStatus::InProgress,
+                Initiator::Seller,
+                Some(solver.as_str()),
+            ),
+            (
+                vec![vec!["d", ID], vec!["s", "settled"], vec!["initiator", "unknown"]],
+                DisputeStatus::Settled,
+                Initiator::Unknown,
+                None,
+            ),
             (vec![vec!["d", ID], vec!["s", "released"]], DisputeStatus::Released, Initiator::Unknown, None),
-            (vec![vec!["d", ID], vec!["s", "frozen"], vec!["initiator", "buyer"]],
-                DisputeStatus::Other("frozen".into()), Initiator::Buyer, None),
+            (
+                vec![vec!["d", ID], vec!["s", "frozen"], vec!["initiator", "buyer"]],
+                DisputeStatus::Other("frozen".into()),
+                Initiator::Buyer,
+                None,
+            ),
             // Uppercase S is not the status; the first lowercase one wins.
-            (vec![vec!["d", ID], vec!["S", "settled"], vec!["s", "initiated"], vec!["s", "settled"], vec!["initiator", "seller"]],
-                DisputeStatus::Initiated, Initiator::Seller, None),
+            (
+                vec![
+                    vec!["d", ID],
+                    vec!["S", "settled"],
+                    vec!["s", "initiated"],
+                    vec!["s", "settled"],
+                    vec!["initiator", "seller"],
+                ],
+                DisputeStatus::Initiated,
+                Initiator::Seller,
+                None,
+            ),
             // A `p` that is not a key is ignored rather than stored.
-            (vec![vec!["d", ID], vec!["s", "in-progress"], vec!["initiator", "buyer"], vec!["p", "not-a-key"]],
-                DisputeStatus::InProgress, Initiator::Buyer, None),
+            (
+                vec![vec!["d", ID], vec!["s", "in-progress"], vec!["initiator", "buyer"], vec!["p", "not-a-key"]],
+                DisputeStatus::InProgress,
+                Initiator::Buyer,
+                None,
+            ),
         ];
         for (tags, status, initiator, solver) in cases {
             let ev = event(&mostro, &tags);
@@ -244,12 +284,30 @@ mod tests {
             (vec![vec!["d", ""], vec!["s", "initiated"], vec!["initiator", "buyer"]], Rejection::MissingTag("d")),
             (vec![vec!["d", ID], vec!["initiator", "buyer"]], Rejection::MissingTag("s")),
             (vec![vec!["d", ID], vec!["s", "initiated"]], Rejection::MissingTag("initiator")),
-            (vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", "unknown"]], Rejection::InvalidInitiator("unknown".into())),
-            (vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", "Buyer"]], Rejection::InvalidInitiator("Buyer".into())),
-            (vec![vec!["d", ID], vec!["s", "settled"], vec!["initiator", "mallory"]], Rejection::InvalidInitiator("mallory".into())),
-            (vec![vec!["d", &huge], vec!["s", "initiated"], vec!["initiator", "buyer"]], Rejection::TagTooLong { tag: "d", len: huge.len() }),
-            (vec![vec!["d", ID], vec!["s", &huge], vec!["initiator", "buyer"]], Rejection::TagTooLong { tag: "s", len: huge.len() }),
-            (vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", &huge]], Rejection::TagTooLong { tag: "initiator", len: huge.len() }),
+            (
+                vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", "unknown"]],
+                Rejection::InvalidInitiator("unknown".into()),
+            ),
+            (
+                vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", "Buyer"]],
+                Rejection::InvalidInitiator("Buyer".into()),
+            ),
+            (
+                vec![vec!["d", ID], vec!["s", "settled"], vec!["initiator", "mallory"]],
+                Rejection::InvalidInitiator("mallory".into()),
+            ),
+            (
+                vec![vec!["d", &huge], vec!["s", "initiated"], vec!["initiator", "buyer"]],
+                Rejection::TagTooLong { tag: "d", len: huge.len() },
+            ),
+            (
+                vec![vec!["d", ID], vec!["s", &huge], vec!["initiator", "buyer"]],
+                Rejection::TagTooLong { tag: "s", len: huge.len() },
+            ),
+            (
+                vec![vec!["d", ID], vec!["s", "initiated"], vec!["initiator", &huge]],
+                Rejection::TagTooLong { tag: "initiator", len: huge.len() },
+            ),
         ];
         for (tags, want) in cases {
             let ev = event(&mostro, &tags);

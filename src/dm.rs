@@ -6,7 +6,11 @@ use nostr_sdk::{Event, EventBuilder, Keys, PublicKey};
 /// Builds and signs one gift-wrapped DM. CPU-bound (two NIP-44 encryptions, two signatures):
 /// callers run many of these in parallel. The event is stored before it is first published, so
 /// a retry re-publishes the same event id and receivers see one message.
-pub async fn gift_wrapped_dm(sender: &Keys, recipient: &PublicKey, text: &str) -> Result<Event, nostr_sdk::event::builder::Error> {
+pub async fn gift_wrapped_dm(
+    sender: &Keys,
+    recipient: &PublicKey,
+    text: &str,
+) -> Result<Event, nostr_sdk::event::builder::Error> {
     EventBuilder::private_msg(sender, *recipient, text, []).await
 }
 

@@ -145,10 +145,19 @@ mod tests {
     #[test]
     fn transition_allow_list() {
         let allowed = [
-            (New, Notified), (New, Taken), (New, Resolved),
-            (Notified, Notified), (Notified, Taken), (Notified, Escalated), (Notified, Resolved),
-            (Taken, Waiting), (Taken, Escalated), (Taken, Resolved),
-            (Waiting, Taken), (Waiting, Escalated), (Waiting, Resolved),
+            (New, Notified),
+            (New, Taken),
+            (New, Resolved),
+            (Notified, Notified),
+            (Notified, Taken),
+            (Notified, Escalated),
+            (Notified, Resolved),
+            (Taken, Waiting),
+            (Taken, Escalated),
+            (Taken, Resolved),
+            (Waiting, Taken),
+            (Waiting, Escalated),
+            (Waiting, Resolved),
             (Escalated, Resolved),
         ];
         for from in LifecycleState::ALL {
@@ -178,7 +187,12 @@ mod tests {
         }
     }
 
-    fn apply(create: bool, t: Option<(LifecycleState, LifecycleState, &str)>, assign: bool, notify: Option<NotifType>) -> Intake {
+    fn apply(
+        create: bool,
+        t: Option<(LifecycleState, LifecycleState, &str)>,
+        assign: bool,
+        notify: Option<NotifType>,
+    ) -> Intake {
         Intake::Apply(Effects {
             create,
             transition: t.map(|(from, to, trigger)| Transition { from, to, trigger: trigger.into() }),
@@ -190,17 +204,43 @@ mod tests {
     #[test]
     fn intake_table() {
         let resolved = trigger::RESOLVED_EXTERNALLY;
-        let cases: Vec<(Option<LifecycleState>, bool, &str, Option<&str>, Intake)> = vec![
+        // (stored state, status seen before, status, p tag, expected)
+        type Case = (Option<LifecycleState>, bool, &'static str, Option<&'static str>, Intake);
+        let cases: Vec<Case> = vec![
             (None, false, "initiated", None, apply(true, None, false, Some(NotifType::Initial))),
-            (None, false, "in-progress", None, apply(true, Some((New, Taken, "ev")), false, Some(NotifType::Assignment))),
-            (None, false, "in-progress", Some("p"), apply(true, Some((New, Taken, "ev")), true, Some(NotifType::Assignment))),
+            (
+                None,
+                false,
+                "in-progress",
+                None,
+                apply(true, Some((New, Taken, "ev")), false, Some(NotifType::Assignment)),
+            ),
+            (
+                None,
+                false,
+                "in-progress",
+                Some("p"),
+                apply(true, Some((New, Taken, "ev")), true, Some(NotifType::Assignment)),
+            ),
             (None, false, "settled", None, apply(true, Some((New, Resolved, resolved)), false, None)),
             (None, false, "cooperatively-canceled", None, apply(true, Some((New, Resolved, resolved)), false, None)),
             (None, false, "paused", None, Intake::Skip("unknown status for a dispute never seen before")),
             (Some(New), true, "initiated", None, Intake::Duplicate),
             (Some(Notified), true, "in-progress", None, Intake::Duplicate),
-            (Some(Notified), false, "in-progress", Some("p"), apply(false, Some((Notified, Taken, "ev")), true, Some(NotifType::Assignment))),
-            (Some(New), false, "in-progress", None, apply(false, Some((New, Taken, "ev")), false, Some(NotifType::Assignment))),
+            (
+                Some(Notified),
+                false,
+                "in-progress",
+                Some("p"),
+                apply(false, Some((Notified, Taken, "ev")), true, Some(NotifType::Assignment)),
+            ),
+            (
+                Some(New),
+                false,
+                "in-progress",
+                None,
+                apply(false, Some((New, Taken, "ev")), false, Some(NotifType::Assignment)),
+            ),
             (Some(Taken), false, "initiated", None, apply(false, None, false, None)),
             (Some(Notified), false, "released", None, apply(false, Some((Notified, Resolved, resolved)), false, None)),
             (Some(Taken), false, "seller-refunded", None, apply(false, Some((Taken, Resolved, resolved)), false, None)),

@@ -56,14 +56,8 @@ pub enum StorageError {
     },
     #[error("database at {path} cannot use WAL journaling (journal_mode stays {mode})")]
     WalUnavailable { path: PathBuf, mode: String },
-    #[error(
-        "database at {path} is at schema version {found}, newer than this Serbero understands ({supported})"
-    )]
-    TooNew {
-        path: String,
-        found: u32,
-        supported: u32,
-    },
+    #[error("database at {path} is at schema version {found}, newer than this Serbero understands ({supported})")]
+    TooNew { path: String, found: u32, supported: u32 },
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
         version: u32,
@@ -78,27 +72,18 @@ pub enum StorageError {
 /// Opens a connection with the pragmas every actor uses: journal_mode=WAL, synchronous=NORMAL,
 /// busy_timeout=5000 ms, foreign_keys=ON.
 pub fn open(path: &Path) -> Result<Connection, StorageError> {
-    let open_error = |source| StorageError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
+    let open_error = |source| StorageError::Open { path: path.to_path_buf(), source };
     let conn = Connection::open(path).map_err(open_error)?;
     // First, so that switching to WAL waits for a daemon already holding the file instead of failing.
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(open_error)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(open_error)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StorageError::WalUnavailable {
-            path: path.to_path_buf(),
-            mode,
-        });
+        return Err(StorageError::WalUnavailable { path: path.to_path_buf(), mode });
     }
     // NORMAL is durable against a process crash under WAL; only power loss can drop the last commits.
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(open_error)?;
-    conn.pragma_update(None, "foreign_keys", true)
-        .map_err(open_error)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_error)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(open_error)?;
     Ok(conn)
 }
 
@@ -122,11 +107,7 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<u32>, StorageError> {
             name: migration.name,
             source,
         })?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied migration"
-        );
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
         applied.push(migration.version);
     }
     Ok(applied)
@@ -143,18 +124,13 @@ pub fn schema_version(conn: &Connection) -> Result<u32, StorageError> {
         return Ok(0);
     }
     // Errors propagate: a corrupt database must not pass for a fresh one.
-    let newest: Option<u32> =
-        conn.query_row("SELECT MAX(version) FROM schema_version", [], |row| {
-            row.get(0)
-        })?;
+    let newest: Option<u32> = conn.query_row("SELECT MAX(version) FROM schema_version", [], |row| row.get(0))?;
     Ok(newest.unwrap_or(0))
 }
 
 /// Seconds since the Unix epoch, the unit of every stored timestamp.
 pub fn now_unix() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -167,10 +143,7 @@ fn apply(conn: &mut Connection, migration: &Migration) -> rusqlite::Result<()> {
             tx.execute_batch(statement)?;
         }
     }
-    tx.execute(
-        "INSERT INTO schema_version (version) VALUES (?1)",
-        [migration.version],
-    )?;
+    tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [migration.version])?;
     tx.commit()
 }
 
@@ -190,14 +163,8 @@ fn adds_existing_column(tx: &Transaction<'_>, statement: &str) -> rusqlite::Resu
 
 /// `(table, column)` when `statement` is `ALTER TABLE <table> ADD [COLUMN] <column> …`.
 fn added_column(statement: &str) -> Option<(&str, &str)> {
-    let mut words = statement
-        .split_whitespace()
-        .map(|word| word.trim_matches('"'));
-    let mut next_is = |keyword: &str| {
-        words
-            .next()
-            .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
-    };
+    let mut words = statement.split_whitespace().map(|word| word.trim_matches('"'));
+    let mut next_is = |keyword: &str| words.next().is_some_and(|w| w.eq_ignore_ascii_case(keyword));
     if !(next_is("ALTER") && next_is("TABLE")) {
         return None;
     }
@@ -299,8 +266,7 @@ mod tests {
     /// applied, each recorded as a row of `schema_version`.
     fn db_at_version(version: u32) -> (TempDir, Connection) {
         let (dir, mut conn) = fresh_db();
-        conn.execute_batch("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)")
-            .unwrap();
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)").unwrap();
         for migration in MIGRATIONS.iter().take(version as usize) {
             apply(&mut conn, migration).unwrap();
         }
@@ -375,22 +341,13 @@ mod tests {
 
     /// Every row of every user table, columns in table order.
     fn all_rows(conn: &Connection) -> BTreeMap<String, Vec<Vec<Value>>> {
-        let mut tables = conn
-            .prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-            )
-            .unwrap();
-        let names: Vec<String> = tables
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let mut tables =
+            conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").unwrap();
+        let names: Vec<String> = tables.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
         names
             .into_iter()
             .map(|table| {
-                let mut stmt = conn
-                    .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
-                    .unwrap();
+                let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid")).unwrap();
                 let width = stmt.column_count();
                 let rows = stmt
                     .query_map([], |row| (0..width).map(|i| row.get(i)).collect())
@@ -408,9 +365,8 @@ mod tests {
             let mut stmt = conn.prepare(sql).unwrap();
             let lines = stmt
                 .query_map([], |row| {
-                    let values: Vec<Value> = (0..row.as_ref().column_count())
-                        .map(|i| row.get(i))
-                        .collect::<Result<_, _>>()?;
+                    let values: Vec<Value> =
+                        (0..row.as_ref().column_count()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
                     Ok(format!("{values:?}"))
                 })
                 .unwrap()
@@ -435,30 +391,19 @@ mod tests {
         let mut stmt = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .unwrap();
-        let names = stmt
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let names = stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
         names
     }
 
     fn column_values(conn: &Connection, sql: &str) -> Vec<Value> {
         let mut stmt = conn.prepare(sql).unwrap();
-        let values = stmt
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let values = stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
         values
     }
 
     fn assert_constraint_error(result: rusqlite::Result<usize>, expected: &str) {
         let message = result.expect_err("the insert must be rejected").to_string();
-        assert!(
-            message.contains(expected),
-            "expected {expected:?}, got {message:?}"
-        );
+        assert!(message.contains(expected), "expected {expected:?}, got {message:?}");
     }
 
     #[test]
@@ -478,10 +423,7 @@ mod tests {
     #[test]
     fn open_sets_the_pragmas_every_actor_relies_on() {
         let (_dir, conn) = fresh_db();
-        let pragma = |name: &str| -> Value {
-            conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
-                .unwrap()
-        };
+        let pragma = |name: &str| -> Value { conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0)).unwrap() };
         assert_eq!(pragma("journal_mode"), Value::Text("wal".into()));
         assert_eq!(pragma("foreign_keys"), Value::Integer(1));
         assert_eq!(pragma("busy_timeout"), Value::Integer(5000));
@@ -500,34 +442,19 @@ mod tests {
             let applied = migrate(&mut conn).unwrap();
 
             assert_eq!(applied, (version + 1..=SCHEMA_VERSION).collect::<Vec<_>>());
-            let recorded =
-                column_values(&conn, "SELECT version FROM schema_version ORDER BY version");
-            let all_versions: Vec<Value> = (1..=SCHEMA_VERSION)
-                .map(|v| Value::Integer(v.into()))
-                .collect();
+            let recorded = column_values(&conn, "SELECT version FROM schema_version ORDER BY version");
+            let all_versions: Vec<Value> = (1..=SCHEMA_VERSION).map(|v| Value::Integer(v.into())).collect();
             assert_eq!(recorded, all_versions, "from version {version}");
             let after = all_rows(&conn);
             for (table, rows) in &before {
                 let rows_after = &after[table];
-                assert_eq!(
-                    rows_after.len(),
-                    rows.len(),
-                    "{table} from version {version}"
-                );
+                assert_eq!(rows_after.len(), rows.len(), "{table} from version {version}");
                 for (old, new) in rows.iter().zip(rows_after) {
                     // Added columns come last, so the old values are a prefix of the new row.
-                    assert_eq!(
-                        &new[..old.len()],
-                        old.as_slice(),
-                        "{table} from version {version}"
-                    );
+                    assert_eq!(&new[..old.len()], old.as_slice(), "{table} from version {version}");
                 }
             }
-            assert_eq!(
-                schema_description(&conn),
-                schema_description(&fresh),
-                "from version {version}"
-            );
+            assert_eq!(schema_description(&conn), schema_description(&fresh), "from version {version}");
             if version < 7 {
                 // Version 7 introduced the observations and backfilled them from `disputes`.
                 assert_backfilled_observations(&conn);
@@ -541,10 +468,7 @@ mod tests {
             "SELECT o.dispute_id || '|' || o.status || '|' || o.event_id || '|' || o.event_created_at
                     || '|' || o.observed_at FROM dispute_observations o ORDER BY o.dispute_id",
         );
-        let expected = [
-            "d1|initiated|e1|1700000000|1700000005",
-            "d2|initiated|e2|1700000010|1700000012",
-        ];
+        let expected = ["d1|initiated|e1|1700000000|1700000005", "d2|initiated|e2|1700000010|1700000012"];
         assert_eq!(observations, expected.map(|s| Value::Text(s.into())));
         let rounds = column_values(conn, "SELECT renotification_round FROM disputes");
         assert_eq!(rounds, [Value::Integer(0), Value::Integer(0)]);
@@ -559,37 +483,16 @@ mod tests {
         )
         .unwrap();
         insert_rows_present_at(&conn, 1);
-        conn.execute(
-            "UPDATE disputes SET lifecycle_state = 'notified' WHERE dispute_id = 'd1'",
-            [],
-        )
-        .unwrap();
+        conn.execute("UPDATE disputes SET lifecycle_state = 'notified' WHERE dispute_id = 'd1'", []).unwrap();
 
-        assert_eq!(
-            migrate(&mut conn).unwrap(),
-            (2..=SCHEMA_VERSION).collect::<Vec<_>>()
-        );
+        assert_eq!(migrate(&mut conn).unwrap(), (2..=SCHEMA_VERSION).collect::<Vec<_>>());
 
         let columns = column_values(&conn, "SELECT name FROM pragma_table_info('disputes')");
-        for column in [
-            "lifecycle_state",
-            "assigned_solver",
-            "last_notified_at",
-            "last_state_change",
-        ] {
-            assert!(
-                columns.contains(&Value::Text(column.into())),
-                "missing {column}"
-            );
+        for column in ["lifecycle_state", "assigned_solver", "last_notified_at", "last_state_change"] {
+            assert!(columns.contains(&Value::Text(column.into())), "missing {column}");
         }
-        let states = column_values(
-            &conn,
-            "SELECT lifecycle_state FROM disputes ORDER BY dispute_id",
-        );
-        assert_eq!(
-            states,
-            [Value::Text("notified".into()), Value::Text("new".into())]
-        );
+        let states = column_values(&conn, "SELECT lifecycle_state FROM disputes ORDER BY dispute_id");
+        assert_eq!(states, [Value::Text("notified".into()), Value::Text("new".into())]);
     }
 
     #[test]
@@ -620,11 +523,7 @@ mod tests {
         };
 
         assert_constraint_error(dispatch("x2", "dispatched"), "UNIQUE constraint failed");
-        conn.execute(
-            "INSERT INTO mediation_events (kind, occurred_at) VALUES ('handoff_prepared', 2)",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO mediation_events (kind, occurred_at) VALUES ('handoff_prepared', 2)", []).unwrap();
         assert_constraint_error(dispatch("x2", "bogus"), "CHECK constraint failed");
         assert_eq!(dispatch("x2", "send_failed").unwrap(), 1);
     }
@@ -634,18 +533,9 @@ mod tests {
         let (_dir, conn) = migrated_db();
         insert_rows_present_at(&conn, SCHEMA_VERSION);
 
-        assert_constraint_error(
-            insert_outbox_row(&conn, "initial:d1:solver-a", "pending"),
-            "UNIQUE constraint failed",
-        );
-        assert_constraint_error(
-            insert_outbox_row(&conn, "initial:d1:solver-b", "bogus"),
-            "CHECK constraint failed",
-        );
-        assert_eq!(
-            insert_outbox_row(&conn, "initial:d1:solver-b", "dead_lettered").unwrap(),
-            1
-        );
+        assert_constraint_error(insert_outbox_row(&conn, "initial:d1:solver-a", "pending"), "UNIQUE constraint failed");
+        assert_constraint_error(insert_outbox_row(&conn, "initial:d1:solver-b", "bogus"), "CHECK constraint failed");
+        assert_eq!(insert_outbox_row(&conn, "initial:d1:solver-b", "dead_lettered").unwrap(), 1);
     }
 
     #[test]
@@ -669,22 +559,13 @@ mod tests {
 
         let error = migrate(&mut conn).unwrap_err();
 
-        assert!(matches!(
-            error,
-            StorageError::TooNew {
-                found: 9,
-                supported: SCHEMA_VERSION,
-                ..
-            }
-        ));
+        assert!(matches!(error, StorageError::TooNew { found: 9, supported: SCHEMA_VERSION, .. }));
         let message = error.to_string();
         assert!(message.starts_with("database at "), "{message}");
+        assert!(message.contains(&dir.path().join("serbero.db").display().to_string()), "{message}");
         assert!(
-            message.contains(&dir.path().join("serbero.db").display().to_string()),
-            "{message}"
-        );
-        assert!(
-            message.ends_with(&format!("is at schema version 9, newer than this Serbero understands ({SCHEMA_VERSION})")),
+            message
+                .ends_with(&format!("is at schema version 9, newer than this Serbero understands ({SCHEMA_VERSION})")),
             "{message}"
         );
         assert_eq!(table_names(&conn), ["schema_version"]);
@@ -698,10 +579,7 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         files.sort();
-        let listed: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| format!("{:04}_{}.sql", m.version, m.name))
-            .collect();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
         assert_eq!(files, listed);
         let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
         assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
@@ -713,23 +591,14 @@ mod tests {
                    ALTER TABLE t ADD COLUMN b INTEGER; -- trailing; note\n";
         assert_eq!(
             split_statements(sql),
-            [
-                "CREATE TABLE t (a TEXT DEFAULT 'x;y');",
-                "ALTER TABLE t ADD COLUMN b INTEGER;"
-            ]
+            ["CREATE TABLE t (a TEXT DEFAULT 'x;y');", "ALTER TABLE t ADD COLUMN b INTEGER;"]
         );
     }
 
     #[test]
     fn added_column_recognises_only_add_column_statements() {
-        assert_eq!(
-            added_column("ALTER TABLE t ADD COLUMN c INTEGER;"),
-            Some(("t", "c"))
-        );
-        assert_eq!(
-            added_column("alter table \"t\" add c TEXT"),
-            Some(("t", "c"))
-        );
+        assert_eq!(added_column("ALTER TABLE t ADD COLUMN c INTEGER;"), Some(("t", "c")));
+        assert_eq!(added_column("alter table \"t\" add c TEXT"), Some(("t", "c")));
         assert_eq!(added_column("ALTER TABLE t RENAME TO u;"), None);
         assert_eq!(added_column("CREATE TABLE t (c TEXT);"), None);
     }

@@ -38,7 +38,17 @@ mod tests {
     fn allows_up_to_the_limit_within_the_window() {
         let mut budget = RestartBudget::new(3, Duration::from_secs(60));
         let s = Duration::from_secs;
-        let script = [(0, true), (10, true), (20, true), (30, false), (59, false), (60, true), (71, true), (75, false), (81, true)];
+        let script = [
+            (0, true),
+            (10, true),
+            (20, true),
+            (30, false),
+            (59, false),
+            (60, true),
+            (71, true),
+            (75, false),
+            (81, true),
+        ];
         for (at, want) in script {
             assert_eq!(budget.allow(s(at)), want, "restart at {at}s");
         }

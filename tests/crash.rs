@@ -31,7 +31,8 @@ async fn sigkill_during_a_burst_delivers_every_notification_exactly_once() {
     eprintln!("serbero built in {:?}", started.elapsed());
     let world = World::new().await;
     let inboxes = [world.solver().await, world.solver().await, world.solver().await];
-    let mut daemon = Incarnations::new(binary, write_config(&world, &inboxes.each_ref()), world.dir.path(), world.db_path());
+    let mut daemon =
+        Incarnations::new(binary, write_config(&world, &inboxes.each_ref()), world.dir.path(), world.db_path());
 
     let mut undelivered_at_kills = 0;
     daemon.start().await;
@@ -54,7 +55,11 @@ async fn sigkill_during_a_burst_delivers_every_notification_exactly_once() {
     let db = world.db_path();
     let expected = i64::from(DISPUTES) * inboxes.len() as i64;
     let all_sent = "SELECT COUNT(*) FROM outbox WHERE notif_type = 'initial' AND status = 'sent'";
-    assert!(wait_for_scalar(&db, all_sent, expected, WAIT).await, "not every initial DM was sent: {}", outbox_summary(&db));
+    assert!(
+        wait_for_scalar(&db, all_sent, expected, WAIT).await,
+        "not every initial DM was sent: {}",
+        outbox_summary(&db)
+    );
     for inbox in &inboxes {
         assert!(inbox.wait_for(DISPUTES as usize, WAIT).await, "a solver got {} of {DISPUTES} DMs", inbox.count());
     }
@@ -83,7 +88,10 @@ async fn sigkill_before_the_first_dispute_is_stored_loses_nothing() {
     // Restart in a later second than the event, so a subscription "from now" cannot catch it by luck.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     daemon.start().await;
-    assert!(inbox.wait_for(1, Duration::from_secs(5)).await, "the dispute published while serbero was dead was never notified");
+    assert!(
+        inbox.wait_for(1, Duration::from_secs(5)).await,
+        "the dispute published while serbero was dead was never notified"
+    );
     daemon.terminate().await;
 }
 
@@ -109,7 +117,8 @@ fn assert_each_solver_got_each_dispute_once(world: &World, inboxes: &[SolverInbo
 fn assert_outbox_has_one_sent_row_per_key(db: &Path, inboxes: &[SolverInbox]) {
     let rows = query(db, "SELECT idempotency_key, status, event_id FROM outbox");
     assert_eq!(rows.len(), DISPUTES as usize * inboxes.len(), "outbox rows: {}", outbox_summary(db));
-    let by_key: HashMap<&str, (&str, &str)> = rows.iter().map(|r| (r[0].as_str(), (r[1].as_str(), r[2].as_str()))).collect();
+    let by_key: HashMap<&str, (&str, &str)> =
+        rows.iter().map(|r| (r[0].as_str(), (r[1].as_str(), r[2].as_str()))).collect();
     assert_eq!(by_key.len(), rows.len(), "an idempotency key appears twice");
     for inbox in inboxes {
         for dm in inbox.messages() {
@@ -179,7 +188,9 @@ fn build_serbero() -> PathBuf {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "serbero" && m["target"]["kind"][0] == "bin")
+        .find(|m| {
+            m["reason"] == "compiler-artifact" && m["target"]["name"] == "serbero" && m["target"]["kind"][0] == "bin"
+        })
         .and_then(|m| m["executable"].as_str().map(PathBuf::from))
         .unwrap_or_else(|| panic!("cargo did not report the serbero executable:\n{stderr}"))
 }
@@ -269,7 +280,8 @@ impl Incarnations {
         let pid = child.id().expect("pid of a running child").to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stops in time").expect("reap");
+        let status =
+            tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stops in time").expect("reap");
         assert_eq!(status.code(), Some(0), "serbero exited with {status}");
         let log = std::fs::read_to_string(self.logs.last().expect("a log")).expect("read log");
         assert!(log.contains("serbero exited cleanly"), "no clean-exit line in the log");

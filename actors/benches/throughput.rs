@@ -58,7 +58,11 @@ async fn crypto_ceiling() -> anyhow::Result<()> {
         gift_wrapped_dm(&sender, &recipient, text).await?;
     }
     let each = start.elapsed() / rounds;
-    println!("gift wrap: {:.1} µs each on one core ({:.0} DMs/s per core)", each.as_secs_f64() * 1e6, 1.0 / each.as_secs_f64());
+    println!(
+        "gift wrap: {:.1} µs each on one core ({:.0} DMs/s per core)",
+        each.as_secs_f64() * 1e6,
+        1.0 / each.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -96,7 +100,13 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
         inboxes.push(SolverInbox::start(&relay.url()).await?);
     }
     let solvers = inboxes.iter().map(|i| Solver { pubkey: i.pubkey(), permission: Permission::Read }).collect();
-    let config = Config::minimal(Keys::generate(), mostro.keys.public_key(), vec![relay.url()], solvers, dir.path().join("bench.db"));
+    let config = Config::minimal(
+        Keys::generate(),
+        mostro.keys.public_key(),
+        vec![relay.url()],
+        solvers,
+        dir.path().join("bench.db"),
+    );
     let running = serbero::daemon::start(config).await?;
     running.ready().await?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -105,7 +115,8 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
     }));
 
     let ids: Vec<String> = (0..o.disputes).map(|n| format!("00000000-0000-4000-8000-{n:012}")).collect();
-    let events = ids.iter().map(|id| mostro.dispute_event(id, "initiated", "buyer", &[])).collect::<Result<Vec<_>, _>>()?;
+    let events =
+        ids.iter().map(|id| mostro.dispute_event(id, "initiated", "buyer", &[])).collect::<Result<Vec<_>, _>>()?;
     let mut published = HashMap::new();
     let start = Instant::now();
     match rate {
@@ -132,7 +143,11 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
     }
     let want = o.disputes;
     for inbox in &inboxes {
-        anyhow::ensure!(inbox.wait_for(want, Duration::from_secs(300)).await, "only {} of {want} DMs arrived", inbox.count());
+        anyhow::ensure!(
+            inbox.wait_for(want, Duration::from_secs(300)).await,
+            "only {} of {want} DMs arrived",
+            inbox.count()
+        );
     }
     let mut latencies = Vec::new();
     let mut last = start;
@@ -158,6 +173,10 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
         .unwrap_or(0)
 }

@@ -26,20 +26,32 @@ pub fn print_check_config(loaded: &Loaded) {
         println!("  {} ({})", s.pubkey.to_bech32().unwrap_or_default(), s.permission);
     }
     let t = &c.timeouts;
-    println!("re-notify after {} s, checked every {} s", t.renotification_seconds, t.renotification_check_interval_seconds);
+    println!(
+        "re-notify after {} s, checked every {} s",
+        t.renotification_seconds, t.renotification_check_interval_seconds
+    );
     let o = &c.outbox;
     println!(
         "outbox: {} attempts, retry every {}..{} s, claims expire after {} s",
         o.max_attempts, o.retry_initial_seconds, o.retry_max_seconds, o.claim_ttl_seconds
     );
-    println!("mediation: {}, reasoning: {}, escalation: {}", on(c.mediation.enabled), on(c.reasoning.enabled), on(c.escalation.enabled));
+    println!(
+        "mediation: {}, reasoning: {}, escalation: {}",
+        on(c.mediation.enabled),
+        on(c.reasoning.enabled),
+        on(c.escalation.enabled)
+    );
     for warning in &loaded.warnings {
         println!("warning: {warning}");
     }
 }
 
 fn on(enabled: bool) -> &'static str {
-    if enabled { "enabled" } else { "disabled" }
+    if enabled {
+        "enabled"
+    } else {
+        "disabled"
+    }
 }
 
 pub fn print_status(db_path: &Path) -> anyhow::Result<()> {

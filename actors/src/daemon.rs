@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use ractor::rpc::CallResult;
 use ractor::Actor;
-use tokio::task::JoinHandle;
 use serbero_core::config::Config;
 use serbero_core::storage;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::clock::Clock;

@@ -25,9 +25,7 @@ pub struct Db {
 impl Db {
     pub async fn open(path: &Path) -> Result<Self, DbError> {
         let path = path.to_path_buf();
-        let conn = tokio::task::spawn_blocking(move || storage::open(&path))
-            .await
-            .map_err(|_| DbError::Lost)??;
+        let conn = tokio::task::spawn_blocking(move || storage::open(&path)).await.map_err(|_| DbError::Lost)??;
         Ok(Self { conn: Some(conn) })
     }
 

@@ -87,8 +87,10 @@ impl Stage {
         let relay = TestRelay::start().await?;
         let url = relay.url();
         let mostro = SimMostro::connect(Keys::generate(), &url).await.context("connecting the simulated Mostro")?;
-        let solvers = [DemoSolver::start("solver 1 (read)", &url).await?, DemoSolver::start("solver 2 (write)", &url).await?];
-        let dir = tempfile::Builder::new().prefix("serbero-demo-").tempdir().context("creating a temporary directory")?;
+        let solvers =
+            [DemoSolver::start("solver 1 (read)", &url).await?, DemoSolver::start("solver 2 (write)", &url).await?];
+        let dir =
+            tempfile::Builder::new().prefix("serbero-demo-").tempdir().context("creating a temporary directory")?;
         Ok(Self { relay, dir, mostro, solvers, started })
     }
 
@@ -97,7 +99,9 @@ impl Stage {
     }
 
     fn introduce(&self, serbero: &Keys) {
-        println!("Serbero demo: the real daemon against an embedded relay, a simulated Mostro and two simulated solvers.");
+        println!(
+            "Serbero demo: the real daemon against an embedded relay, a simulated Mostro and two simulated solvers."
+        );
         println!("  relay     {}", self.relay.url());
         println!("  database  {}", self.db_path().display());
         println!("  serbero   {}", npub(&serbero.public_key()));
@@ -177,7 +181,8 @@ impl RunningDaemon {
 
     async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        let finished = tokio::time::timeout(STOP_TIMEOUT, self.task).await.context("the daemon did not stop in time")?;
+        let finished =
+            tokio::time::timeout(STOP_TIMEOUT, self.task).await.context("the daemon did not stop in time")?;
         finished.context("the daemon task panicked")?.context("the daemon failed")
     }
 }

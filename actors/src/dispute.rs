@@ -91,12 +91,8 @@ impl Actor for Dispute {
     async fn pre_start(&self, me: DisputeRef, args: Args) -> Result<State, ActorProcessingErr> {
         let mut db = Db::open(&args.db_path).await?;
         let since = resume_point(&mut db, &args.clock).await?;
-        let wiring = Wiring {
-            relay: args.relay.clone(),
-            published: me.get_derived(),
-            due: me.get_derived(),
-            clock: args.clock,
-        };
+        let wiring =
+            Wiring { relay: args.relay.clone(), published: me.get_derived(), due: me.get_derived(), clock: args.clock };
         args.relay.cast(relay::Msg::WatchDisputes { since, sink: me.get_derived() })?;
         if args.solvers.is_empty() {
             warn!("no solvers configured; disputes will be recorded but nobody is notified");
@@ -138,12 +134,21 @@ async fn resume_point(db: &mut Db, clock: &Clock) -> Result<Timestamp, ActorProc
     let since = match db.write(move |tx| store::resume_point(tx, now)).await? {
         store::Resume::NewestEvent(newest) => {
             let since = (newest - RESUME_SKEW_SECONDS).max(0);
-            info!(last_seen_event_ts = newest, resume_since_ts = since, skew_seconds = RESUME_SKEW_SECONDS, "resuming dispute subscription");
+            info!(
+                last_seen_event_ts = newest,
+                resume_since_ts = since,
+                skew_seconds = RESUME_SKEW_SECONDS,
+                "resuming dispute subscription"
+            );
             since
         }
         store::Resume::FirstStart(first) => {
             let since = (first - RESUME_SKEW_SECONDS).max(0);
-            info!(first_started_at = first, resume_since_ts = since, "no dispute recorded yet; resuming from the first start");
+            info!(
+                first_started_at = first,
+                resume_since_ts = since,
+                "no dispute recorded yet; resuming from the first start"
+            );
             since
         }
         store::Resume::Now(now) => {
@@ -167,7 +172,9 @@ async fn on_observed(st: &mut State, events: Vec<DisputeEvent>) -> Result<(), Ac
         let seen = entry.is_some_and(|k| k.seen.contains(event.status.as_str()));
         match intake(current, seen, &event) {
             Intake::Duplicate => debug!(dispute = %event.dispute_id, status = %event.status, "duplicate_skip"),
-            Intake::Skip(why) => warn!(dispute = %event.dispute_id, status = %event.status, why, "dispute event not recorded"),
+            Intake::Skip(why) => {
+                warn!(dispute = %event.dispute_id, status = %event.status, why, "dispute event not recorded")
+            }
             Intake::Apply(effects) => {
                 log_effects(&event, &effects);
                 remember(&mut known, &event, &effects);
@@ -272,9 +279,7 @@ async fn on_delivery_due(st: &mut State) -> Result<(), ActorProcessingErr> {
     for settled in &expired {
         settled.log();
     }
-    st.db
-        .write(move |tx| expired.iter().try_for_each(|s| store::record_attempt(tx, s, now)))
-        .await?;
+    st.db.write(move |tx| expired.iter().try_for_each(|s| store::record_attempt(tx, s, now))).await?;
     Ok(())
 }
 

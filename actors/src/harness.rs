@@ -6,7 +6,7 @@
 //! and answer reply ports or `reply_to` refs yourself, check rows with [`TempDb::count`], and
 //! finish with [`Spawned::stop`], which fails the test if the actor crashed.
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test(start_paused = true)]
 //! async fn a_batch_is_published() {
 //!     let db = TempDb::migrated();

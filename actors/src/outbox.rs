@@ -150,7 +150,14 @@ impl Outbox {
             policy: RetryPolicy { max_attempts: settings.max_attempts, backoff },
             claim_ttl: settings.claim_ttl_seconds as i64,
         };
-        Self { ledger, relay: wiring.relay, published: wiring.published, due: wiring.due, clock: wiring.clock, wake: None }
+        Self {
+            ledger,
+            relay: wiring.relay,
+            published: wiring.published,
+            due: wiring.due,
+            clock: wiring.clock,
+            wake: None,
+        }
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -172,7 +179,11 @@ impl Outbox {
         for row in claimed {
             match Event::from_json(&row.event_json) {
                 Ok(event) => {
-                    let request = relay::Msg::Publish { ticket: row.id, event: Box::new(event), reply_to: self.published.clone() };
+                    let request = relay::Msg::Publish {
+                        ticket: row.id,
+                        event: Box::new(event),
+                        reply_to: self.published.clone(),
+                    };
                     if self.relay.cast(request).is_err() {
                         warn!(id = row.id, "relay actor unavailable; the claim will expire and be retried");
                     }

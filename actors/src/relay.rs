@@ -15,8 +15,11 @@ use tracing::{info, warn};
 
 pub type RelayRef = ActorRef<Msg>;
 
-/// Sends waiting for relay `OK`s at once; more wait for a permit.
-const MAX_CONCURRENT_SENDS: usize = 512;
+/// Sends waiting for relay `OK`s at once; more wait for a permit. Every waiting send listens on
+/// the relay pool's shared notification channel, so each relay message wakes all of them: the
+/// cost grows with the square of this number. 32 keeps a burst bound by signing rather than by
+/// wake-ups, and still covers relays a WAN round trip away.
+const MAX_CONCURRENT_SENDS: usize = 32;
 
 pub enum Msg {
     /// Subscribe (again, if already watching) to dispute events newer than `since`; parsed
@@ -163,12 +166,8 @@ fn publish(st: &State, ticket: i64, event: Box<Event>, reply_to: DerivedActorRef
 }
 
 async fn relay_status(client: &Client) -> RelayStatus {
-    let mut relays: Vec<(String, bool)> = client
-        .relays()
-        .await
-        .into_iter()
-        .map(|(url, relay)| (url.to_string(), relay.is_connected()))
-        .collect();
+    let mut relays: Vec<(String, bool)> =
+        client.relays().await.into_iter().map(|(url, relay)| (url.to_string(), relay.is_connected())).collect();
     relays.sort();
     RelayStatus { relays }
 }

@@ -95,7 +95,12 @@ impl Actor for Root {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, me: RootRef, event: SupervisionEvent, st: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: RootRef,
+        event: SupervisionEvent,
+        st: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, reason) = match &event {
             SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
@@ -136,7 +141,8 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
     let cfg = &st.config;
     let cell = match child {
         Child::Relay => {
-            let args = relay::Args { keys: cfg.serbero.keys.clone(), mostro: cfg.mostro.pubkey, relays: cfg.relays.clone() };
+            let args =
+                relay::Args { keys: cfg.serbero.keys.clone(), mostro: cfg.mostro.pubkey, relays: cfg.relays.clone() };
             let (relay, _) = Actor::spawn_linked(None, Relay, args, me.get_cell()).await?;
             st.relay = Some(relay.clone());
             relay.get_cell()

@@ -67,7 +67,13 @@ impl SimMostro {
         Ok(Self { keys, client })
     }
 
-    pub fn dispute_event(&self, dispute_id: &str, status: &str, initiator: &str, extra: &[Tag]) -> anyhow::Result<Event> {
+    pub fn dispute_event(
+        &self,
+        dispute_id: &str,
+        status: &str,
+        initiator: &str,
+        extra: &[Tag],
+    ) -> anyhow::Result<Event> {
         let mut tags = vec![
             Tag::identifier(dispute_id),
             Tag::parse(["s", status])?,
@@ -80,7 +86,13 @@ impl SimMostro {
     }
 
     /// Publishes a dispute revision and waits for the relay's `OK`.
-    pub async fn publish(&self, dispute_id: &str, status: &str, initiator: &str, extra: &[Tag]) -> anyhow::Result<Event> {
+    pub async fn publish(
+        &self,
+        dispute_id: &str,
+        status: &str,
+        initiator: &str,
+        extra: &[Tag],
+    ) -> anyhow::Result<Event> {
         let event = self.dispute_event(dispute_id, status, initiator, extra)?;
         self.send(&event).await?;
         Ok(event)
@@ -135,7 +147,12 @@ impl SolverInbox {
             while let Ok(notification) = notifications.recv().await {
                 let RelayPoolNotification::Event { event, .. } = notification else { continue };
                 let Ok(gift) = UnwrappedGift::from_gift_wrap(&me, &event).await else { continue };
-                let dm = ReceivedDm { wrap_id: event.id, sender: gift.sender, text: gift.rumor.content, at: std::time::Instant::now() };
+                let dm = ReceivedDm {
+                    wrap_id: event.id,
+                    sender: gift.sender,
+                    text: gift.rumor.content,
+                    at: std::time::Instant::now(),
+                };
                 sink.lock().expect("inbox lock").push(dm);
                 bell.notify_waiters();
             }

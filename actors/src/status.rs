@@ -141,7 +141,15 @@ impl fmt::Display for StatusReport {
         }
         for n in &self.recent_notifications {
             let error = n.error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default();
-            writeln!(f, "  {}  {:<15} {:<6} dispute {}  solver {}…{error}", when(n.sent_at), n.notif_type, n.status, n.dispute_id, short(&n.solver))?;
+            writeln!(
+                f,
+                "  {}  {:<15} {:<6} dispute {}  solver {}…{error}",
+                when(n.sent_at),
+                n.notif_type,
+                n.status,
+                n.dispute_id,
+                short(&n.solver)
+            )?;
         }
         writeln!(f, "\nOutbox by status:")?;
         if self.outbox_by_status.is_empty() {
@@ -157,7 +165,14 @@ impl fmt::Display for StatusReport {
         for d in &self.dead_letters {
             let dispute = d.dispute_id.as_deref().unwrap_or("-");
             let error = d.last_error.as_deref().unwrap_or("-");
-            write!(f, "\n  #{} {} dispute {dispute} to {}… after {} attempts: {error}", d.id, d.notif_type, short(&d.recipient), d.attempts)?;
+            write!(
+                f,
+                "\n  #{} {} dispute {dispute} to {}… after {} attempts: {error}",
+                d.id,
+                d.notif_type,
+                short(&d.recipient),
+                d.attempts
+            )?;
         }
         Ok(())
     }

@@ -65,7 +65,10 @@ async fn initiated_event_sends_one_dm_per_solver_and_an_ok_marks_them_sent() {
     let report = s.report().await;
     assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
     assert_eq!(s.db.column::<String>("SELECT accepted_relays FROM outbox", []), [RELAY_URL, RELAY_URL]);
-    assert_eq!(s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND notif_type = 'initial'", []), 2);
+    assert_eq!(
+        s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND notif_type = 'initial'", []),
+        2
+    );
     s.relay.assert_idle().await;
     s.stop().await;
 }
@@ -154,10 +157,7 @@ async fn initiated_and_in_progress_in_one_batch_send_initial_and_assignment() {
     );
     let assignment =
         format!("Mostro dispute has been taken.\ndispute_id: d-1\nassigned_solver: {assignee}\nlifecycle_state: taken");
-    assert_eq!(
-        s.read_all(&sent).await,
-        [(0, assignment.clone()), (0, initial.clone()), (1, assignment), (1, initial)]
-    );
+    assert_eq!(s.read_all(&sent).await, [(0, assignment.clone()), (0, initial.clone()), (1, assignment), (1, initial)]);
     accept(&sent);
     assert_eq!(s.report().await.in_state("taken"), 1);
     assert_eq!(s.db.column::<String>("SELECT assigned_solver FROM disputes", []), [assignee]);
@@ -203,7 +203,10 @@ async fn notified_dispute_nobody_takes_is_renotified_with_the_exact_text() {
     assert_eq!(s.read_all(&reminders).await, [(0, text.clone()), (1, text)]);
     accept(&reminders);
     s.report().await;
-    assert_eq!(s.db.count("SELECT COUNT(*) FROM outbox WHERE notif_type = 're-notification' AND status = 'sent'", []), 2);
+    assert_eq!(
+        s.db.count("SELECT COUNT(*) FROM outbox WHERE notif_type = 're-notification' AND status = 'sent'", []),
+        2
+    );
     assert_eq!(s.db.count("SELECT renotification_round FROM disputes", []), 1);
     s.stop().await;
 }
@@ -324,7 +327,10 @@ async fn spawn_dispute(
         db_path: db.path().to_path_buf(),
         keys: serbero.clone(),
         solvers: solvers.iter().map(|k| Solver { pubkey: k.public_key(), permission: Permission::Read }).collect(),
-        timeouts: Timeouts { renotification_seconds: RENOTIFY_AFTER, renotification_check_interval_seconds: RENOTIFY_CHECK },
+        timeouts: Timeouts {
+            renotification_seconds: RENOTIFY_AFTER,
+            renotification_check_interval_seconds: RENOTIFY_CHECK,
+        },
         outbox: OutboxSettings {
             max_attempts: MAX_ATTEMPTS,
             retry_initial_seconds: RETRY_INITIAL,

@@ -24,7 +24,9 @@ async fn status_lists_the_relay_connected() {
 async fn watched_dispute_arrives_parsed() {
     let w = World::start().await;
     let (sink, mut batches) = Probe::<DisputesObserved>::spawn().await;
-    w.relay.cast(relay::Msg::WatchDisputes { since: an_hour_ago(), sink: sink.get_derived() }).expect("relay is running");
+    w.relay
+        .cast(relay::Msg::WatchDisputes { since: an_hour_ago(), sink: sink.get_derived() })
+        .expect("relay is running");
     w.status().await;
 
     let published = w.mostro.publish("d-1", "initiated", "seller", &[]).await.expect("publish dispute");
@@ -47,7 +49,9 @@ async fn watched_dispute_arrives_parsed() {
 async fn forged_and_malformed_events_are_not_forwarded_but_the_next_good_one_is() {
     let w = World::start().await;
     let (sink, mut batches) = Probe::<DisputesObserved>::spawn().await;
-    w.relay.cast(relay::Msg::WatchDisputes { since: an_hour_ago(), sink: sink.get_derived() }).expect("relay is running");
+    w.relay
+        .cast(relay::Msg::WatchDisputes { since: an_hour_ago(), sink: sink.get_derived() })
+        .expect("relay is running");
     w.status().await;
     let forger = SimMostro::connect(Keys::generate(), &w.server.url()).await.expect("forger connects");
 

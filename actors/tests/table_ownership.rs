@@ -47,7 +47,8 @@ fn owner_map_matches_the_migrations_and_the_code() {
             })
         })
         .collect();
-    let unowned: BTreeSet<&String> = writes.iter().map(|(t, _)| t).filter(|t| created.contains(*t) && owner(t).is_none()).collect();
+    let unowned: BTreeSet<&String> =
+        writes.iter().map(|(t, _)| t).filter(|t| created.contains(*t) && owner(t).is_none()).collect();
     assert!(unowned.is_empty(), "migrated tables the code writes with no entry in OWNERS: {unowned:?}");
     let stale: Vec<&str> = OWNERS.iter().map(|(t, _)| *t).filter(|t| !created.contains(*t)).collect();
     assert!(stale.is_empty(), "OWNERS names tables no migration creates: {stale:?}");
@@ -79,7 +80,14 @@ fn scanner_finds_writes_in_string_literals_only_outside_test_items() {
     let found: Vec<String> = sql_statements(source).iter().map(|s| format!("{s:?}")).collect();
     assert_eq!(
         found,
-        [r#"Write("first")"#, r#"Write("second")"#, r#"Write("{table}")"#, r#"Write("third")"#, "Schema", r#"Write("last")"#]
+        [
+            r#"Write("first")"#,
+            r#"Write("second")"#,
+            r#"Write("{table}")"#,
+            r#"Write("third")"#,
+            "Schema",
+            r#"Write("last")"#
+        ]
     );
 }
 
@@ -92,7 +100,9 @@ enum Sql {
 
 fn check(file: &str, statement: &Sql) -> Option<String> {
     match statement {
-        Sql::Schema if file != SCHEMA_OWNER => Some(format!("{file}: changes the schema (only {SCHEMA_OWNER} and migrations/ may)")),
+        Sql::Schema if file != SCHEMA_OWNER => {
+            Some(format!("{file}: changes the schema (only {SCHEMA_OWNER} and migrations/ may)"))
+        }
         Sql::Schema => None,
         Sql::Write(table) => match owner(table) {
             Some(owner) if owner == file => None,

@@ -40,7 +40,12 @@ pub(crate) struct Claimed {
 /// retry time came, and claims left by an earlier incarnation (it is gone; the event carries the
 /// same id, so publishing it again cannot make a second message). A claim of ours that expired
 /// counts as a failed attempt. Returns the claimed rows and the rows that ran out of attempts.
-pub(crate) fn claim_due(tx: &Transaction<'_>, l: &Ledger, now: i64, limit: usize) -> rusqlite::Result<(Vec<Claimed>, Vec<Settled>)> {
+pub(crate) fn claim_due(
+    tx: &Transaction<'_>,
+    l: &Ledger,
+    now: i64,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Claimed>, Vec<Settled>)> {
     let expired: Vec<i64> = tx
         .prepare_cached(
             "SELECT id FROM outbox WHERE owner = ?1 AND status = 'claimed'
@@ -99,7 +104,9 @@ pub(crate) fn settle(
     now: i64,
 ) -> rusqlite::Result<Option<Settled>> {
     let ours: Option<i64> = tx
-        .prepare_cached("SELECT id FROM outbox WHERE id = ?1 AND owner = ?2 AND status = 'claimed' AND claim_token = ?3")?
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE id = ?1 AND owner = ?2 AND status = 'claimed' AND claim_token = ?3",
+        )?
         .query_row(params![id, l.owner, l.token], |r| r.get(0))
         .optional()?;
     if ours.is_none() {
@@ -127,7 +134,9 @@ fn fail(tx: &Transaction<'_>, l: &Ledger, id: i64, error: &str, now: i64) -> rus
             let at = now + delay.as_secs() as i64;
             (OutboxStatus::Failed, at, SettledAs::Retry { at, error: error.to_string() })
         }
-        AfterFailure::DeadLetter => (OutboxStatus::DeadLettered, now, SettledAs::DeadLettered { error: error.to_string() }),
+        AfterFailure::DeadLetter => {
+            (OutboxStatus::DeadLettered, now, SettledAs::DeadLettered { error: error.to_string() })
+        }
     };
     tx.prepare_cached(
         "UPDATE outbox SET status = ?3, next_attempt_at = ?4, last_error = ?5, updated_at = ?6,
