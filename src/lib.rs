@@ -7,6 +7,8 @@ pub mod config;
 pub mod delivery;
 pub mod dispute;
 pub mod dm;
+pub mod escalation;
+pub mod handoff;
 pub mod lifecycle;
 pub mod notification;
 pub mod storage;

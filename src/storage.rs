@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006", "outbox"),
     migration!(7, "0007", "dispute_observations"),
     migration!(8, "0008", "dispute_watch"),
+    migration!(9, "0009", "escalation_handoffs"),
 ];
 
 /// The newest schema version this build understands.
@@ -240,6 +241,7 @@ mod tests {
         "dispute_watch",
         "disputes",
         "escalation_dispatches",
+        "escalation_handoffs",
         "mediation_events",
         "mediation_messages",
         "mediation_sessions",

@@ -44,14 +44,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 impl Running {
+    /// The running children, e.g. to tell the escalation dispatcher about a new handoff.
+    pub async fn children(&self) -> anyhow::Result<root::Children> {
+        match self.root.call(root::Msg::Children, Some(READY_TIMEOUT)).await? {
+            CallResult::Success(children) => Ok(children),
+            _ => bail!("the actor tree did not answer"),
+        }
+    }
+
     /// Resolves once the relay actor has sent the dispute subscription (the dispute actor asks
     /// for it while starting, before Root finishes starting).
     pub async fn ready(&self) -> anyhow::Result<()> {
-        let children = match self.root.call(root::Msg::Children, Some(READY_TIMEOUT)).await? {
-            CallResult::Success(children) => children,
-            _ => bail!("the actor tree did not answer"),
-        };
-        match children.relay.call(relay::Msg::Status, Some(READY_TIMEOUT)).await? {
+        match self.children().await?.relay.call(relay::Msg::Status, Some(READY_TIMEOUT)).await? {
             CallResult::Success(_) => Ok(()),
             _ => bail!("the relay actor did not answer"),
         }

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod dispute;
+pub mod escalation;
 #[cfg(feature = "test-harness")]
 pub mod harness;
 pub mod outbox;

@@ -92,6 +92,7 @@ pub struct Settled {
     pub recipient: String,
     pub notif_type: String,
     pub attempts: u32,
+    pub idempotency_key: String,
     pub result: SettledAs,
 }
 

@@ -1,4 +1,5 @@
-//! Root: supervises the core children in boot order. Boot and restart take one path,
+//! Root: supervises its children in boot order (Relay, Dispute, and the EscalationDispatcher
+//! when enabled). Boot and restart take one path,
 //! [`start_child`]: a failed child is started again together with every child started after it
 //! (they hold its ref), within a restart budget. Past the budget Root fails, the daemon exits
 //! non-zero and the service manager restarts it; every actor reloads from the database.
@@ -10,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use serbero_core::config::Config;
+use serbero_core::config::{Config, Permission};
 use serbero_core::supervision::RestartBudget;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
+use crate::escalation::{self, EscalationDispatcher, EscalationRef};
 use crate::relay::{self, Relay, RelayRef};
 
 pub type RootRef = ActorRef<Msg>;
@@ -35,6 +37,8 @@ pub enum Msg {
 pub struct Children {
     pub relay: RelayRef,
     pub dispute: DisputeRef,
+    /// Present when `[escalation].enabled`.
+    pub escalation: Option<EscalationRef>,
 }
 
 pub struct Args {
@@ -46,15 +50,25 @@ pub struct Args {
 enum Child {
     Relay,
     Dispute,
+    Escalation,
 }
 
-const BOOT_ORDER: [Child; 2] = [Child::Relay, Child::Dispute];
+/// Children in the order they start: each may hold refs to the ones before it.
+fn boot_order(config: &Config) -> Vec<Child> {
+    let mut order = vec![Child::Relay, Child::Dispute];
+    if config.escalation.enabled {
+        order.push(Child::Escalation);
+    }
+    order
+}
 
 pub struct State {
     config: Arc<Config>,
     clock: Clock,
+    boot_order: Vec<Child>,
     relay: Option<RelayRef>,
     dispute: Option<DisputeRef>,
+    escalation: Option<EscalationRef>,
     by_id: HashMap<ActorId, Child>,
     budget: RestartBudget,
     started: Instant,
@@ -68,16 +82,30 @@ impl Actor for Root {
     type Arguments = Args;
 
     async fn pre_start(&self, me: RootRef, args: Args) -> Result<State, ActorProcessingErr> {
+        let escalation = &args.config.escalation;
+        if escalation.enabled {
+            let writers = args.config.solvers.iter().filter(|s| s.permission == Permission::Write).count();
+            info!(
+                dispatch_interval_seconds = escalation.dispatch_interval_seconds,
+                fallback_to_all_solvers = escalation.fallback_to_all_solvers,
+                write_solvers = writers,
+                "escalation dispatcher enabled"
+            );
+        } else {
+            info!("escalation dispatcher disabled ([escalation].enabled = false)");
+        }
         let mut st = State {
+            boot_order: boot_order(&args.config),
             config: args.config,
             clock: args.clock,
             relay: None,
             dispute: None,
+            escalation: None,
             by_id: HashMap::new(),
             budget: RestartBudget::new(MAX_RESTARTS, RESTART_WINDOW),
             started: Instant::now(),
         };
-        for child in BOOT_ORDER {
+        for child in st.boot_order.clone() {
             start_child(&me, child, &mut st).await?;
         }
         info!("actor tree started");
@@ -88,7 +116,8 @@ impl Actor for Root {
         match msg {
             Msg::Children(reply) => {
                 if let (Some(relay), Some(dispute)) = (&st.relay, &st.dispute) {
-                    let _ = reply.send(Children { relay: relay.clone(), dispute: dispute.clone() });
+                    let escalation = st.escalation.clone();
+                    let _ = reply.send(Children { relay: relay.clone(), dispute: dispute.clone(), escalation });
                 }
             }
         }
@@ -115,11 +144,12 @@ impl Actor for Root {
             return Err(format!("{child:?} exited too often (last: {reason})").into());
         }
         warn!(?child, %reason, "child exited; restarting it and the children that depend on it");
-        let from = BOOT_ORDER.iter().position(|c| *c == child).unwrap_or(0);
-        for later in BOOT_ORDER[from + 1..].iter().rev() {
+        let order = st.boot_order.clone();
+        let from = order.iter().position(|c| *c == child).unwrap_or(0);
+        for later in order[from + 1..].iter().rev() {
             stop_child(*later, st).await;
         }
-        for kind in &BOOT_ORDER[from..] {
+        for kind in &order[from..] {
             start_child(&me, *kind, st).await?;
         }
         Ok(())
@@ -127,7 +157,7 @@ impl Actor for Root {
 
     /// Stops children in reverse boot order, each after the message it is handling commits.
     async fn post_stop(&self, _me: RootRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        for child in BOOT_ORDER.iter().rev() {
+        for child in st.boot_order.clone().iter().rev() {
             stop_child(*child, st).await;
         }
         info!("actor tree stopped");
@@ -162,6 +192,21 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
             st.dispute = Some(dispute.clone());
             dispute.get_cell()
         }
+        Child::Escalation => {
+            let relay = st.relay.clone().ok_or("relay must start before the escalation dispatcher")?;
+            let args = escalation::Args {
+                db_path: PathBuf::from(&cfg.serbero.db_path),
+                keys: cfg.serbero.keys.clone(),
+                solvers: cfg.solvers.clone(),
+                settings: cfg.escalation.clone(),
+                outbox: cfg.outbox.clone(),
+                relay,
+                clock: st.clock,
+            };
+            let (dispatcher, _) = Actor::spawn_linked(None, EscalationDispatcher, args, me.get_cell()).await?;
+            st.escalation = Some(dispatcher.clone());
+            dispatcher.get_cell()
+        }
     };
     st.by_id.insert(cell.get_id(), child);
     Ok(())
@@ -171,6 +216,7 @@ async fn stop_child(child: Child, st: &mut State) {
     let cell = match child {
         Child::Relay => st.relay.take().map(|r| r.get_cell()),
         Child::Dispute => st.dispute.take().map(|d| d.get_cell()),
+        Child::Escalation => st.escalation.take().map(|e| e.get_cell()),
     };
     let Some(cell) = cell else { return };
     st.by_id.remove(&cell.get_id());

@@ -34,6 +34,23 @@ pub struct DeadLetter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    pub dispatch_id: String,
+    pub dispute_id: String,
+    pub status: String,
+    pub recipients: usize,
+    pub fallback: bool,
+    pub dispatched_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unroutable {
+    pub handoff_event_id: i64,
+    pub dispute_id: String,
+    pub decided_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     pub db_path: String,
     pub schema_version: u32,
@@ -41,6 +58,8 @@ pub struct StatusReport {
     pub recent_notifications: Vec<Notification>,
     pub outbox_by_status: Vec<(String, u64)>,
     pub dead_letters: Vec<DeadLetter>,
+    pub recent_dispatches: Vec<Dispatch>,
+    pub unroutable_handoffs: Vec<Unroutable>,
 }
 
 impl StatusReport {
@@ -65,6 +84,8 @@ impl StatusReport {
             recent_notifications: recent_notifications(&conn)?,
             outbox_by_status: counts(&conn, "SELECT status, COUNT(*) FROM outbox GROUP BY 1 ORDER BY 1")?,
             dead_letters: dead_letters(&conn)?,
+            recent_dispatches: recent_dispatches(&conn)?,
+            unroutable_handoffs: unroutable_handoffs(&conn)?,
         })
     }
 }
@@ -116,6 +137,36 @@ fn dead_letters(conn: &Connection) -> rusqlite::Result<Vec<DeadLetter>> {
             attempts: r.get(4)?,
             last_error: r.get(5)?,
         })
+    })?
+    .collect()
+}
+
+fn recent_dispatches(conn: &Connection) -> rusqlite::Result<Vec<Dispatch>> {
+    conn.prepare(
+        "SELECT dispatch_id, dispute_id, status, target_solver, fallback_broadcast, dispatched_at
+           FROM escalation_dispatches ORDER BY dispatched_at DESC, rowid DESC LIMIT ?1",
+    )?
+    .query_map([RECENT], |r| {
+        Ok(Dispatch {
+            dispatch_id: r.get(0)?,
+            dispute_id: r.get(1)?,
+            status: r.get(2)?,
+            recipients: r.get::<_, String>(3)?.split(',').filter(|s| !s.is_empty()).count(),
+            fallback: r.get(4)?,
+            dispatched_at: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+fn unroutable_handoffs(conn: &Connection) -> rusqlite::Result<Vec<Unroutable>> {
+    conn.prepare(
+        "SELECT h.handoff_event_id, COALESCE(json_extract(me.payload_json, '$.dispute_id'), 'unknown'), h.decided_at
+           FROM escalation_handoffs h JOIN mediation_events me ON me.id = h.handoff_event_id
+          WHERE h.outcome = 'unroutable' ORDER BY h.handoff_event_id DESC LIMIT ?1",
+    )?
+    .query_map([DEAD_LETTERS_SHOWN], |r| {
+        Ok(Unroutable { handoff_event_id: r.get(0)?, dispute_id: r.get(1)?, decided_at: r.get(2)? })
     })?
     .collect()
 }
@@ -173,6 +224,29 @@ impl fmt::Display for StatusReport {
                 short(&d.recipient),
                 d.attempts
             )?;
+        }
+        writeln!(f, "\n\nRecent escalation handoffs dispatched:")?;
+        if self.recent_dispatches.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for d in &self.recent_dispatches {
+            let fallback = if d.fallback { " (fallback to every solver)" } else { "" };
+            writeln!(
+                f,
+                "  {}  {:<11} dispute {}  to {} solver(s){fallback}  dispatch {}",
+                when(d.dispatched_at),
+                d.status,
+                d.dispute_id,
+                d.recipients,
+                d.dispatch_id
+            )?;
+        }
+        write!(f, "\nUnroutable handoffs (no write solver and no fallback; fix the configuration and restart):")?;
+        if self.unroutable_handoffs.is_empty() {
+            write!(f, "\n  none")?;
+        }
+        for u in &self.unroutable_handoffs {
+            write!(f, "\n  handoff {} dispute {} since {}", u.handoff_event_id, u.dispute_id, when(u.decided_at))?;
         }
         Ok(())
     }

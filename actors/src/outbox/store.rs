@@ -148,7 +148,7 @@ fn fail(tx: &Transaction<'_>, l: &Ledger, id: i64, error: &str, now: i64) -> rus
 }
 
 fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Option<Settled>> {
-    tx.prepare_cached("SELECT dispute_id, recipient, notif_type, attempts FROM outbox WHERE id = ?1")?
+    tx.prepare_cached("SELECT dispute_id, recipient, notif_type, attempts, idempotency_key FROM outbox WHERE id = ?1")?
         .query_row([id], |r| {
             Ok(Settled {
                 id,
@@ -156,6 +156,7 @@ fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Opt
                 recipient: r.get(1)?,
                 notif_type: r.get(2)?,
                 attempts: r.get(3)?,
+                idempotency_key: r.get(4)?,
                 result,
             })
         })

@@ -1,0 +1,336 @@
+//! EscalationDispatcher: turns prepared handoffs into `escalation_handoff/v1` DMs to the right
+//! human solvers, exactly once. Learns of handoffs from `HandoffPrepared` (cast by mediation
+//! sessions) and, as a safety net, from a scan at start and every dispatch interval.
+//! Writes: escalation_dispatches, escalation_handoffs, its audit events, its notifications rows
+//! and its outbox rows (see `store`). Casts: relay (publish).
+
+mod store;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nostr_sdk::Keys;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serbero_core::config::{EscalationSettings, OutboxSettings, Solver};
+use serbero_core::escalation::{decide, handoff_text, Decision, Route};
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::outbox::{self, DeliveryDue, Draft, Outbox, SettledAs, Wiring};
+use crate::relay::{PublishOutcome, RelayRef};
+use crate::ticker::Ticker;
+
+pub type EscalationRef = ActorRef<Msg>;
+
+/// Owner name of this actor's outbox rows.
+pub const OUTBOX_OWNER: &str = "escalation";
+
+/// Handoffs decided per scan; a fuller scan is followed by another at once.
+const SCAN_BATCH: usize = 128;
+
+pub enum Msg {
+    /// A mediation session committed a `handoff_prepared` event.
+    HandoffPrepared { handoff_event_id: i64 },
+    /// The safety-net scan period elapsed.
+    ScanTick,
+    /// Relay's answer to one of our publish requests.
+    Published(PublishOutcome),
+    /// Outbox rows are coming due.
+    DeliveryDue,
+    /// Handoffs by decision; also a FIFO barrier for earlier casts.
+    Status(RpcReplyPort<EscalationReport>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EscalationReport {
+    pub outcomes: Vec<(String, u64)>,
+}
+
+impl EscalationReport {
+    pub fn count(&self, outcome: &str) -> u64 {
+        self.outcomes.iter().find(|(o, _)| o == outcome).map_or(0, |(_, n)| *n)
+    }
+}
+
+pub struct Args {
+    pub db_path: PathBuf,
+    pub keys: Keys,
+    pub solvers: Vec<Solver>,
+    pub settings: EscalationSettings,
+    pub outbox: OutboxSettings,
+    pub relay: RelayRef,
+    pub clock: Clock,
+}
+
+pub struct State {
+    db: Db,
+    outbox: Outbox,
+    keys: Keys,
+    solvers: Vec<Solver>,
+    fallback_to_all: bool,
+    /// Unroutable handoffs above this id are looked at again; set low at start (the
+    /// configuration may have been fixed) and raised as the re-check pages through them.
+    recheck_after: i64,
+    clock: Clock,
+    _scan: Ticker,
+}
+
+pub struct EscalationDispatcher;
+
+impl Actor for EscalationDispatcher {
+    type Msg = Msg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(&self, me: EscalationRef, args: Args) -> Result<State, ActorProcessingErr> {
+        let db = Db::open(&args.db_path).await?;
+        let wiring =
+            Wiring { relay: args.relay, published: me.get_derived(), due: me.get_derived(), clock: args.clock };
+        let period = Duration::from_secs(args.settings.dispatch_interval_seconds.max(1));
+        Ok(State {
+            db,
+            outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
+            keys: args.keys,
+            solvers: args.solvers,
+            fallback_to_all: args.settings.fallback_to_all_solvers,
+            recheck_after: -1,
+            clock: args.clock,
+            _scan: Ticker::every(period, me, || Msg::ScanTick),
+        })
+    }
+
+    /// Re-drives the outbox and decides whatever an earlier run left pending.
+    async fn post_start(&self, _me: EscalationRef, st: &mut State) -> Result<(), ActorProcessingErr> {
+        on_delivery_due(st).await?;
+        scan(st).await
+    }
+
+    async fn handle(&self, _me: EscalationRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            Msg::HandoffPrepared { .. } | Msg::ScanTick => scan(st).await,
+            Msg::Published(outcome) => on_published(st, outcome).await,
+            Msg::DeliveryDue => on_delivery_due(st).await,
+            Msg::Status(reply) => {
+                let outcomes = st.db.read(store::outcomes).await?;
+                let _ = reply.send(EscalationReport { outcomes });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Decides pending handoffs a batch at a time until none is left.
+async fn scan(st: &mut State) -> Result<(), ActorProcessingErr> {
+    loop {
+        let recheck_after = st.recheck_after;
+        let batch = st.db.read(move |c| store::pending(c, recheck_after, SCAN_BATCH)).await?;
+        let full = batch.len() == SCAN_BATCH;
+        st.recheck_after = match (full, batch.last()) {
+            (true, Some(last)) => last.handoff_event_id,
+            _ => i64::MAX,
+        };
+        if !batch.is_empty() {
+            decide_batch(st, batch).await?;
+        }
+        if !full {
+            return on_delivery_due(st).await;
+        }
+    }
+}
+
+/// One decided handoff, ready to be stored.
+enum Step {
+    ParseFailed { dispute_id: String, reason: &'static str, detail: String },
+    Superseded { dispute_id: String },
+    Unroutable { dispute_id: String },
+    Dispatch { dispatch: store::NewDispatch, messages: Vec<outbox::NewMessage> },
+}
+
+async fn decide_batch(st: &mut State, batch: Vec<store::Pending>) -> Result<(), ActorProcessingErr> {
+    let (solvers, fallback) = (st.solvers.clone(), st.fallback_to_all);
+    let batch_for_read = batch.clone();
+    let decisions = st
+        .db
+        .read(move |c| {
+            let mut out = Vec::new();
+            for p in &batch_for_read {
+                let mut lookup_error = None;
+                let decision = decide(
+                    &p.payload,
+                    |id| {
+                        store::dispute_facts(c, id).unwrap_or_else(|e| {
+                            lookup_error = Some(e);
+                            None
+                        })
+                    },
+                    &solvers,
+                    fallback,
+                );
+                if let Some(e) = lookup_error {
+                    return Err(e);
+                }
+                out.push(decision);
+            }
+            Ok(out)
+        })
+        .await?;
+    let mut steps = Vec::with_capacity(decisions.len());
+    for (p, decision) in batch.iter().zip(decisions) {
+        steps.push(step_for(&st.keys, st.solvers.len(), p, decision).await?);
+    }
+    let (ledger, now, solver_count) = (st.outbox.ledger().clone(), st.clock.now(), st.solvers.len());
+    st.db
+        .write(move |tx| {
+            for (p, step) in batch.iter().zip(&steps) {
+                match step {
+                    Step::ParseFailed { dispute_id, reason, detail } => {
+                        store::parse_failed(tx, p, dispute_id, reason, detail, now)?
+                    }
+                    Step::Superseded { dispute_id } => store::superseded(tx, p, dispute_id, now)?,
+                    Step::Unroutable { dispute_id } => store::unroutable(tx, p, dispute_id, solver_count, now)?,
+                    Step::Dispatch { dispatch, messages } => {
+                        store::dispatched(tx, p, dispatch, now)?;
+                        for message in messages {
+                            outbox::store::insert(tx, &ledger, message, now)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// Logs the decision and, for a dispatch, builds each recipient's DM.
+async fn step_for(
+    keys: &Keys,
+    solvers: usize,
+    p: &store::Pending,
+    decision: Decision,
+) -> Result<Step, ActorProcessingErr> {
+    let handoff = p.handoff_event_id;
+    Ok(match decision {
+        Decision::ParseFailed { dispute_id, reason, detail } => {
+            error!(handoff, %dispute_id, reason, %detail, "handoff cannot be dispatched");
+            Step::ParseFailed { dispute_id, reason, detail }
+        }
+        Decision::Superseded { dispute_id } => {
+            info!(handoff, %dispute_id, "dispute already resolved; handoff superseded");
+            Step::Superseded { dispute_id }
+        }
+        Decision::Unroutable { dispute_id } => {
+            if !p.was_unroutable {
+                error!(handoff, %dispute_id, solvers, "no write solver and no fallback: handoff unroutable until the configuration is fixed");
+            }
+            Step::Unroutable { dispute_id }
+        }
+        Decision::Dispatch { package, route } => {
+            let recipients = route.recipients();
+            let body = handoff_text(&package);
+            let drafts = recipients
+                .iter()
+                .map(|to| Draft {
+                    idempotency_key: store::idempotency_key(handoff, &to.to_hex()),
+                    dispute_id: Some(package.dispute_id.clone()),
+                    recipient: *to,
+                    notif_type: store::NOTIF_TYPE.to_string(),
+                    body: body.clone(),
+                })
+                .collect();
+            let messages = outbox::build_all(keys, drafts).await?;
+            let target_solver = recipients.iter().map(|r| r.to_hex()).collect::<Vec<_>>().join(",");
+            info!(handoff, dispute_id = %package.dispute_id, recipients = recipients.len(), fallback = route.is_fallback(), targeted = matches!(route, Route::Targeted(_)), "dispatching handoff");
+            let dispatch = store::NewDispatch {
+                dispatch_id: uuid::Uuid::new_v4().to_string(),
+                dispute_id: package.dispute_id,
+                target_solver,
+                fallback: route.is_fallback(),
+            };
+            Step::Dispatch { dispatch, messages }
+        }
+    })
+}
+
+async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
+    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
+    let error = outcome.failure_summary();
+    let (settled, failed_dispatch) = st
+        .db
+        .write(move |tx| {
+            let Some(settled) = outbox::store::settle(tx, &ledger, outcome.ticket, &outcome.accepted, &error, now)?
+            else {
+                return Ok((None, None));
+            };
+            let failed = store::record_attempt(tx, &settled, now)?;
+            Ok((Some(settled), failed))
+        })
+        .await?;
+    if let Some(dispatch) = failed_dispatch {
+        error!(%dispatch, "handoff reached no recipient: every copy was dead-lettered (status send_failed)");
+    }
+    let Some(settled) = settled else { return Ok(()) };
+    settled.log();
+    match settled.result {
+        SettledAs::Sent { .. } => Ok(()),
+        _ => on_delivery_due(st).await,
+    }
+}
+
+async fn on_delivery_due(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let expired = st.outbox.dispatch_due(&mut st.db).await?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let now = st.clock.now();
+    for settled in &expired {
+        settled.log();
+    }
+    let failed = st
+        .db
+        .write(move |tx| {
+            let mut failed = Vec::new();
+            for s in &expired {
+                failed.extend(store::record_attempt(tx, s, now)?);
+            }
+            Ok(failed)
+        })
+        .await?;
+    for dispatch in failed {
+        warn!(%dispatch, "handoff reached no recipient (status send_failed)");
+    }
+    Ok(())
+}
+
+impl From<PublishOutcome> for Msg {
+    fn from(outcome: PublishOutcome) -> Self {
+        Msg::Published(outcome)
+    }
+}
+
+impl From<DeliveryDue> for Msg {
+    fn from(_: DeliveryDue) -> Self {
+        Msg::DeliveryDue
+    }
+}
+
+impl TryFrom<Msg> for PublishOutcome {
+    type Error = Msg;
+    fn try_from(msg: Msg) -> Result<Self, Msg> {
+        match msg {
+            Msg::Published(outcome) => Ok(outcome),
+            other => Err(other),
+        }
+    }
+}
+
+impl TryFrom<Msg> for DeliveryDue {
+    type Error = Msg;
+    fn try_from(msg: Msg) -> Result<Self, Msg> {
+        match msg {
+            Msg::DeliveryDue => Ok(DeliveryDue),
+            other => Err(other),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The only writer of `escalation_dispatches`, `escalation_handoffs`, the dispatcher's audit
+//! events in `mediation_events` (kinds escalation_dispatched, escalation_superseded,
+//! escalation_dispatch_unroutable, escalation_dispatch_parse_failed) and its `notifications`
+//! rows (type mediation_escalation_recommended).
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serbero_core::escalation::DisputeFacts;
+use serde_json::json;
+
+use crate::outbox::{Settled, SettledAs};
+
+/// `notifications.notif_type` of handoff DMs.
+pub(super) const NOTIF_TYPE: &str = "mediation_escalation_recommended";
+
+/// A `handoff_prepared` event not yet decided (or unroutable, when re-checked after a start).
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    pub handoff_event_id: i64,
+    pub session_id: Option<String>,
+    pub payload: String,
+    pub prompt_bundle_id: Option<String>,
+    pub policy_hash: Option<String>,
+    pub was_unroutable: bool,
+}
+
+/// Undecided handoffs, oldest first, plus unroutable ones with an id above `recheck_after`.
+pub(super) fn pending(conn: &Connection, recheck_after: i64, limit: usize) -> rusqlite::Result<Vec<Pending>> {
+    conn.prepare_cached(
+        "SELECT me.id, me.session_id, me.payload_json, me.prompt_bundle_id, me.policy_hash, h.outcome IS NOT NULL
+           FROM mediation_events me
+           LEFT JOIN escalation_handoffs h ON h.handoff_event_id = me.id
+          WHERE me.kind = 'handoff_prepared'
+            AND (h.handoff_event_id IS NULL OR (h.outcome = 'unroutable' AND me.id > ?1))
+          ORDER BY me.id LIMIT ?2",
+    )?
+    .query_map(params![recheck_after, limit as i64], |r| {
+        Ok(Pending {
+            handoff_event_id: r.get(0)?,
+            session_id: r.get(1)?,
+            payload: r.get(2)?,
+            prompt_bundle_id: r.get(3)?,
+            policy_hash: r.get(4)?,
+            was_unroutable: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+pub(super) fn dispute_facts(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Option<DisputeFacts>> {
+    conn.prepare_cached("SELECT lifecycle_state, assigned_solver FROM disputes WHERE dispute_id = ?1")?
+        .query_row([dispute_id], |r| {
+            Ok(DisputeFacts { resolved: r.get::<_, String>(0)? == "resolved", assigned_solver: r.get(1)? })
+        })
+        .optional()
+}
+
+fn audit(tx: &Transaction<'_>, p: &Pending, kind: &str, payload: serde_json::Value, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO mediation_events (session_id, kind, payload_json, prompt_bundle_id, policy_hash, occurred_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![p.session_id, kind, payload.to_string(), p.prompt_bundle_id, p.policy_hash, now])?;
+    Ok(())
+}
+
+fn decide(tx: &Transaction<'_>, p: &Pending, outcome: &str, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO escalation_handoffs (handoff_event_id, outcome, decided_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(handoff_event_id) DO UPDATE SET outcome = excluded.outcome, decided_at = excluded.decided_at",
+    )?
+    .execute(params![p.handoff_event_id, outcome, now])?;
+    Ok(())
+}
+
+pub(super) fn parse_failed(
+    tx: &Transaction<'_>,
+    p: &Pending,
+    dispute_id: &str,
+    reason: &str,
+    detail: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let payload =
+        json!({"dispute_id": dispute_id, "handoff_event_id": p.handoff_event_id, "reason": reason, "detail": detail});
+    audit(tx, p, "escalation_dispatch_parse_failed", payload, now)?;
+    decide(tx, p, "parse_failed", now)
+}
+
+pub(super) fn superseded(tx: &Transaction<'_>, p: &Pending, dispute_id: &str, now: i64) -> rusqlite::Result<()> {
+    let payload =
+        json!({"dispute_id": dispute_id, "handoff_event_id": p.handoff_event_id, "reason": "dispute_already_resolved"});
+    audit(tx, p, "escalation_superseded", payload, now)?;
+    decide(tx, p, "superseded", now)
+}
+
+/// One audit row per handoff, however often it is found unroutable.
+pub(super) fn unroutable(
+    tx: &Transaction<'_>,
+    p: &Pending,
+    dispute_id: &str,
+    solvers: usize,
+    now: i64,
+) -> rusqlite::Result<()> {
+    if p.was_unroutable {
+        return Ok(());
+    }
+    let payload = json!({
+        "dispute_id": dispute_id,
+        "handoff_event_id": p.handoff_event_id,
+        "configured_solver_count": solvers,
+        "fallback_to_all_solvers": false,
+    });
+    audit(tx, p, "escalation_dispatch_unroutable", payload, now)?;
+    decide(tx, p, "unroutable", now)
+}
+
+/// A dispatch about to go out through the outbox.
+pub(super) struct NewDispatch {
+    pub dispatch_id: String,
+    pub dispute_id: String,
+    pub target_solver: String,
+    pub fallback: bool,
+}
+
+/// The dispatch row and its paired `escalation_dispatched` audit row, together.
+pub(super) fn dispatched(tx: &Transaction<'_>, p: &Pending, d: &NewDispatch, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO escalation_dispatches (dispatch_id, dispute_id, session_id, handoff_event_id, target_solver,
+                                            dispatched_at, created_at, status, fallback_broadcast)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'dispatched', ?7)",
+    )?
+    .execute(params![
+        d.dispatch_id,
+        d.dispute_id,
+        p.session_id,
+        p.handoff_event_id,
+        d.target_solver,
+        now,
+        d.fallback
+    ])?;
+    let payload = json!({
+        "dispatch_id": d.dispatch_id,
+        "dispute_id": d.dispute_id,
+        "handoff_event_id": p.handoff_event_id,
+        "target_solver": d.target_solver,
+        "status": "dispatched",
+        "fallback_broadcast": d.fallback,
+    });
+    audit(tx, p, "escalation_dispatched", payload, now)?;
+    decide(tx, p, "dispatched", now)
+}
+
+/// The outbox key of one recipient's copy of a handoff.
+pub(super) fn idempotency_key(handoff_event_id: i64, recipient_hex: &str) -> String {
+    format!("escalation:{handoff_event_id}:{recipient_hex}")
+}
+
+fn handoff_of(key: &str) -> Option<i64> {
+    key.strip_prefix("escalation:")?.split(':').next()?.parse().ok()
+}
+
+/// Writes the audit row of an attempt that ended. When it was the last live recipient of its
+/// dispatch and every recipient is dead-lettered, the dispatch becomes `send_failed` (row and
+/// paired audit row alike); returns its id then.
+pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<Option<String>> {
+    let (status, error) = match &settled.result {
+        SettledAs::Sent { .. } => ("sent", None),
+        SettledAs::Retry { error, .. } | SettledAs::DeadLettered { error } => ("failed", Some(error.as_str())),
+    };
+    tx.prepare_cached(
+        "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![settled.dispute_id, settled.recipient, now, status, error, NOTIF_TYPE])?;
+    let (SettledAs::DeadLettered { .. }, Some(handoff)) = (&settled.result, handoff_of(&settled.idempotency_key))
+    else {
+        return Ok(None);
+    };
+    let prefix = format!("escalation:{handoff}:%");
+    let not_dead: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND idempotency_key LIKE ?2 AND status <> 'dead_lettered'",
+        params![super::OUTBOX_OWNER, prefix],
+        |r| r.get(0),
+    )?;
+    if not_dead > 0 {
+        return Ok(None);
+    }
+    let dispatch_id: Option<String> = tx
+        .query_row(
+            "UPDATE escalation_dispatches SET status = 'send_failed' WHERE handoff_event_id = ?1 RETURNING dispatch_id",
+            [handoff],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = &dispatch_id {
+        tx.execute(
+            "UPDATE mediation_events SET payload_json = json_set(payload_json, '$.status', 'send_failed')
+              WHERE kind = 'escalation_dispatched' AND json_extract(payload_json, '$.dispatch_id') = ?1",
+            [id],
+        )?;
+    }
+    Ok(dispatch_id)
+}
+
+/// Handoffs by decision, for `Status`.
+pub(super) fn outcomes(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare_cached("SELECT outcome, COUNT(*) FROM escalation_handoffs GROUP BY 1 ORDER BY 1")?
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect()
+}
