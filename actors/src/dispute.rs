@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::outbox::{self, DeliveryDue, Draft, Outbox, Wiring};
+use crate::outbox::{self, Draft, Outbox, Wiring};
 use crate::relay::{self, DisputesObserved, PublishOutcome, RelayRef};
 use crate::ticker::Ticker;
 
@@ -249,37 +249,12 @@ fn drafts_for_all(solvers: &[Solver], dispute_id: &str, kind: NotifType, round: 
 }
 
 async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
-    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
-    let error = outcome.failure_summary();
-    let settled = st
-        .db
-        .write(move |tx| {
-            let settled = outbox::store::settle(tx, &ledger, outcome.ticket, &outcome.accepted, &error, now)?;
-            if let Some(s) = &settled {
-                store::record_attempt(tx, s, now)?;
-            }
-            Ok(settled)
-        })
-        .await?;
-    let Some(settled) = settled else { return Ok(()) };
-    settled.log();
-    match settled.result {
-        outbox::SettledAs::Sent { .. } => Ok(()),
-        // Sets the wake-up for the retry.
-        _ => on_delivery_due(st).await,
-    }
+    st.outbox.settle(&mut st.db, outcome, store::record_attempt).await?;
+    Ok(())
 }
 
 async fn on_delivery_due(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let expired = st.outbox.dispatch_due(&mut st.db).await?;
-    if expired.is_empty() {
-        return Ok(());
-    }
-    let now = st.clock.now();
-    for settled in &expired {
-        settled.log();
-    }
-    st.db.write(move |tx| expired.iter().try_for_each(|s| store::record_attempt(tx, s, now))).await?;
+    st.outbox.dispatch_due(&mut st.db, store::record_attempt).await?;
     Ok(())
 }
 
@@ -318,21 +293,11 @@ async fn on_renotify_tick(st: &mut State) -> Result<(), ActorProcessingErr> {
     on_delivery_due(st).await
 }
 
+crate::outbox_messages!(Msg);
+
 impl From<DisputesObserved> for Msg {
     fn from(batch: DisputesObserved) -> Self {
         Msg::Observed(batch)
-    }
-}
-
-impl From<PublishOutcome> for Msg {
-    fn from(outcome: PublishOutcome) -> Self {
-        Msg::Published(outcome)
-    }
-}
-
-impl From<DeliveryDue> for Msg {
-    fn from(_: DeliveryDue) -> Self {
-        Msg::DeliveryDue
     }
 }
 
@@ -341,26 +306,6 @@ impl TryFrom<Msg> for DisputesObserved {
     fn try_from(msg: Msg) -> Result<Self, Msg> {
         match msg {
             Msg::Observed(batch) => Ok(batch),
-            other => Err(other),
-        }
-    }
-}
-
-impl TryFrom<Msg> for PublishOutcome {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::Published(outcome) => Ok(outcome),
-            other => Err(other),
-        }
-    }
-}
-
-impl TryFrom<Msg> for DeliveryDue {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::DeliveryDue => Ok(DeliveryDue),
             other => Err(other),
         }
     }

@@ -13,11 +13,11 @@ use nostr_sdk::Keys;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serbero_core::config::{EscalationSettings, OutboxSettings, Solver};
 use serbero_core::escalation::{decide, handoff_text, Decision, Route};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::outbox::{self, DeliveryDue, Draft, Outbox, SettledAs, Wiring};
+use crate::outbox::{self, Draft, Outbox, Wiring};
 use crate::relay::{PublishOutcome, RelayRef};
 use crate::ticker::Ticker;
 
@@ -254,83 +254,21 @@ async fn step_for(
 }
 
 async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
-    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
-    let error = outcome.failure_summary();
-    let (settled, failed_dispatch) = st
-        .db
-        .write(move |tx| {
-            let Some(settled) = outbox::store::settle(tx, &ledger, outcome.ticket, &outcome.accepted, &error, now)?
-            else {
-                return Ok((None, None));
-            };
-            let failed = store::record_attempt(tx, &settled, now)?;
-            Ok((Some(settled), failed))
-        })
-        .await?;
-    if let Some(dispatch) = failed_dispatch {
-        error!(%dispatch, "handoff reached no recipient: every copy was dead-lettered (status send_failed)");
-    }
-    let Some(settled) = settled else { return Ok(()) };
-    settled.log();
-    match settled.result {
-        SettledAs::Sent { .. } => Ok(()),
-        _ => on_delivery_due(st).await,
-    }
-}
-
-async fn on_delivery_due(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let expired = st.outbox.dispatch_due(&mut st.db).await?;
-    if expired.is_empty() {
-        return Ok(());
-    }
-    let now = st.clock.now();
-    for settled in &expired {
-        settled.log();
-    }
-    let failed = st
-        .db
-        .write(move |tx| {
-            let mut failed = Vec::new();
-            for s in &expired {
-                failed.extend(store::record_attempt(tx, s, now)?);
-            }
-            Ok(failed)
-        })
-        .await?;
-    for dispatch in failed {
-        warn!(%dispatch, "handoff reached no recipient (status send_failed)");
-    }
+    let failed = st.outbox.settle(&mut st.db, outcome, store::record_attempt).await?;
+    report_send_failed(failed);
     Ok(())
 }
 
-impl From<PublishOutcome> for Msg {
-    fn from(outcome: PublishOutcome) -> Self {
-        Msg::Published(outcome)
+async fn on_delivery_due(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let failed = st.outbox.dispatch_due(&mut st.db, store::record_attempt).await?;
+    report_send_failed(failed);
+    Ok(())
+}
+
+fn report_send_failed(dispatches: Vec<Option<String>>) {
+    for dispatch in dispatches.into_iter().flatten() {
+        error!(%dispatch, "handoff reached no recipient: every copy was dead-lettered (status send_failed)");
     }
 }
 
-impl From<DeliveryDue> for Msg {
-    fn from(_: DeliveryDue) -> Self {
-        Msg::DeliveryDue
-    }
-}
-
-impl TryFrom<Msg> for PublishOutcome {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::Published(outcome) => Ok(outcome),
-            other => Err(other),
-        }
-    }
-}
-
-impl TryFrom<Msg> for DeliveryDue {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::DeliveryDue => Ok(DeliveryDue),
-            other => Err(other),
-        }
-    }
-}
+crate::outbox_messages!(Msg);

@@ -119,6 +119,20 @@ impl Settled {
     }
 }
 
+/// The owner's audit of an attempt that ended (its `notifications` row and whatever follows),
+/// written in the outbox's transaction.
+pub type Audit<R> = fn(&rusqlite::Transaction<'_>, &Settled, i64) -> rusqlite::Result<R>;
+
+impl Settled {
+    /// `notifications.status` and `error_message` of this attempt.
+    pub fn audit_status(&self) -> (&'static str, Option<&str>) {
+        match &self.result {
+            SettledAs::Sent { .. } => ("sent", None),
+            SettledAs::Retry { error, .. } | SettledAs::DeadLettered { error } => ("failed", Some(error.as_str())),
+        }
+    }
+}
+
 /// Told to the owner when its outbox has rows coming due.
 #[derive(Debug, Clone)]
 pub struct DeliveryDue;
@@ -165,35 +179,70 @@ impl Outbox {
         &self.ledger
     }
 
-    /// Claims every due row, asks Relay to publish each, and sets the next wake-up. Returns the
-    /// rows that ran out of attempts while waiting for an answer.
-    pub async fn dispatch_due(&mut self, db: &mut Db) -> Result<Vec<Settled>, DbError> {
+    /// Claims every due row, asks Relay to publish each, and sets the next wake-up. Rows that
+    /// ran out of attempts while waiting for an answer are settled with the owner's `audit` rows
+    /// in the same transaction; what `audit` returns for them is returned.
+    pub async fn dispatch_due<R: Send + 'static>(&mut self, db: &mut Db, audit: Audit<R>) -> Result<Vec<R>, DbError> {
         let ledger = self.ledger.clone();
         let now = self.clock.now();
-        let (claimed, dead, next) = db
+        let (claimed, audited, next) = db
             .write(move |tx| {
                 let (claimed, dead) = store::claim_due(tx, &ledger, now, CLAIM_BATCH)?;
+                let mut audited = Vec::with_capacity(dead.len());
+                for settled in &dead {
+                    settled.log();
+                    audited.push(audit(tx, settled, now)?);
+                }
                 let next = if claimed.len() == CLAIM_BATCH { Some(now) } else { store::next_wake(tx, &ledger)? };
-                Ok((claimed, dead, next))
+                Ok((claimed, audited, next))
             })
             .await?;
         for row in claimed {
-            match Event::from_json(&row.event_json) {
-                Ok(event) => {
-                    let request = relay::Msg::Publish {
-                        ticket: row.id,
-                        event: Box::new(event),
-                        reply_to: self.published.clone(),
-                    };
-                    if self.relay.cast(request).is_err() {
-                        warn!(id = row.id, "relay actor unavailable; the claim will expire and be retried");
-                    }
-                }
-                Err(e) => error!(id = row.id, error = %e, "stored event does not parse; its claim will expire"),
-            }
+            self.publish(row);
         }
         self.arm(next);
-        Ok(dead)
+        Ok(audited)
+    }
+
+    /// Records Relay's answer with the owner's `audit` rows in one transaction; after a failure,
+    /// sets the wake-up for the retry. Returns what `audit` returned for every row settled.
+    pub async fn settle<R: Send + 'static>(
+        &mut self,
+        db: &mut Db,
+        outcome: PublishOutcome,
+        audit: Audit<R>,
+    ) -> Result<Vec<R>, DbError> {
+        let (ledger, now) = (self.ledger.clone(), self.clock.now());
+        let error = outcome.failure_summary();
+        let settled = db
+            .write(move |tx| {
+                let Some(settled) = store::settle(tx, &ledger, outcome.ticket, &outcome.accepted, &error, now)? else {
+                    return Ok(None);
+                };
+                let audited = audit(tx, &settled, now)?;
+                Ok(Some((settled, audited)))
+            })
+            .await?;
+        let Some((settled, audited)) = settled else { return Ok(Vec::new()) };
+        settled.log();
+        let mut all = vec![audited];
+        if !matches!(settled.result, SettledAs::Sent { .. }) {
+            all.extend(self.dispatch_due(db, audit).await?);
+        }
+        Ok(all)
+    }
+
+    fn publish(&self, row: store::Claimed) {
+        match Event::from_json(&row.event_json) {
+            Ok(event) => {
+                let request =
+                    relay::Msg::Publish { ticket: row.id, event: Box::new(event), reply_to: self.published.clone() };
+                if self.relay.cast(request).is_err() {
+                    warn!(id = row.id, "relay actor unavailable; the claim will expire and be retried");
+                }
+            }
+            Err(e) => error!(id = row.id, error = %e, "stored event does not parse; its claim will expire"),
+        }
     }
 
     fn arm(&mut self, at: Option<i64>) {
@@ -216,6 +265,45 @@ impl Drop for Outbox {
             wake.abort();
         }
     }
+}
+
+/// Implements the conversions an owner's `Msg` needs so the outbox can reach it: the enum must
+/// have the variants `Published(PublishOutcome)` and `DeliveryDue`.
+#[macro_export]
+macro_rules! outbox_messages {
+    ($msg:ident) => {
+        impl From<$crate::relay::PublishOutcome> for $msg {
+            fn from(outcome: $crate::relay::PublishOutcome) -> Self {
+                Self::Published(outcome)
+            }
+        }
+
+        impl From<$crate::outbox::DeliveryDue> for $msg {
+            fn from(_: $crate::outbox::DeliveryDue) -> Self {
+                Self::DeliveryDue
+            }
+        }
+
+        impl TryFrom<$msg> for $crate::relay::PublishOutcome {
+            type Error = $msg;
+            fn try_from(msg: $msg) -> Result<Self, $msg> {
+                match msg {
+                    $msg::Published(outcome) => Ok(outcome),
+                    other => Err(other),
+                }
+            }
+        }
+
+        impl TryFrom<$msg> for $crate::outbox::DeliveryDue {
+            type Error = $msg;
+            fn try_from(msg: $msg) -> Result<Self, $msg> {
+                match msg {
+                    $msg::DeliveryDue => Ok($crate::outbox::DeliveryDue),
+                    other => Err(other),
+                }
+            }
+        }
+    };
 }
 
 /// Distinguishes this run's claims from those a crashed run left behind.

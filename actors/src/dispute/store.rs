@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::lifecycle::{trigger, Effects, LifecycleState};
 
-use crate::outbox::{Settled, SettledAs};
+use crate::outbox::Settled;
 
 /// What storage knows of a dispute, enough to decide on a new event.
 #[derive(Debug, Clone)]
@@ -131,10 +131,7 @@ fn insert_transition(
 /// re-notification, marks the dispute notified.
 pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<()> {
     let Some(dispute_id) = &settled.dispute_id else { return Ok(()) };
-    let (status, error) = match &settled.result {
-        SettledAs::Sent { .. } => ("sent", None),
-        SettledAs::Retry { error, .. } | SettledAs::DeadLettered { error } => ("failed", Some(error.as_str())),
-    };
+    let (status, error) = settled.audit_status();
     tx.prepare_cached(
         "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

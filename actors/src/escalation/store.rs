@@ -163,10 +163,7 @@ fn handoff_of(key: &str) -> Option<i64> {
 /// dispatch and every recipient is dead-lettered, the dispatch becomes `send_failed` (row and
 /// paired audit row alike); returns its id then.
 pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<Option<String>> {
-    let (status, error) = match &settled.result {
-        SettledAs::Sent { .. } => ("sent", None),
-        SettledAs::Retry { error, .. } | SettledAs::DeadLettered { error } => ("failed", Some(error.as_str())),
-    };
+    let (status, error) = settled.audit_status();
     tx.prepare_cached(
         "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
