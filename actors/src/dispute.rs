@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::outbox::{self, Draft, Outbox, Wiring};
 use crate::relay::{self, DisputesObserved, PublishOutcome, RelayRef};
-use crate::ticker::Ticker;
+use crate::tasks::Ticker;
 
 pub type DisputeRef = ActorRef<Msg>;
 

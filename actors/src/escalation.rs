@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::outbox::{self, Draft, Outbox, Wiring};
 use crate::relay::{PublishOutcome, RelayRef};
-use crate::ticker::Ticker;
+use crate::tasks::Ticker;
 
 pub type EscalationRef = ActorRef<Msg>;
 

@@ -15,4 +15,4 @@ pub mod relay;
 pub mod root;
 pub mod sim;
 pub mod status;
-pub mod ticker;
+pub mod tasks;

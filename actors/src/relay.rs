@@ -10,8 +10,9 @@ use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::dispute::DisputeEvent;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+use crate::tasks::TaskGuard;
 
 pub type RelayRef = ActorRef<Msg>;
 
@@ -82,8 +83,8 @@ pub struct Args {
 pub struct State {
     client: Client,
     mostro: PublicKey,
-    watcher: Option<JoinHandle<()>>,
-    monitor: JoinHandle<()>,
+    watcher: Option<TaskGuard>,
+    _monitor: TaskGuard,
     send_permits: Arc<Semaphore>,
 }
 
@@ -109,7 +110,7 @@ impl Actor for Relay {
             client,
             mostro: args.mostro,
             watcher: None,
-            monitor: inbound::log_status_changes(status_changes),
+            _monitor: inbound::log_status_changes(status_changes).into(),
             send_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
         })
     }
@@ -117,10 +118,8 @@ impl Actor for Relay {
     async fn handle(&self, _me: RelayRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
             Msg::WatchDisputes { since, sink } => {
-                if let Some(old) = st.watcher.take() {
-                    old.abort();
-                }
-                st.watcher = Some(inbound::watch_disputes(&st.client, st.mostro, since, sink).await);
+                // Replacing the guard stops the previous reader.
+                st.watcher = Some(inbound::watch_disputes(&st.client, st.mostro, since, sink).await.into());
             }
             Msg::Publish { ticket, event, reply_to } => publish(st, ticket, event, reply_to),
             Msg::Status(reply) => {
@@ -131,10 +130,7 @@ impl Actor for Relay {
     }
 
     async fn post_stop(&self, _me: RelayRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        if let Some(watcher) = st.watcher.take() {
-            watcher.abort();
-        }
-        st.monitor.abort();
+        st.watcher = None;
         st.client.shutdown().await;
         Ok(())
     }

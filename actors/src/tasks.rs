@@ -1,5 +1,5 @@
-//! A periodic message to an actor. Timer tasks outlive a stopped actor unless aborted, so the
-//! handle aborts its task when dropped with the actor's state.
+//! Background tasks tied to an actor: a periodic message, and a guard that aborts a task when
+//! the actor's state is dropped. Timer tasks outlive a stopped actor unless aborted.
 
 use std::time::Duration;
 
@@ -27,6 +27,22 @@ impl Ticker {
 }
 
 impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A background task that ends with its owner: dropped with the actor's state (also after a
+/// panic or a kill, when `post_stop` does not run), it aborts the task.
+pub struct TaskGuard(JoinHandle<()>);
+
+impl From<JoinHandle<()>> for TaskGuard {
+    fn from(task: JoinHandle<()>) -> Self {
+        Self(task)
+    }
+}
+
+impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.0.abort();
     }
