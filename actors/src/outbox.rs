@@ -179,17 +179,17 @@ impl Outbox {
         &self.ledger
     }
 
-    /// Claims every due row, asks Relay to publish each, and sets the next wake-up. Rows that
-    /// ran out of attempts while waiting for an answer are settled with the owner's `audit` rows
-    /// in the same transaction; what `audit` returns for them is returned.
+    /// Claims every due row, asks Relay to publish each, and sets the next wake-up. Claims of
+    /// ours that expired without an answer are failed attempts: they are settled with the
+    /// owner's `audit` rows in the same transaction; what `audit` returns for them is returned.
     pub async fn dispatch_due<R: Send + 'static>(&mut self, db: &mut Db, audit: Audit<R>) -> Result<Vec<R>, DbError> {
         let ledger = self.ledger.clone();
         let now = self.clock.now();
         let (claimed, audited, next) = db
             .write(move |tx| {
-                let (claimed, dead) = store::claim_due(tx, &ledger, now, CLAIM_BATCH)?;
-                let mut audited = Vec::with_capacity(dead.len());
-                for settled in &dead {
+                let (claimed, expired) = store::claim_due(tx, &ledger, now, CLAIM_BATCH)?;
+                let mut audited = Vec::with_capacity(expired.len());
+                for settled in &expired {
                     settled.log();
                     audited.push(audit(tx, settled, now)?);
                 }

@@ -39,7 +39,7 @@ pub(crate) struct Claimed {
 /// Claims up to `limit` due rows for this incarnation (`token`): pending rows, failed rows whose
 /// retry time came, and claims left by an earlier incarnation (it is gone; the event carries the
 /// same id, so publishing it again cannot make a second message). A claim of ours that expired
-/// counts as a failed attempt. Returns the claimed rows and the rows that ran out of attempts.
+/// counts as a failed attempt. Returns the claimed rows and those failed attempts.
 pub(crate) fn claim_due(
     tx: &Transaction<'_>,
     l: &Ledger,
@@ -53,14 +53,10 @@ pub(crate) fn claim_due(
         )?
         .query_map(params![l.owner, l.token, now], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut dead = Vec::new();
+    let mut failed = Vec::new();
     for id in expired {
         let error = "no relay answered before the claim expired";
-        if let Some(settled) = fail(tx, l, id, error, now)? {
-            if matches!(settled.result, SettledAs::DeadLettered { .. }) {
-                dead.push(settled);
-            }
-        }
+        failed.extend(fail(tx, l, id, error, now)?);
     }
     let claimed = tx
         .prepare_cached(
@@ -79,7 +75,7 @@ pub(crate) fn claim_due(
             Ok(Claimed { id: r.get(0)?, event_json: r.get(1)? })
         })?
         .collect::<Result<_, _>>()?;
-    Ok((claimed, dead))
+    Ok((claimed, failed))
 }
 
 /// When something of ours next needs attention: a retry coming due or a claim expiring.
