@@ -109,6 +109,8 @@ pub enum Rejection {
     TagTooLong { tag: &'static str, len: usize },
     #[error("invalid initiator role `{0}`")]
     InvalidInitiator(String),
+    #[error("`{tag}` tag value `{value}` is not valid")]
+    InvalidTag { tag: &'static str, value: String },
 }
 
 /// Checks that `event` is a genuine dispute event from `mostro` and parses its tags.

@@ -10,6 +10,7 @@ pub mod dm;
 pub mod escalation;
 pub mod handoff;
 pub mod lifecycle;
+pub mod node_info;
 pub mod notification;
 pub mod storage;
 pub mod supervision;

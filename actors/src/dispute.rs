@@ -12,7 +12,7 @@ use std::time::Duration;
 use nostr_sdk::{Keys, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serbero_core::config::{OutboxSettings, Solver, Timeouts};
-use serbero_core::dispute::DisputeEvent;
+use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::lifecycle::{intake, Effects, Intake};
 use serbero_core::notification::{self as text, NotifType};
 use tracing::{debug, info, warn};
@@ -220,6 +220,9 @@ fn log_effects(event: &DisputeEvent, effects: &Effects) {
     }
     match &effects.transition {
         Some(t) => info!(%dispute, %status, from = %t.from, to = %t.to, "state_transition"),
+        None if matches!(status, DisputeStatus::Other(_)) => {
+            warn!(%dispute, %status, "unrecognised dispute status; recorded, lifecycle unchanged")
+        }
         None if !effects.create => info!(%dispute, %status, "dispute status recorded"),
         None => {}
     }

@@ -1,6 +1,7 @@
 //! Relay: owns the nostr-sdk client. Watches the Mostro node's dispute events and casts them,
-//! checked and parsed, to the actor that asked; publishes signed events on request and casts
-//! back which relays accepted them (`OK` true). Writes no table; calls no actor.
+//! checked and parsed, to the actor that asked; keeps the node's newest info event (transport,
+//! proof of work, announced Serbero); publishes signed events on request and casts back which
+//! relays accepted them (`OK` true). Writes no table; calls no actor.
 
 mod inbound;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::dispute::DisputeEvent;
+use serbero_core::node_info::NodeInfo;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
@@ -29,7 +31,9 @@ pub enum Msg {
     /// Publish a signed event to every relay; the outcome, tagged with `ticket`, is cast to
     /// `reply_to`.
     Publish { ticket: i64, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome> },
-    /// Connection state of every relay; also a FIFO barrier for earlier casts.
+    /// The node's info event, read by our own subscription.
+    NodeInfoObserved(NodeInfo),
+    /// Connection state of every relay and the node's info; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<RelayStatus>),
 }
 
@@ -66,6 +70,8 @@ impl PublishOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayStatus {
     pub relays: Vec<(String, bool)>,
+    /// The newest info event of the Mostro node, once one arrived.
+    pub node_info: Option<NodeInfo>,
 }
 
 impl RelayStatus {
@@ -83,6 +89,9 @@ pub struct Args {
 pub struct State {
     client: Client,
     mostro: PublicKey,
+    us: PublicKey,
+    node_info: Option<NodeInfo>,
+    _node_info_reader: TaskGuard,
     watcher: Option<TaskGuard>,
     _monitor: TaskGuard,
     send_permits: Arc<Semaphore>,
@@ -95,9 +104,10 @@ impl Actor for Relay {
     type State = State;
     type Arguments = Args;
 
-    async fn pre_start(&self, _me: RelayRef, args: Args) -> Result<State, ActorProcessingErr> {
+    async fn pre_start(&self, me: RelayRef, args: Args) -> Result<State, ActorProcessingErr> {
         let monitor = nostr_sdk::prelude::Monitor::new(256);
         let status_changes = monitor.subscribe();
+        let us = args.keys.public_key();
         let client = Client::builder().signer(args.keys).monitor(monitor).build();
         for url in &args.relays {
             if !client.add_relay(url.clone()).await? {
@@ -106,9 +116,13 @@ impl Actor for Relay {
         }
         client.connect().await;
         info!(relays = args.relays.len(), "connecting to relays");
+        let node_info_reader = inbound::watch_node_info(&client, args.mostro, me).await.into();
         Ok(State {
             client,
             mostro: args.mostro,
+            us,
+            node_info: None,
+            _node_info_reader: node_info_reader,
             watcher: None,
             _monitor: inbound::log_status_changes(status_changes).into(),
             send_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
@@ -122,8 +136,16 @@ impl Actor for Relay {
                 st.watcher = Some(inbound::watch_disputes(&st.client, st.mostro, since, sink).await.into());
             }
             Msg::Publish { ticket, event, reply_to } => publish(st, ticket, event, reply_to),
+            Msg::NodeInfoObserved(info) => {
+                let newer = st.node_info.as_ref().is_none_or(|known| info.created_at > known.created_at);
+                if newer && st.node_info.as_ref() != Some(&info) {
+                    inbound::log_node_info(&info, &st.us);
+                    st.node_info = Some(info);
+                }
+            }
             Msg::Status(reply) => {
-                let _ = reply.send(relay_status(&st.client).await);
+                let relays = relay_status(&st.client).await;
+                let _ = reply.send(RelayStatus { relays, node_info: st.node_info.clone() });
             }
         }
         Ok(())
@@ -161,9 +183,9 @@ fn publish(st: &State, ticket: i64, event: Box<Event>, reply_to: DerivedActorRef
     });
 }
 
-async fn relay_status(client: &Client) -> RelayStatus {
+async fn relay_status(client: &Client) -> Vec<(String, bool)> {
     let mut relays: Vec<(String, bool)> =
         client.relays().await.into_iter().map(|(url, relay)| (url.to_string(), relay.is_connected())).collect();
     relays.sort();
-    RelayStatus { relays }
+    relays
 }

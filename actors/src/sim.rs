@@ -10,6 +10,7 @@ use nostr_relay_builder::prelude::{LocalRelay, RateLimit, RelayBuilder};
 use nostr_sdk::nips::nip59::UnwrappedGift;
 use nostr_sdk::prelude::*;
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
+use serbero_core::node_info::NODE_INFO_KIND;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -94,6 +95,17 @@ impl SimMostro {
         extra: &[Tag],
     ) -> anyhow::Result<Event> {
         let event = self.dispute_event(dispute_id, status, initiator, extra)?;
+        self.send(&event).await?;
+        Ok(event)
+    }
+
+    /// Publishes the node's info event (kind 38385) with these tags, e.g.
+    /// `[["protocol_version", "2"], ["pow", "0"]]`.
+    pub async fn publish_node_info(&self, tags: &[&[&str]]) -> anyhow::Result<Event> {
+        let tags = tags.iter().map(|t| Tag::parse(t.iter().copied())).collect::<Result<Vec<_>, _>>()?;
+        let event = EventBuilder::new(Kind::Custom(NODE_INFO_KIND), "")
+            .tags(std::iter::once(Tag::identifier(self.keys.public_key().to_hex())).chain(tags))
+            .sign_with_keys(&self.keys)?;
         self.send(&event).await?;
         Ok(event)
     }

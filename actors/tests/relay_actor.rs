@@ -9,6 +9,7 @@ use serbero::harness::{wait_until, Probe, Spawned, WAIT};
 use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus};
 use serbero::sim::{SimMostro, TestRelay};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
+use serbero_core::node_info::Transport;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_lists_the_relay_connected() {
@@ -16,7 +17,32 @@ async fn status_lists_the_relay_connected() {
 
     let status = w.status().await;
 
-    assert_eq!(status, RelayStatus { relays: vec![(w.server.url().to_string(), true)] });
+    assert_eq!(status, RelayStatus { relays: vec![(w.server.url().to_string(), true)], node_info: None });
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_info_event_is_kept_and_a_newer_one_replaces_it() {
+    let w = World::start().await;
+    let us = w.us.to_hex();
+
+    w.mostro.publish_node_info(&[&["protocol_version", "1"], &["pow", "4"]]).await.expect("publish info");
+    wait_until(WAIT, "node info arrives", || async { w.status().await.node_info.is_some() }).await;
+    let first = w.status().await.node_info.expect("node info");
+    assert_eq!((first.transport(), first.required_pow(), first.registers(&w.us)), (Transport::GiftWrap, 4, false));
+
+    // Addressable: one second later the node announces v2 and registers us.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    w.mostro
+        .publish_node_info(&[&["protocol_version", "2"], &["pow_first_contact", "8"], &["serbero", &us]])
+        .await
+        .expect("publish newer info");
+    wait_until(WAIT, "the newer info replaces it", || async {
+        w.status().await.node_info.is_some_and(|i| i.protocol_version == 2)
+    })
+    .await;
+    let newer = w.status().await.node_info.expect("node info");
+    assert_eq!((newer.transport(), newer.required_pow(), newer.registers(&w.us)), (Transport::Nip44Direct, 8, true));
     w.stop().await;
 }
 
@@ -108,6 +134,8 @@ struct World {
     server: TestRelay,
     mostro: SimMostro,
     relay: Spawned<relay::Msg>,
+    /// Serbero's public key as the relay actor knows it.
+    us: nostr_sdk::PublicKey,
 }
 
 impl World {
@@ -115,8 +143,10 @@ impl World {
     async fn start() -> Self {
         let server = TestRelay::start().await.expect("relay server");
         let mostro = SimMostro::connect(Keys::generate(), &server.url()).await.expect("mostro connects");
-        let args = relay::Args { keys: Keys::generate(), mostro: mostro.keys.public_key(), relays: vec![server.url()] };
-        let world = Self { server, mostro, relay: Spawned::start(Relay, args).await };
+        let keys = Keys::generate();
+        let us = keys.public_key();
+        let args = relay::Args { keys, mostro: mostro.keys.public_key(), relays: vec![server.url()] };
+        let world = Self { server, mostro, relay: Spawned::start(Relay, args).await, us };
         wait_until(WAIT, "Relay connects", || async { world.status().await.connected() == 1 }).await;
         world
     }

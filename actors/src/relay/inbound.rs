@@ -8,7 +8,9 @@ use tokio::sync::broadcast::Receiver;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::DisputesObserved;
+use serbero_core::node_info::{parse_node_info, NodeInfo, NODE_INFO_KIND};
+
+use super::{DisputesObserved, Msg, RelayRef};
 
 /// Largest batch handed to the dispute actor at once; bursts are stored in one transaction.
 const MAX_BATCH: usize = 256;
@@ -122,6 +124,57 @@ fn forward_batch(sink: &DerivedActorRef<DisputesObserved>, batch: Vec<serbero_co
         return false;
     }
     true
+}
+
+/// Subscribes to the node's info event and casts each valid one to the relay actor itself.
+/// Addressable: relays keep only the newest, and send it again after every reconnect.
+pub(super) async fn watch_node_info(client: &Client, mostro: PublicKey, relay: RelayRef) -> JoinHandle<()> {
+    let mut notifications = client.notifications();
+    let sub_id = SubscriptionId::new("serbero-node-info");
+    let filter = Filter::new().kind(Kind::Custom(NODE_INFO_KIND)).author(mostro);
+    if let Err(e) = client.subscribe_with_id(sub_id.clone(), filter, None).await {
+        warn!(error = %e, "node info subscription not sent yet");
+    }
+    tokio::spawn(async move {
+        loop {
+            let notification = match notifications.recv().await {
+                Ok(notification) => notification,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let RelayPoolNotification::Message { message: RelayMessage::Event { subscription_id, event }, .. } =
+                notification
+            else {
+                continue;
+            };
+            if subscription_id.as_ref() != &sub_id {
+                continue;
+            }
+            match parse_node_info(&event, &mostro) {
+                Ok(info) => {
+                    if relay.cast(Msg::NodeInfoObserved(info)).is_err() {
+                        return;
+                    }
+                }
+                Err(reason) => warn!(event = %event.id, %reason, "skipping node info event"),
+            }
+        }
+    })
+}
+
+/// One line an operator can act on when the node's announcement changes.
+pub(super) fn log_node_info(info: &NodeInfo, us: &PublicKey) {
+    let registered = info.registers(us);
+    info!(
+        protocol_version = info.protocol_version,
+        pow = info.pow,
+        pow_first_contact = info.pow_first_contact,
+        serbero_registered = registered,
+        "mostro node info"
+    );
+    if info.serbero.is_some() && !registered {
+        warn!(announced = ?info.serbero.map(|k| k.to_hex()), "the node announces a different Serbero key than ours");
+    }
 }
 
 pub(super) fn log_status_changes(mut changes: Receiver<MonitorNotification>) -> JoinHandle<()> {

@@ -1,0 +1,146 @@
+//! The Mostro node's info event (kind 38385): which transport it speaks, the proof of work it
+//! demands, and whether it announces Serbero as its registered assistant solver.
+
+use nostr_sdk::{Event, Kind, PublicKey, TagKind};
+
+use crate::dispute::Rejection;
+
+/// Kind of Mostro's addressable node information event.
+pub const NODE_INFO_KIND: u16 = 38385;
+
+/// How messages to the node are wrapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Protocol v1: NIP-59 gift wrap (kind 1059); older nodes.
+    GiftWrap,
+    /// Protocol v2: signed kind 14 with NIP-44 content; the default since Mostro 0.18.5.
+    Nip44Direct,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// `protocol_version` tag; an old node without one speaks version 1.
+    pub protocol_version: u8,
+    /// Proof-of-work difficulty the node demands of every message (`pow`).
+    pub pow: u8,
+    /// Difficulty demanded of senders the node does not know yet (`pow_first_contact`).
+    pub pow_first_contact: u8,
+    /// The key the node announces as its Serbero (`serbero` tag), registered as a read solver.
+    pub serbero: Option<PublicKey>,
+    pub created_at: i64,
+}
+
+impl NodeInfo {
+    pub fn transport(&self) -> Transport {
+        if self.protocol_version >= 2 {
+            Transport::Nip44Direct
+        } else {
+            Transport::GiftWrap
+        }
+    }
+
+    /// The difficulty to mine: the higher demand, since the node may not know us yet.
+    pub fn required_pow(&self) -> u8 {
+        self.pow.max(self.pow_first_contact)
+    }
+
+    /// Whether the node announces `us` as its registered Serbero.
+    pub fn registers(&self, us: &PublicKey) -> bool {
+        self.serbero.as_ref() == Some(us)
+    }
+}
+
+/// Checks that `event` is the node's own info event and reads its tags. A tag with a value that
+/// does not parse is an error rather than a silent default: a wrong transport or difficulty would
+/// make every message to the node vanish.
+pub fn parse_node_info(event: &Event, mostro: &PublicKey) -> Result<NodeInfo, Rejection> {
+    if event.kind != Kind::Custom(NODE_INFO_KIND) {
+        return Err(Rejection::WrongKind(event.kind.as_u16()));
+    }
+    if event.pubkey != *mostro {
+        return Err(Rejection::WrongAuthor(event.pubkey.to_hex()));
+    }
+    event.verify().map_err(|_| Rejection::BadSignature)?;
+    let number = |name: &'static str, default: u8| -> Result<u8, Rejection> {
+        match value(event, name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| Rejection::InvalidTag { tag: name, value: clip(v) }),
+        }
+    };
+    let serbero = match value(event, "serbero") {
+        None => None,
+        Some(v) => Some(PublicKey::parse(v).map_err(|_| Rejection::InvalidTag { tag: "serbero", value: clip(v) })?),
+    };
+    Ok(NodeInfo {
+        protocol_version: number("protocol_version", 1)?,
+        pow: number("pow", 0)?,
+        pow_first_contact: number("pow_first_contact", 0)?,
+        serbero,
+        created_at: event.created_at.as_secs() as i64,
+    })
+}
+
+fn value<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event.tags.iter().find(|t| t.kind() == TagKind::from(name)).and_then(|t| t.content())
+}
+
+fn clip(value: &str) -> String {
+    value.chars().take(32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nostr_sdk::{EventBuilder, Keys, Tag};
+
+    fn info(keys: &Keys, tags: &[&[&str]]) -> Event {
+        let tags = tags.iter().map(|t| Tag::parse(t.iter().copied()).unwrap());
+        EventBuilder::new(Kind::Custom(NODE_INFO_KIND), "").tags(tags).sign_with_keys(keys).unwrap()
+    }
+
+    #[test]
+    fn reads_transport_pow_and_the_announced_serbero() {
+        let (mostro, serbero) = (Keys::generate(), Keys::generate());
+        let us = serbero.public_key().to_hex();
+        let announced: [&str; 2] = ["serbero", &us];
+        let cases: Vec<(Vec<&[&str]>, u8, Transport, u8, bool)> = vec![
+            (vec![], 1, Transport::GiftWrap, 0, false),
+            (vec![&["protocol_version", "1"], &["pow", "3"]], 1, Transport::GiftWrap, 3, false),
+            (
+                vec![&["protocol_version", "2"], &["pow", "2"], &["pow_first_contact", "12"]],
+                2,
+                Transport::Nip44Direct,
+                12,
+                false,
+            ),
+            (vec![&["protocol_version", "2"], &announced], 2, Transport::Nip44Direct, 0, true),
+        ];
+        for (tags, version, transport, pow, registered) in cases {
+            let parsed = parse_node_info(&info(&mostro, &tags), &mostro.public_key()).unwrap();
+            assert_eq!(parsed.protocol_version, version, "{tags:?}");
+            assert_eq!(parsed.transport(), transport, "{tags:?}");
+            assert_eq!(parsed.required_pow(), pow, "{tags:?}");
+            assert_eq!(parsed.registers(&serbero.public_key()), registered, "{tags:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_trust() {
+        let mostro = Keys::generate();
+        let other = Keys::generate();
+        let forged = info(&other, &[&["protocol_version", "2"]]);
+        assert_eq!(
+            parse_node_info(&forged, &mostro.public_key()),
+            Err(Rejection::WrongAuthor(other.public_key().to_hex()))
+        );
+        let bad = [
+            (&["protocol_version", "two"][..], "protocol_version"),
+            (&["pow", "-1"][..], "pow"),
+            (&["serbero", "nobody"][..], "serbero"),
+        ];
+        for (tag, name) in bad {
+            let err = parse_node_info(&info(&mostro, &[tag]), &mostro.public_key()).unwrap_err();
+            assert!(matches!(err, Rejection::InvalidTag { tag, .. } if tag == name), "{err}");
+        }
+    }
+}
