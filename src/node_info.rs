@@ -103,7 +103,9 @@ mod tests {
         let (mostro, serbero) = (Keys::generate(), Keys::generate());
         let us = serbero.public_key().to_hex();
         let announced: [&str; 2] = ["serbero", &us];
-        let cases: Vec<(Vec<&[&str]>, u8, Transport, u8, bool)> = vec![
+        // (tags, protocol version, transport, required pow, registers us)
+        type Case<'a> = (Vec<&'a [&'a str]>, u8, Transport, u8, bool);
+        let cases: Vec<Case> = vec![
             (vec![], 1, Transport::GiftWrap, 0, false),
             (vec![&["protocol_version", "1"], &["pow", "3"]], 1, Transport::GiftWrap, 3, false),
             (
