@@ -10,14 +10,18 @@ CREATE TABLE escalation_handoffs (
 
 CREATE INDEX idx_mediation_events_kind ON mediation_events(kind, id);
 
--- Decisions an earlier Serbero already recorded. Unroutable handoffs are left undecided: the
--- next start looks at them again with the configuration it has.
+-- Decisions an earlier Serbero already recorded. Unroutable handoffs are recorded as such, so
+-- their audit row is not written twice; every start looks at them again anyway.
 INSERT OR IGNORE INTO escalation_handoffs (handoff_event_id, outcome, decided_at)
     SELECT handoff_event_id, 'dispatched', dispatched_at FROM escalation_dispatches;
 INSERT OR IGNORE INTO escalation_handoffs (handoff_event_id, outcome, decided_at)
     SELECT CAST(json_extract(payload_json, '$.handoff_event_id') AS INTEGER),
-           CASE kind WHEN 'escalation_superseded' THEN 'superseded' ELSE 'parse_failed' END,
+           CASE kind
+               WHEN 'escalation_superseded' THEN 'superseded'
+               WHEN 'escalation_dispatch_unroutable' THEN 'unroutable'
+               ELSE 'parse_failed'
+           END,
            occurred_at
       FROM mediation_events
-     WHERE kind IN ('escalation_superseded', 'escalation_dispatch_parse_failed')
+     WHERE kind IN ('escalation_superseded', 'escalation_dispatch_unroutable', 'escalation_dispatch_parse_failed')
        AND json_extract(payload_json, '$.handoff_event_id') IN (SELECT id FROM mediation_events);

@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serbero::sim::SolverInbox;
@@ -27,7 +26,7 @@ const QUIET: Duration = Duration::from_millis(700);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_burst_delivers_every_notification_exactly_once() {
     let started = std::time::Instant::now();
-    let binary = tokio::task::spawn_blocking(serbero_binary).await.expect("build task");
+    let binary = tokio::task::spawn_blocking(serbero_executable).await.expect("build task");
     eprintln!("serbero built in {:?}", started.elapsed());
     let world = World::new().await;
     let inboxes = [world.solver().await, world.solver().await, world.solver().await];
@@ -78,7 +77,7 @@ async fn sigkill_during_a_burst_delivers_every_notification_exactly_once() {
 /// died before it stored any dispute (only disputes older than the first start are out of scope).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_before_the_first_dispute_is_stored_loses_nothing() {
-    let binary = tokio::task::spawn_blocking(serbero_binary).await.expect("build task");
+    let binary = tokio::task::spawn_blocking(serbero_executable).await.expect("build task");
     let world = World::new().await;
     let inbox = world.solver().await;
     let mut daemon = Incarnations::new(binary, write_config(&world, &[&inbox]), world.dir.path(), world.db_path());
@@ -159,40 +158,6 @@ fn jitter(max: Duration) -> Duration {
     let delay = Duration::from_millis(u64::from(nanos) % max.as_millis().max(1) as u64);
     eprintln!("last kill after {delay:?}");
     delay
-}
-
-/// The `serbero` binary, built once per test process.
-fn serbero_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(build_serbero).clone()
-}
-
-/// The root package's tests cannot use `CARGO_BIN_EXE_serbero` (the binary belongs to the
-/// `serbero` member), so this asks cargo to build it and report its path, wherever the target
-/// dir is. The features are those `cargo test` unifies in from dev-dependencies, so the test
-/// build's artifacts are reused instead of compiling tokio and its dependents a second time.
-fn build_serbero() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut command = std::process::Command::new(cargo);
-    command
-        .args(["build", "--package", "serbero", "--bin", "serbero", "--features", "test-harness,tokio/test-util"])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    if !cfg!(debug_assertions) {
-        command.arg("--release");
-    }
-    let output = command.stderr(Stdio::piped()).output().expect("run cargo build");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "cargo build of serbero failed:\n{stderr}");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|m| {
-            m["reason"] == "compiler-artifact" && m["target"]["name"] == "serbero" && m["target"]["kind"][0] == "bin"
-        })
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo did not report the serbero executable:\n{stderr}"))
 }
 
 fn write_config(world: &World, solvers: &[&SolverInbox]) -> PathBuf {

@@ -3,14 +3,21 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nostr_relay_builder::prelude::{LocalRelay, PolicyResult, RateLimit, RelayBuilder, WritePolicy};
 use nostr_sdk::prelude::*;
 use rusqlite::types::ValueRef;
+use serbero::escalation::{self, EscalationRef, EscalationReport};
+use serbero::root::Children;
 use serbero::sim::{ReceivedDm, SimMostro, SolverInbox, TestRelay};
 use serbero_core::config::{Config, Permission, Solver};
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
+use serbero_core::escalation::{HandoffPackage, Trigger};
+use serbero_core::handoff::{recommend, Recommendation, Recorded};
+use serbero_core::storage;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -60,6 +67,7 @@ pub fn test_config(serbero: &Keys, mostro: &Keys, relays: Vec<RelayUrl>, solvers
 pub struct Daemon {
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
+    children: Children,
 }
 
 impl Daemon {
@@ -67,11 +75,32 @@ impl Daemon {
     pub async fn start(config: Config) -> Self {
         let running = serbero::daemon::start(config).await.expect("daemon starts");
         running.ready().await.expect("daemon ready");
+        let children = running.children().await.expect("actor tree children");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(running.run_until(async move {
             let _ = stopped.await;
         }));
-        Self { stop, task }
+        Self { stop, task, children }
+    }
+
+    /// The actor tree's children as they were when the daemon became ready.
+    pub fn children(&self) -> &Children {
+        &self.children
+    }
+
+    fn dispatcher(&self) -> &EscalationRef {
+        self.children.escalation.as_ref().expect("the escalation dispatcher runs ([escalation].enabled)")
+    }
+
+    /// Tells the escalation dispatcher about a prepared handoff, as a mediation session does.
+    pub fn announce_handoff(&self, handoff_event_id: i64) {
+        self.dispatcher().cast(escalation::Msg::HandoffPrepared { handoff_event_id }).expect("dispatcher alive");
+    }
+
+    /// The dispatcher's handoffs by decision; answered after every message cast to it before.
+    pub async fn escalation_report(&self) -> EscalationReport {
+        let answer = self.dispatcher().call(escalation::Msg::Status, Some(WAIT)).await;
+        answer.expect("dispatcher alive").expect("dispatcher answers")
     }
 
     pub fn is_running(&self) -> bool {
@@ -80,8 +109,13 @@ impl Daemon {
 
     /// Signals shutdown and asserts a clean stop within a few seconds.
     pub async fn stop(self) {
+        self.stop_within(Duration::from_secs(5)).await;
+    }
+
+    /// Signals shutdown and asserts a clean stop within `limit`.
+    pub async fn stop_within(self, limit: Duration) {
         let _ = self.stop.send(());
-        let result = tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("daemon stops in time");
+        let result = tokio::time::timeout(limit, self.task).await.expect("daemon stops in time");
         result.expect("daemon task").expect("daemon exits cleanly");
     }
 }
@@ -280,5 +314,231 @@ impl Link {
 impl Drop for Link {
     fn drop(&mut self) {
         self.cut();
+    }
+}
+
+/// First line of every escalation handoff DM.
+pub const HANDOFF_LINE: &str = "escalation_handoff/v1";
+
+/// Turns the escalation dispatcher on, with its safety-net scan every `interval_seconds`.
+pub fn enable_escalation(config: &mut Config, interval_seconds: u64) {
+    config.escalation.enabled = true;
+    config.escalation.dispatch_interval_seconds = interval_seconds;
+}
+
+/// Gives write permission to the configured solvers among `inboxes` (the others stay read).
+pub fn grant_write(config: &mut Config, inboxes: &[&SolverInbox]) {
+    for solver in &mut config.solvers {
+        if inboxes.iter().any(|inbox| inbox.pubkey() == solver.pubkey) {
+            solver.permission = Permission::Write;
+        }
+    }
+}
+
+/// Records a mediation session of `dispute`, so a session-scoped handoff can name it.
+pub fn open_session(db: &Path, session: &str, dispute: &str) {
+    let conn = storage::open(db).expect("open db");
+    conn.execute(
+        "INSERT INTO mediation_sessions (session_id, dispute_id, state, prompt_bundle_id, policy_hash, started_at, last_transition_at)
+         VALUES (?1, ?2, 'awaiting_response', 'bundle-1', 'policy-1', ?3, ?3)",
+        rusqlite::params![session, dispute, storage::now_unix()],
+    )
+    .expect("insert mediation session");
+}
+
+/// Prepares a handoff the way a mediation session does: `handoff::recommend` in a transaction
+/// of its own on the daemon's database. `session` `None` makes it dispute-scoped. Returns the
+/// handoff event id; the dispatcher is not told.
+pub fn prepare_handoff(db: &Path, session: Option<&str>, dispute: &str, trigger: Trigger) -> i64 {
+    let recommendation = Recommendation {
+        session_id: session.map(str::to_string),
+        dispute_id: dispute.to_string(),
+        trigger,
+        evidence_refs: vec![format!("inner-event-of-{dispute}")],
+        rationale_refs: vec!["ab".repeat(32)],
+        prompt_bundle_id: "bundle-1".to_string(),
+        policy_hash: "policy-1".to_string(),
+    };
+    let mut conn = storage::open(db).expect("open db");
+    // Immediate: the daemon writes concurrently, and a deferred read-then-write could not upgrade.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).expect("begin");
+    let recorded = recommend(&tx, &recommendation, storage::now_unix()).expect("recommend");
+    tx.commit().expect("commit handoff");
+    match recorded {
+        Recorded::Prepared { handoff_event_id } => handoff_event_id,
+        Recorded::AlreadyPrepared => panic!("dispute {dispute} already had a dispute-scoped handoff"),
+    }
+}
+
+/// The package stored with a `handoff_prepared` event.
+pub fn stored_package(db: &Path, handoff_event_id: i64) -> HandoffPackage {
+    let sql = format!(
+        "SELECT payload_json FROM mediation_events WHERE id = {handoff_event_id} AND kind = 'handoff_prepared'"
+    );
+    let payload = rows(db, &sql).pop().expect("handoff event");
+    serde_json::from_str(&payload).expect("stored handoff package")
+}
+
+/// The escalation handoff DMs `inbox` received so far, in arrival order.
+pub fn handoffs(inbox: &SolverInbox) -> Vec<ReceivedDm> {
+    inbox.messages().into_iter().filter(|dm| dm.text.starts_with(HANDOFF_LINE)).collect()
+}
+
+/// Waits until `inbox` has at least `n` handoff DMs and returns them all (fewer on timeout).
+pub async fn wait_for_handoffs(inbox: &SolverInbox, n: usize, timeout: Duration) -> Vec<ReceivedDm> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let seen = inbox.count();
+        let found = handoffs(inbox);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if found.len() >= n || !inbox.wait_for(seen + 1, left).await {
+            return handoffs(inbox);
+        }
+    }
+}
+
+/// Asserts that no handoff DM beyond the first `n` reaches `inbox` within `window`.
+pub async fn assert_no_more_handoffs(inbox: &SolverInbox, n: usize, window: Duration) {
+    let extra = wait_for_handoffs(inbox, n + 1, window).await;
+    assert_eq!(extra.len(), n, "unexpected handoff DMs: {extra:#?}");
+}
+
+/// The escalation audit invariants of spec/escalation.md §1.6: at most one dispatch row per
+/// handoff, every dispatch row paired with exactly one `escalation_dispatched` audit row of the
+/// same status and vice versa, and one ledger decision per decided handoff.
+pub fn assert_escalation_audit_invariants(db: &Path) {
+    let per_handoff = "SELECT handoff_event_id, COUNT(*) FROM escalation_dispatches GROUP BY 1 HAVING COUNT(*) > 1";
+    assert_eq!(rows(db, per_handoff), Vec::<String>::new(), "a handoff dispatched twice");
+    let reconciliation = "
+        SELECT 'no audit row', d.dispatch_id FROM escalation_dispatches d
+         WHERE (SELECT COUNT(*) FROM mediation_events e
+                 WHERE e.kind = 'escalation_dispatched'
+                   AND json_extract(e.payload_json, '$.dispatch_id') = d.dispatch_id
+                   AND json_extract(e.payload_json, '$.status') = d.status
+                   AND json_extract(e.payload_json, '$.handoff_event_id') = d.handoff_event_id) <> 1
+        UNION ALL
+        SELECT 'no dispatch row', json_extract(e.payload_json, '$.dispatch_id') FROM mediation_events e
+         WHERE e.kind = 'escalation_dispatched'
+           AND NOT EXISTS (SELECT 1 FROM escalation_dispatches d
+                            WHERE d.dispatch_id = json_extract(e.payload_json, '$.dispatch_id'))";
+    assert_eq!(rows(db, reconciliation), Vec::<String>::new(), "dispatch rows and audit rows disagree");
+    let ledger_mismatch = "
+        SELECT d.handoff_event_id FROM escalation_dispatches d
+          LEFT JOIN escalation_handoffs h ON h.handoff_event_id = d.handoff_event_id
+         WHERE h.outcome IS NOT 'dispatched'";
+    assert_eq!(rows(db, ledger_mismatch), Vec::<String>::new(), "a dispatched handoff not recorded as such");
+}
+
+/// Variables cargo sets for a test process (besides CARGO_PKG_*), none of them configuration.
+const SET_BY_CARGO_FOR_TESTS: [&str; 7] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
+/// The `serbero` binary, built once per test process. The root package's tests cannot use
+/// `CARGO_BIN_EXE_serbero` (the binary belongs to the `serbero` member), so cargo builds it and
+/// reports its path; with the features `cargo test` unifies in, the test build's artifacts are
+/// reused. Blocking: call it from `spawn_blocking`.
+pub fn serbero_executable() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+            let mut build = std::process::Command::new(cargo);
+            // What cargo sets for this test process would look like a changed environment to
+            // build scripts (`ring` watches CARGO_MANIFEST_DIR) and rebuild the TLS stack.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if name.starts_with("CARGO_PKG_") || SET_BY_CARGO_FOR_TESTS.contains(&name.as_ref()) {
+                    build.env_remove(name.as_ref());
+                }
+            }
+            build
+                .args([
+                    "build",
+                    "--package",
+                    "serbero",
+                    "--bin",
+                    "serbero",
+                    "--features",
+                    "test-harness,tokio/test-util",
+                ])
+                .arg("--message-format=json-render-diagnostics")
+                .arg("--manifest-path")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+            if !cfg!(debug_assertions) {
+                build.arg("--release");
+            }
+            let output = build.stderr(Stdio::piped()).output().expect("run cargo build");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "cargo build of serbero failed:\n{stderr}");
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|m| {
+                    m["reason"] == "compiler-artifact"
+                        && m["target"]["name"] == "serbero"
+                        && m["target"]["kind"][0] == "bin"
+                })
+                .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+                .unwrap_or_else(|| panic!("cargo did not report the serbero executable:\n{stderr}"))
+        })
+        .clone()
+}
+
+/// `serbero run` as a child process logging to a file, for what only its log shows.
+pub struct DaemonProcess {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl DaemonProcess {
+    /// Starts `serbero --config <config> run` and waits until its actor tree started.
+    pub async fn start(binary: &Path, config: &Path, log: PathBuf) -> Self {
+        let file = std::fs::File::create(&log).expect("create log");
+        let child = tokio::process::Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("SERBERO_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("SERBERO_CONFIG")
+            .env_remove("SERBERO_PRIVATE_KEY")
+            .env_remove("SERBERO_DB_PATH")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn serbero");
+        let daemon = Self { child, log };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !daemon.log().contains("actor tree started") {
+            assert!(tokio::time::Instant::now() < deadline, "serbero did not start:\n{}", daemon.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        daemon
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; asserts a clean exit.
+    pub async fn terminate(mut self) {
+        let pid = self.child.id().expect("serbero still running").to_string();
+        let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("serbero stops in time")
+            .expect("reap serbero");
+        assert_eq!(status.code(), Some(0), "serbero exited with {status}:\n{}", self.log());
+        assert!(self.log().contains("serbero exited cleanly"), "no clean-exit line:\n{}", self.log());
     }
 }
