@@ -553,21 +553,23 @@ mod tests {
     #[test]
     fn a_database_from_a_newer_serbero_is_refused_untouched() {
         let (dir, mut conn) = fresh_db();
-        conn.execute_batch(
+        let newer = SCHEMA_VERSION + 1;
+        conn.execute_batch(&format!(
             "CREATE TABLE schema_version (version INTEGER PRIMARY KEY);
-             INSERT INTO schema_version (version) VALUES (9);",
-        )
+             INSERT INTO schema_version (version) VALUES ({newer});"
+        ))
         .unwrap();
 
         let error = migrate(&mut conn).unwrap_err();
 
-        assert!(matches!(error, StorageError::TooNew { found: 9, supported: SCHEMA_VERSION, .. }));
+        assert!(matches!(error, StorageError::TooNew { found, supported: SCHEMA_VERSION, .. } if found == newer));
         let message = error.to_string();
         assert!(message.starts_with("database at "), "{message}");
         assert!(message.contains(&dir.path().join("serbero.db").display().to_string()), "{message}");
         assert!(
-            message
-                .ends_with(&format!("is at schema version 9, newer than this Serbero understands ({SCHEMA_VERSION})")),
+            message.ends_with(&format!(
+                "is at schema version {newer}, newer than this Serbero understands ({SCHEMA_VERSION})"
+            )),
             "{message}"
         );
         assert_eq!(table_names(&conn), ["schema_version"]);
