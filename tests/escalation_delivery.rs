@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{SimMostro, SolverInbox, TestRelay};
+use serbero::sim::{free_port, Link, SimMostro, SolverInbox, TestRelay};
 use serbero::status::StatusReport;
 use serbero_core::config::Config;
 use serbero_core::escalation::{handoff_text, Trigger};

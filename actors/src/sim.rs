@@ -213,3 +213,59 @@ impl SolverInbox {
         self.client.shutdown().await;
     }
 }
+
+/// A TCP forwarder in front of a relay: the daemon connects through it, and the test can cut
+/// every connection (the relay is down for the daemon) and restore it (the relay came back).
+/// Stopping an in-process relay is not enough: a connection mid-handshake survives it.
+pub struct Link {
+    port: u16,
+    relay_port: u16,
+    forwarding: Option<JoinHandle<()>>,
+}
+
+impl Link {
+    pub async fn open(relay: &TestRelay) -> Self {
+        let mut link = Self { port: free_port(), relay_port: relay.port(), forwarding: None };
+        link.restore().await;
+        link
+    }
+
+    pub fn url(&self) -> RelayUrl {
+        RelayUrl::parse(&format!("ws://127.0.0.1:{}", self.port)).expect("a loopback URL parses")
+    }
+
+    /// Closes the listener and every forwarded connection.
+    pub fn cut(&mut self) {
+        if let Some(forwarding) = self.forwarding.take() {
+            forwarding.abort();
+        }
+    }
+
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("the link port is free");
+        let relay_port = self.relay_port;
+        self.forwarding = Some(tokio::spawn(async move {
+            // Dropped with this task, which aborts every connection in it.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", relay_port)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("a bound socket has an address").port()
+}

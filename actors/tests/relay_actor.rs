@@ -7,7 +7,7 @@ use std::time::Duration;
 use nostr_sdk::{EventBuilder, Keys, Timestamp};
 use serbero::harness::{wait_until, Probe, Spawned, WAIT};
 use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus};
-use serbero::sim::{SimMostro, TestRelay};
+use serbero::sim::{Link, SimMostro, TestRelay};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
 use serbero_core::node_info::Transport;
 
@@ -111,9 +111,9 @@ async fn published_event_is_reported_accepted_by_the_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_while_the_relay_is_down_reports_nobody_accepted_and_why() {
-    let w = World::start().await;
+    let mut w = World::start_through_link().await;
     let (requester, mut outcomes) = Probe::<PublishOutcome>::spawn().await;
-    w.server.shutdown();
+    w.link.as_mut().expect("a link").cut();
     wait_until(WAIT, "Relay sees the relay down", || async { w.status().await.connected() == 0 }).await;
     let note = EventBuilder::text_note("hello").sign_with_keys(&Keys::generate()).expect("sign");
 
@@ -124,7 +124,7 @@ async fn publishing_while_the_relay_is_down_reports_nobody_accepted_and_why() {
     assert_eq!((outcome.ticket, outcome.event_id), (8, note.id));
     assert!(outcome.accepted.is_empty(), "{:?}", outcome.accepted);
     let [(url, reason)] = &outcome.failed[..] else { panic!("want one failed relay: {:?}", outcome.failed) };
-    assert_eq!(url, &w.server.url().to_string());
+    assert_eq!(url, &w.link.as_ref().expect("a link").url().to_string());
     assert!(!reason.is_empty());
     w.stop().await;
 }
@@ -136,17 +136,30 @@ struct World {
     relay: Spawned<relay::Msg>,
     /// Serbero's public key as the relay actor knows it.
     us: nostr_sdk::PublicKey,
+    /// Between the relay actor and the server, when a script needs to cut the connection.
+    link: Option<Link>,
 }
 
 impl World {
     /// Returns once Relay reports its one relay connected.
     async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// The same, with the relay actor reaching the server through a [`Link`] it can cut.
+    async fn start_through_link() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(linked: bool) -> Self {
         let server = TestRelay::start().await.expect("relay server");
         let mostro = SimMostro::connect(Keys::generate(), &server.url()).await.expect("mostro connects");
+        let link = if linked { Some(Link::open(&server).await) } else { None };
+        let url = link.as_ref().map_or_else(|| server.url(), Link::url);
         let keys = Keys::generate();
         let us = keys.public_key();
-        let args = relay::Args { keys, mostro: mostro.keys.public_key(), relays: vec![server.url()] };
-        let world = Self { server, mostro, relay: Spawned::start(Relay, args).await, us };
+        let args = relay::Args { keys, mostro: mostro.keys.public_key(), relays: vec![url] };
+        let world = Self { server, mostro, relay: Spawned::start(Relay, args).await, us, link };
         wait_until(WAIT, "Relay connects", || async { world.status().await.connected() == 1 }).await;
         world
     }

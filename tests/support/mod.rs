@@ -220,12 +220,6 @@ pub fn assignment_dm(dispute: &str, assigned_solver: &str) -> String {
     format!("Mostro dispute has been taken.\ndispute_id: {dispute}\nassigned_solver: {assigned_solver}\nlifecycle_state: taken")
 }
 
-/// A loopback port nothing listens on (for a relay that is down, or started later).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 /// A relay that stores everything except gift wraps, which it refuses with `OK false`: Mostro's
 /// relay in tests where no relay may accept Serbero's DMs.
 pub struct GiftWrapRefusingRelay {
@@ -264,56 +258,6 @@ impl GiftWrapRefusingRelay {
 
     pub fn url(&self) -> RelayUrl {
         self.url.clone()
-    }
-}
-
-/// A TCP forwarder in front of a relay: the daemon connects through it, and the test can cut
-/// every connection (the relay is down for the daemon) and restore it (the relay came back).
-/// Stopping an in-process relay is not enough: a connection mid-handshake survives it.
-pub struct Link {
-    port: u16,
-    relay_port: u16,
-    forwarding: Option<JoinHandle<()>>,
-}
-
-impl Link {
-    pub async fn open(relay: &TestRelay) -> Self {
-        let mut link = Self { port: free_port(), relay_port: relay.port(), forwarding: None };
-        link.restore().await;
-        link
-    }
-
-    pub fn url(&self) -> RelayUrl {
-        RelayUrl::parse(&format!("ws://127.0.0.1:{}", self.port)).expect("link url")
-    }
-
-    /// Closes the listener and every forwarded connection.
-    pub fn cut(&mut self) {
-        if let Some(forwarding) = self.forwarding.take() {
-            forwarding.abort();
-        }
-    }
-
-    pub async fn restore(&mut self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("link port");
-        let relay_port = self.relay_port;
-        self.forwarding = Some(tokio::spawn(async move {
-            // Dropped with this task, which aborts every connection in it.
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", relay_port)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        }));
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.cut();
     }
 }
 
