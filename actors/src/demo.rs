@@ -28,7 +28,8 @@ const STILL_UNATTENDED: &str = "Mostro dispute is still unattended.";
 const TAKEN: &str = "Mostro dispute has been taken.";
 
 pub async fn run() -> anyhow::Result<()> {
-    daemon::init_logging("warn");
+    // The demo tears its own relay down at the end; the relay pool's complaints about that are noise.
+    daemon::init_logging("warn,nostr_relay_pool=off");
     let mut stage = Stage::set_up().await?;
     let serbero = Keys::generate();
     let config = demo_config(&stage, &serbero)?;
