@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007", "dispute_observations"),
     migration!(8, "0008", "dispute_watch"),
     migration!(9, "0009", "escalation_handoffs"),
+    migration!(10, "0010", "solver_auth"),
 ];
 
 /// The newest schema version this build understands.
@@ -250,6 +251,7 @@ mod tests {
         "outbox",
         "reasoning_rationales",
         "schema_version",
+        "solver_auth",
     ];
 
     fn fresh_db() -> (TempDir, Connection) {

@@ -1,6 +1,7 @@
 //! The running Serbero: the supervised actor tree, the `serbero` command line, and (behind the
 //! `test-harness` feature) the harness for scripting one actor in tests.
 
+pub mod auth_retry;
 pub mod cli;
 pub mod clock;
 pub mod daemon;

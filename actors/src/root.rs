@@ -1,5 +1,5 @@
-//! Root: supervises its children in boot order (Relay, Dispute, and the EscalationDispatcher
-//! when enabled). Boot and restart take one path,
+//! Root: supervises its children in boot order (Relay, Dispute, then the EscalationDispatcher
+//! and AuthRetry when escalation and mediation are enabled). Boot and restart take one path,
 //! [`start_child`]: a failed child is started again together with every child started after it
 //! (they hold its ref), within a restart budget. Past the budget Root fails, the daemon exits
 //! non-zero and the service manager restarts it; every actor reloads from the database.
@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serbero_core::auth_retry::AuthSchedule;
 use serbero_core::config::{Config, Permission};
 use serbero_core::supervision::RestartBudget;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::auth_retry::{self, AuthRetry, AuthRetryRef};
 use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
 use crate::escalation::{self, EscalationDispatcher, EscalationRef};
@@ -39,6 +41,8 @@ pub struct Children {
     pub dispute: DisputeRef,
     /// Present when `[escalation].enabled`.
     pub escalation: Option<EscalationRef>,
+    /// Present when `[mediation].enabled`.
+    pub auth_retry: Option<AuthRetryRef>,
 }
 
 pub struct Args {
@@ -51,6 +55,7 @@ enum Child {
     Relay,
     Dispute,
     Escalation,
+    AuthRetry,
 }
 
 /// Children in the order they start: each may hold refs to the ones before it.
@@ -58,6 +63,9 @@ fn boot_order(config: &Config) -> Vec<Child> {
     let mut order = vec![Child::Relay, Child::Dispute];
     if config.escalation.enabled {
         order.push(Child::Escalation);
+    }
+    if config.mediation.enabled {
+        order.push(Child::AuthRetry);
     }
     order
 }
@@ -69,6 +77,9 @@ pub struct State {
     relay: Option<RelayRef>,
     dispute: Option<DisputeRef>,
     escalation: Option<EscalationRef>,
+    auth_retry: Option<AuthRetryRef>,
+    /// This daemon run, as AuthRetry records it: its `terminated` holds until the next run.
+    daemon_run: String,
     by_id: HashMap<ActorId, Child>,
     budget: RestartBudget,
     started: Instant,
@@ -101,6 +112,8 @@ impl Actor for Root {
             relay: None,
             dispute: None,
             escalation: None,
+            auth_retry: None,
+            daemon_run: uuid::Uuid::new_v4().to_string(),
             by_id: HashMap::new(),
             budget: RestartBudget::new(MAX_RESTARTS, RESTART_WINDOW),
             started: Instant::now(),
@@ -116,8 +129,9 @@ impl Actor for Root {
         match msg {
             Msg::Children(reply) => {
                 if let (Some(relay), Some(dispute)) = (&st.relay, &st.dispute) {
-                    let escalation = st.escalation.clone();
-                    let _ = reply.send(Children { relay: relay.clone(), dispute: dispute.clone(), escalation });
+                    let (escalation, auth_retry) = (st.escalation.clone(), st.auth_retry.clone());
+                    let _ =
+                        reply.send(Children { relay: relay.clone(), dispute: dispute.clone(), escalation, auth_retry });
                 }
             }
         }
@@ -207,6 +221,20 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
             st.escalation = Some(dispatcher.clone());
             dispatcher.get_cell()
         }
+        Child::AuthRetry => {
+            let relay = st.relay.clone().ok_or("relay must start before auth retry")?;
+            let args = auth_retry::Args {
+                db_path: PathBuf::from(&cfg.serbero.db_path),
+                us: cfg.serbero.keys.public_key(),
+                schedule: AuthSchedule::from_settings(&cfg.mediation),
+                relay,
+                daemon_run: st.daemon_run.clone(),
+                clock: st.clock,
+            };
+            let (auth, _) = Actor::spawn_linked(None, AuthRetry, args, me.get_cell()).await?;
+            st.auth_retry = Some(auth.clone());
+            auth.get_cell()
+        }
     };
     st.by_id.insert(cell.get_id(), child);
     Ok(())
@@ -217,6 +245,7 @@ async fn stop_child(child: Child, st: &mut State) {
         Child::Relay => st.relay.take().map(|r| r.get_cell()),
         Child::Dispute => st.dispute.take().map(|d| d.get_cell()),
         Child::Escalation => st.escalation.take().map(|e| e.get_cell()),
+        Child::AuthRetry => st.auth_retry.take().map(|a| a.get_cell()),
     };
     let Some(cell) = cell else { return };
     st.by_id.remove(&cell.get_id());

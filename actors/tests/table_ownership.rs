@@ -20,9 +20,12 @@ const OWNERS: &[(&str, &str)] = &[
     ("escalation_dispatches", "actors/src/escalation/store.rs"),
     ("escalation_handoffs", "actors/src/escalation/store.rs"),
     // By kind: the handoff producer (called in a mediation session's transaction) appends
-    // escalation_recommended and handoff_prepared; the dispatcher its four escalation_* kinds.
+    // escalation_recommended and handoff_prepared; the dispatcher its four escalation_* kinds;
+    // AuthRetry its three auth_retry_* kinds.
     ("mediation_events", "src/handoff.rs"),
     ("mediation_events", "actors/src/escalation/store.rs"),
+    ("mediation_events", "actors/src/auth_retry/store.rs"),
+    ("solver_auth", "actors/src/auth_retry/store.rs"),
     ("mediation_sessions", "src/handoff.rs"),
     // Shared by every actor that sends DMs; each statement there is scoped to its owner's rows.
     ("outbox", "actors/src/outbox/store.rs"),
