@@ -245,3 +245,69 @@ impl TempDb {
         rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
+
+/// The relay URL a script reports in its answers to publish requests.
+pub const SCRIPT_RELAY_URL: &str = "ws://r";
+
+/// A publish request an actor under test sent to its (probe) Relay; the script answers it as
+/// Relay would.
+pub struct Publish {
+    pub ticket: i64,
+    pub event: nostr_sdk::Event,
+    reply_to: ractor::DerivedActorRef<crate::relay::PublishOutcome>,
+}
+
+impl Publish {
+    /// Takes the next `n` messages to the relay probe; each must be a `Publish`.
+    pub async fn next_n(relay: &mut Recorder<crate::relay::Msg>, n: usize) -> Vec<Publish> {
+        let mut publishes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let crate::relay::Msg::Publish { ticket, event, reply_to } = relay.next().await else {
+                panic!("expected a Publish request, got another relay message");
+            };
+            publishes.push(Publish { ticket, event: *event, reply_to });
+        }
+        publishes
+    }
+
+    pub fn answer(&self, accepted: Vec<String>, failed: Vec<(String, String)>) {
+        let outcome = crate::relay::PublishOutcome { ticket: self.ticket, event_id: self.event.id, accepted, failed };
+        self.reply_to.send_message(outcome).expect("the actor under test is running");
+    }
+
+    /// Opens the gift wrap with the first of `readers` that can: (reader index, DM text). Fails
+    /// when the seal is not signed by `sender`, the wrap is not addressed to its reader, or no
+    /// reader can open it.
+    pub async fn open(&self, readers: &[nostr_sdk::Keys], sender: &nostr_sdk::PublicKey) -> (usize, String) {
+        use nostr_sdk::nips::nip59::UnwrappedGift;
+        for (index, reader) in readers.iter().enumerate() {
+            if let Ok(gift) = UnwrappedGift::from_gift_wrap(reader, &self.event).await {
+                assert_eq!(gift.sender, *sender, "the seal is signed by Serbero");
+                assert!(self.event.tags.public_keys().any(|p| *p == reader.public_key()), "addressed to its reader");
+                return (index, gift.rumor.content);
+            }
+        }
+        panic!("no reader can unwrap {}", self.event.id);
+    }
+}
+
+/// Answers every request: accepted by [`SCRIPT_RELAY_URL`].
+pub fn accept_all(publishes: &[Publish]) {
+    for p in publishes {
+        p.answer(vec![SCRIPT_RELAY_URL.to_string()], Vec::new());
+    }
+}
+
+/// Answers every request: refused by [`SCRIPT_RELAY_URL`].
+pub fn refuse_all(publishes: &[Publish]) {
+    for p in publishes {
+        p.answer(Vec::new(), vec![(SCRIPT_RELAY_URL.to_string(), "blocked: test relay says no".to_string())]);
+    }
+}
+
+/// The published event ids, sorted.
+pub fn published_ids(publishes: &[Publish]) -> Vec<nostr_sdk::EventId> {
+    let mut ids: Vec<_> = publishes.iter().map(|p| p.event.id).collect();
+    ids.sort();
+    ids
+}

@@ -4,18 +4,17 @@
 
 use std::time::Duration;
 
-use nostr_sdk::nips::nip59::UnwrappedGift;
-use nostr_sdk::{Event, EventId, Keys, Timestamp};
-use ractor::DerivedActorRef;
+use nostr_sdk::{Keys, Timestamp};
 use serbero::clock::Clock;
 use serbero::dispute::{self, Dispute, DisputeReport};
-use serbero::harness::{Probe, Recorder, Spawned, TempDb, WAIT};
-use serbero::relay::{self, DisputesObserved, PublishOutcome};
+use serbero::harness::{
+    accept_all, published_ids, refuse_all, Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL, WAIT,
+};
+use serbero::relay::{self, DisputesObserved};
 use serbero_core::config::{OutboxSettings, Permission, Solver, Timeouts};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
 use tokio::time::sleep;
 
-const RELAY_URL: &str = "ws://r";
 // Every period is longer than the harness's guarded wait, so a `next()` cannot drift into one.
 const RETRY_INITIAL: u64 = 30;
 const RETRY_MAX: u64 = 60;
@@ -38,7 +37,7 @@ async fn warm_start_watches_from_newest_event_minus_60_seconds() {
     let mut s = Script::start().await;
     let newest = s.clock.now() - 1_000;
     s.observe(vec![initiated("d-old", 1, newest - 500), initiated("d-new", 2, newest)]);
-    accept(&s.publishes(4).await);
+    accept_all(&s.publishes(4).await);
     assert_eq!(s.report().await.in_state("notified"), 2);
 
     let s = s.restart().await;
@@ -61,10 +60,10 @@ async fn initiated_event_sends_one_dm_per_solver_and_an_ok_marks_them_sent() {
     assert_eq!(s.read_all(&sent).await, [(0, text.clone()), (1, text)]);
     assert_eq!(s.report().await.outbox_in("claimed"), 2);
 
-    accept(&sent);
+    accept_all(&sent);
     let report = s.report().await;
     assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
-    assert_eq!(s.db.column::<String>("SELECT accepted_relays FROM outbox", []), [RELAY_URL, RELAY_URL]);
+    assert_eq!(s.db.column::<String>("SELECT accepted_relays FROM outbox", []), [SCRIPT_RELAY_URL, SCRIPT_RELAY_URL]);
     assert_eq!(
         s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND notif_type = 'initial'", []),
         2
@@ -79,7 +78,7 @@ async fn refused_dm_is_published_again_with_the_same_event_after_the_backoff() {
     s.observe(vec![initiated("d-1", 1, s.clock.now())]);
     let first = s.publishes(2).await;
 
-    refuse(&first);
+    refuse_all(&first);
     let report = s.report().await;
     assert_eq!((report.outbox_in("failed"), report.in_state("new")), (2, 1));
     assert_eq!(
@@ -91,9 +90,9 @@ async fn refused_dm_is_published_again_with_the_same_event_after_the_backoff() {
     s.relay.assert_idle().await;
     sleep(secs(2)).await;
     let again = s.publishes(2).await;
-    assert_eq!(event_ids(&again), event_ids(&first));
+    assert_eq!(published_ids(&again), published_ids(&first));
 
-    accept(&again);
+    accept_all(&again);
     let report = s.report().await;
     assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
     s.stop().await;
@@ -105,15 +104,15 @@ async fn dm_is_dead_lettered_after_max_attempts_and_not_published_again() {
     s.observe(vec![initiated("d-1", 1, s.clock.now())]);
     let first = s.publishes(2).await;
 
-    refuse(&first);
+    refuse_all(&first);
     sleep(secs(RETRY_INITIAL + 1)).await;
     let second = s.publishes(2).await;
-    refuse(&second);
+    refuse_all(&second);
     sleep(secs(2 * RETRY_INITIAL + 1)).await;
     let third = s.publishes(2).await;
-    refuse(&third);
+    refuse_all(&third);
 
-    assert_eq!(event_ids(&third), event_ids(&first));
+    assert_eq!(published_ids(&third), published_ids(&first));
     assert_eq!(s.report().await.outbox_in("dead_lettered"), 2);
     assert_eq!(s.db.column::<i64>("SELECT attempts FROM outbox", []), [MAX_ATTEMPTS as i64; 2]);
     assert_eq!(s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'failed'", []), 6);
@@ -134,9 +133,9 @@ async fn claim_without_an_answer_is_published_again_after_claim_ttl() {
     sleep(secs(RETRY_INITIAL + 2)).await;
     let again = s.publishes(2).await;
 
-    assert_eq!(event_ids(&again), event_ids(&unanswered));
+    assert_eq!(published_ids(&again), published_ids(&unanswered));
     assert_eq!(s.db.column::<i64>("SELECT attempts FROM outbox", []), [2, 2]);
-    accept(&again);
+    accept_all(&again);
     assert_eq!(s.report().await.outbox_in("sent"), 2);
     s.stop().await;
 }
@@ -158,7 +157,7 @@ async fn initiated_and_in_progress_in_one_batch_send_initial_and_assignment() {
     let assignment =
         format!("Mostro dispute has been taken.\ndispute_id: d-1\nassigned_solver: {assignee}\nlifecycle_state: taken");
     assert_eq!(s.read_all(&sent).await, [(0, assignment.clone()), (0, initial.clone()), (1, assignment), (1, initial)]);
-    accept(&sent);
+    accept_all(&sent);
     assert_eq!(s.report().await.in_state("taken"), 1);
     assert_eq!(s.db.column::<String>("SELECT assigned_solver FROM disputes", []), [assignee]);
     s.stop().await;
@@ -186,7 +185,7 @@ async fn notified_dispute_nobody_takes_is_renotified_with_the_exact_text() {
     let mut s = Script::start().await;
     let created_at = s.clock.now() - 5;
     s.observe(vec![initiated("d-1", 1, created_at)]);
-    accept(&s.publishes(2).await);
+    accept_all(&s.publishes(2).await);
     assert_eq!(s.report().await.in_state("notified"), 1);
 
     // Ticks every 60 s; the first one that finds the DM older than 600 s is at 660 s.
@@ -201,7 +200,7 @@ async fn notified_dispute_nobody_takes_is_renotified_with_the_exact_text() {
         "Mostro dispute is still unattended.\ndispute_id: d-1\nlifecycle_state: notified\ntime_elapsed_seconds: {elapsed}"
     );
     assert_eq!(s.read_all(&reminders).await, [(0, text.clone()), (1, text)]);
-    accept(&reminders);
+    accept_all(&reminders);
     s.report().await;
     assert_eq!(
         s.db.count("SELECT COUNT(*) FROM outbox WHERE notif_type = 're-notification' AND status = 'sent'", []),
@@ -215,9 +214,9 @@ async fn notified_dispute_nobody_takes_is_renotified_with_the_exact_text() {
 async fn taken_dispute_is_not_renotified() {
     let mut s = Script::start().await;
     s.observe(vec![initiated("d-1", 1, s.clock.now())]);
-    accept(&s.publishes(2).await);
+    accept_all(&s.publishes(2).await);
     s.observe(vec![event("d-1", DisputeStatus::InProgress, 2, s.clock.now())]);
-    accept(&s.publishes(2).await);
+    accept_all(&s.publishes(2).await);
     assert_eq!(s.report().await.in_state("taken"), 1);
 
     sleep(secs(RENOTIFY_AFTER + 3 * RENOTIFY_CHECK)).await;
@@ -235,8 +234,8 @@ async fn restart_publishes_unanswered_claims_again_with_the_same_events() {
     let mut s = s.restart().await;
     let after = s.publishes(2).await;
 
-    assert_eq!(event_ids(&after), event_ids(&before));
-    accept(&after);
+    assert_eq!(published_ids(&after), published_ids(&before));
+    accept_all(&after);
     let report = s.report().await;
     assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
     s.relay.assert_idle().await;
@@ -285,34 +284,21 @@ impl Script {
 
     /// The next `n` requests to Relay, each of which must be a `Publish`.
     async fn publishes(&mut self, n: usize) -> Vec<Publish> {
-        let mut publishes = Vec::new();
-        for _ in 0..n {
-            let relay::Msg::Publish { ticket, event, reply_to } = self.relay.next().await else {
-                panic!("expected a Publish request, got another relay message");
-            };
-            publishes.push(Publish { ticket, event: *event, reply_to });
-        }
-        publishes
+        Publish::next_n(&mut self.relay, n).await
     }
 
     /// (solver index, DM text) of every gift wrap, sorted; a wrap no solver can open fails.
     async fn read_all(&self, publishes: &[Publish]) -> Vec<(usize, String)> {
         let mut read = Vec::new();
         for publish in publishes {
-            read.push(self.read(&publish.event).await);
+            read.push(self.read(publish).await);
         }
         read.sort();
         read
     }
 
-    async fn read(&self, wrap: &Event) -> (usize, String) {
-        for (index, solver) in self.solvers.iter().enumerate() {
-            if let Ok(gift) = UnwrappedGift::from_gift_wrap(solver, wrap).await {
-                assert_eq!(gift.sender, self.serbero.public_key(), "the seal is signed by Serbero");
-                return (index, gift.rumor.content);
-            }
-        }
-        panic!("no solver can unwrap {}", wrap.id);
+    async fn read(&self, publish: &Publish) -> (usize, String) {
+        publish.open(&self.solvers, &self.serbero.public_key()).await
     }
 }
 
@@ -345,38 +331,6 @@ async fn spawn_dispute(
         panic!("Dispute must first ask Relay to watch disputes");
     };
     (dispute, requests, since)
-}
-
-/// A publish request Dispute sent to Relay; the script answers it as Relay would.
-struct Publish {
-    ticket: i64,
-    event: Event,
-    reply_to: DerivedActorRef<PublishOutcome>,
-}
-
-impl Publish {
-    fn answer(&self, accepted: Vec<String>, failed: Vec<(String, String)>) {
-        let outcome = PublishOutcome { ticket: self.ticket, event_id: self.event.id, accepted, failed };
-        self.reply_to.send_message(outcome).expect("dispute is running");
-    }
-}
-
-fn accept(publishes: &[Publish]) {
-    for p in publishes {
-        p.answer(vec![RELAY_URL.to_string()], Vec::new());
-    }
-}
-
-fn refuse(publishes: &[Publish]) {
-    for p in publishes {
-        p.answer(Vec::new(), vec![(RELAY_URL.to_string(), "blocked: test relay says no".to_string())]);
-    }
-}
-
-fn event_ids(publishes: &[Publish]) -> Vec<EventId> {
-    let mut ids: Vec<EventId> = publishes.iter().map(|p| p.event.id).collect();
-    ids.sort();
-    ids
 }
 
 fn initiated(dispute_id: &str, serial: u64, created_at: i64) -> DisputeEvent {

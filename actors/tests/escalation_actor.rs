@@ -6,14 +6,12 @@
 
 use std::time::Duration;
 
-use nostr_sdk::nips::nip59::UnwrappedGift;
-use nostr_sdk::{Event, EventId, Keys};
-use ractor::DerivedActorRef;
+use nostr_sdk::Keys;
 use rusqlite::{params, Transaction, TransactionBehavior};
 use serbero::clock::Clock;
 use serbero::escalation::{self, EscalationDispatcher, EscalationReport};
-use serbero::harness::{Probe, Recorder, Spawned, TempDb, WAIT};
-use serbero::relay::{self, PublishOutcome};
+use serbero::harness::{accept_all, published_ids, refuse_all, Probe, Publish, Recorder, Spawned, TempDb, WAIT};
+use serbero::relay;
 use serbero_core::config::{EscalationSettings, OutboxSettings, Permission, Solver};
 use serbero_core::escalation::Trigger;
 use serbero_core::handoff::{recommend, Recommendation, Recorded};
@@ -23,7 +21,6 @@ use tokio::time::sleep;
 
 use Permission::{Read, Write};
 
-const RELAY_URL: &str = "ws://r";
 // Every period is longer than the harness's guarded wait, so a `next()` cannot drift into one.
 const DISPATCH_INTERVAL: u64 = 45;
 const RETRY_INITIAL: u64 = 30;
@@ -46,7 +43,7 @@ async fn assigned_write_solver_alone_gets_the_exact_handoff_dm() {
     let sent = s.publishes(1).await;
 
     assert_eq!(s.read_all(&sent).await, [(1, handoff_dm("d-1", Some("s-1")))]);
-    accept(&sent);
+    accept_all(&sent);
     assert_eq!(s.report().await.count("dispatched"), 1);
     assert_eq!(
         s.dispatches(),
@@ -77,7 +74,7 @@ async fn unknown_assignee_broadcasts_to_every_write_solver_in_config_order() {
 
     let dm = handoff_dm("d-1", None);
     assert_eq!(s.read_all(&sent).await, [(0, dm.clone()), (1, dm)]);
-    accept(&sent);
+    accept_all(&sent);
     s.report().await;
     let both = format!("{},{}", s.hex(0), s.hex(1));
     assert_eq!(
@@ -113,7 +110,7 @@ async fn dispute_scoped_handoff_has_the_none_marker_and_no_session_key() {
 
     s.prepared(handoff);
     let sent = s.publishes(1).await;
-    let (_, text) = s.read(&sent[0].event).await;
+    let (_, text) = s.read(&sent[0]).await;
 
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[2], "Session: <none \u{2014} dispute-scoped handoff>");
@@ -133,7 +130,7 @@ async fn each_dispatch_row_has_one_paired_audit_row_and_one_row_per_handoff() {
     let (first, second) = (s.handoff("d-1", None), s.handoff("d-2", Some("s-2")));
 
     s.prepared(second);
-    accept(&s.publishes(2).await);
+    accept_all(&s.publishes(2).await);
 
     assert_eq!(s.report().await.count("dispatched"), 2);
     assert_eq!(s.unpaired(), (0, 0));
@@ -166,7 +163,7 @@ async fn duplicate_notices_and_scans_send_one_dm_per_recipient() {
     assert_eq!(s.read_all(&sent).await.iter().map(|(solver, _)| *solver).collect::<Vec<_>>(), [0, 1]);
     s.report().await;
     s.relay.assert_idle().await;
-    accept(&sent);
+    accept_all(&sent);
     sleep(secs(2 * DISPATCH_INTERVAL + 1)).await;
     s.prepared(handoff);
 
@@ -207,7 +204,7 @@ async fn resolving_the_dispute_after_the_dispatch_recalls_nothing() {
     s.dispute("d-1", "notified", None);
     let handoff = s.handoff("d-1", None);
     s.prepared(handoff);
-    accept(&s.publishes(1).await);
+    accept_all(&s.publishes(1).await);
     s.report().await;
 
     s.write(|tx| tx.execute("UPDATE disputes SET lifecycle_state = 'resolved' WHERE dispute_id = 'd-1'", []));
@@ -245,7 +242,7 @@ async fn unroutable_handoff_is_recorded_once_and_sent_after_a_restart_with_a_wri
     let sent = s.publishes(1).await;
 
     assert_eq!(s.read_all(&sent).await, [(1, handoff_dm("d-1", None))]);
-    accept(&sent);
+    accept_all(&sent);
     let report = s.report().await;
     assert_eq!((report.count("dispatched"), report.count("unroutable")), (1, 0));
     assert_eq!(
@@ -270,7 +267,7 @@ async fn fallback_with_only_read_solvers_broadcasts_to_all_of_them() {
 
     let dm = handoff_dm("d-1", None);
     assert_eq!(s.read_all(&sent).await, [(0, dm.clone()), (1, dm)]);
-    accept(&sent);
+    accept_all(&sent);
     s.report().await;
     let everyone = format!("{},{}", s.hex(0), s.hex(1));
     assert_eq!(
@@ -371,7 +368,7 @@ async fn a_bad_handoff_does_not_hold_back_a_good_one() {
     let sent = s.publishes(1).await;
 
     assert_eq!(s.read_all(&sent).await, [(0, handoff_dm("d-good", None))]);
-    accept(&sent);
+    accept_all(&sent);
     s.report().await;
     let handoffs_in = |kind| s.audits(kind).iter().map(|a| a["handoff_event_id"].as_i64()).collect::<Vec<_>>();
     assert_eq!(handoffs_in("escalation_dispatch_parse_failed"), [Some(bad)]);
@@ -396,7 +393,7 @@ async fn refused_publish_is_retried_with_the_same_event_after_the_backoff() {
     s.prepared(s.handoff("d-1", None));
     let first = s.publishes(1).await;
 
-    refuse(&first);
+    refuse_all(&first);
     s.report().await;
     assert_eq!(
         s.db.column::<String>("SELECT error_message FROM notifications WHERE status = 'failed'", []),
@@ -407,8 +404,8 @@ async fn refused_publish_is_retried_with_the_same_event_after_the_backoff() {
     sleep(secs(2)).await;
     let again = s.publishes(1).await;
 
-    assert_eq!(event_ids(&again), event_ids(&first));
-    accept(&again);
+    assert_eq!(published_ids(&again), published_ids(&first));
+    accept_all(&again);
     s.report().await;
     assert_eq!(s.db.column::<String>("SELECT status FROM outbox", []), ["sent"]);
     assert_eq!((s.notifications("failed"), s.notifications("sent")), (1, 1));
@@ -428,8 +425,8 @@ async fn unanswered_publish_is_retried_after_the_claim_expires_and_each_attempt_
     sleep(secs(RETRY_INITIAL + 2)).await;
     let again = s.publishes(1).await;
 
-    assert_eq!(event_ids(&again), event_ids(&unanswered));
-    accept(&again);
+    assert_eq!(published_ids(&again), published_ids(&unanswered));
+    accept_all(&again);
     s.report().await;
     assert_eq!(s.db.column::<String>("SELECT status FROM outbox", []), ["sent"]);
     assert_eq!((s.notifications("failed"), s.notifications("sent")), (1, 1), "one notifications row per attempt");
@@ -444,13 +441,13 @@ async fn every_recipient_dead_lettered_makes_the_dispatch_send_failed() {
     s.prepared(handoff);
     let first = s.publishes(2).await;
 
-    refuse(&first);
+    refuse_all(&first);
     sleep(secs(RETRY_INITIAL + 1)).await;
-    refuse(&s.publishes(2).await);
+    refuse_all(&s.publishes(2).await);
     sleep(secs(RETRY_MAX + 1)).await;
     let last = s.publishes(2).await;
-    assert_eq!(event_ids(&last), event_ids(&first));
-    refuse(&last);
+    assert_eq!(published_ids(&last), published_ids(&first));
+    refuse_all(&last);
     s.report().await;
     sleep(secs(CLAIM_TTL + 2 * DISPATCH_INTERVAL)).await;
 
@@ -479,12 +476,12 @@ async fn one_recipient_reached_keeps_the_dispatch_dispatched() {
     let sent = s.publishes(2).await;
     let first = s.by_solver(sent).await;
 
-    accept(&first[..1]);
-    refuse(&first[1..]);
+    accept_all(&first[..1]);
+    refuse_all(&first[1..]);
     sleep(secs(RETRY_INITIAL + 1)).await;
-    refuse(&s.publishes(1).await);
+    refuse_all(&s.publishes(1).await);
     sleep(secs(RETRY_MAX + 1)).await;
-    refuse(&s.publishes(1).await);
+    refuse_all(&s.publishes(1).await);
 
     s.report().await;
     assert_eq!([s.outbox_status(0), s.outbox_status(1)], ["sent", "dead_lettered"]);
@@ -505,8 +502,8 @@ async fn restart_mid_dispatch_publishes_the_same_events_and_dispatches_nothing_t
     let mut s = s.restart().await;
     let after = s.publishes(2).await;
 
-    assert_eq!(event_ids(&after), event_ids(&before));
-    accept(&after);
+    assert_eq!(published_ids(&after), published_ids(&before));
+    accept_all(&after);
     assert_eq!(s.report().await.count("dispatched"), 1);
     s.relay.assert_idle().await;
     assert_eq!(s.db.count("SELECT COUNT(*) FROM escalation_dispatches", []), 1);
@@ -528,7 +525,7 @@ async fn five_hundred_superseded_handoffs_do_not_starve_a_new_one() {
     let sent = s.publishes(1).await;
 
     assert_eq!(s.read_all(&sent).await, [(0, handoff_dm("d-new", None))]);
-    accept(&sent);
+    accept_all(&sent);
     s.report().await;
     let events_before = s.db.count("SELECT COUNT(*) FROM mediation_events", []);
     sleep(secs(DISPATCH_INTERVAL + 1)).await;
@@ -697,21 +694,14 @@ impl Script {
 
     /// The next `n` requests to Relay, each of which must be a `Publish`.
     async fn publishes(&mut self, n: usize) -> Vec<Publish> {
-        let mut publishes = Vec::new();
-        for _ in 0..n {
-            let relay::Msg::Publish { ticket, event, reply_to } = self.relay.next().await else {
-                panic!("expected a Publish request, got another relay message");
-            };
-            publishes.push(Publish { ticket, event: *event, reply_to });
-        }
-        publishes
+        Publish::next_n(&mut self.relay, n).await
     }
 
     /// `publishes` in solver order, one per solver.
     async fn by_solver(&self, publishes: Vec<Publish>) -> Vec<Publish> {
         let mut keyed = Vec::new();
         for publish in publishes {
-            keyed.push((self.read(&publish.event).await.0, publish));
+            keyed.push((self.read(&publish).await.0, publish));
         }
         keyed.sort_by_key(|(solver, _)| *solver);
         assert_eq!(keyed.iter().map(|(solver, _)| *solver).collect::<Vec<_>>(), (0..keyed.len()).collect::<Vec<_>>());
@@ -722,21 +712,15 @@ impl Script {
     async fn read_all(&self, publishes: &[Publish]) -> Vec<(usize, String)> {
         let mut read = Vec::new();
         for publish in publishes {
-            read.push(self.read(&publish.event).await);
+            read.push(self.read(publish).await);
         }
         read.sort();
         read
     }
 
-    async fn read(&self, wrap: &Event) -> (usize, String) {
-        for (index, (solver, _)) in self.team.iter().enumerate() {
-            if let Ok(gift) = UnwrappedGift::from_gift_wrap(solver, wrap).await {
-                assert_eq!(gift.sender, self.serbero.public_key(), "the seal is signed by Serbero");
-                assert!(wrap.tags.public_keys().any(|p| *p == solver.public_key()), "addressed to its reader");
-                return (index, gift.rumor.content);
-            }
-        }
-        panic!("no configured solver can unwrap {}", wrap.id);
+    async fn read(&self, publish: &Publish) -> (usize, String) {
+        let readers: Vec<Keys> = self.team.iter().map(|(keys, _)| keys.clone()).collect();
+        publish.open(&readers, &self.serbero.public_key()).await
     }
 
     /// Every dispatch row but its random id, by handoff.
@@ -840,38 +824,6 @@ async fn spawn_dispatcher(
         clock,
     };
     (Spawned::start(EscalationDispatcher, args).await, requests)
-}
-
-/// A publish request the dispatcher sent to Relay; the script answers it as Relay would.
-struct Publish {
-    ticket: i64,
-    event: Event,
-    reply_to: DerivedActorRef<PublishOutcome>,
-}
-
-impl Publish {
-    fn answer(&self, accepted: Vec<String>, failed: Vec<(String, String)>) {
-        let outcome = PublishOutcome { ticket: self.ticket, event_id: self.event.id, accepted, failed };
-        self.reply_to.send_message(outcome).expect("dispatcher is running");
-    }
-}
-
-fn accept(publishes: &[Publish]) {
-    for p in publishes {
-        p.answer(vec![RELAY_URL.to_string()], Vec::new());
-    }
-}
-
-fn refuse(publishes: &[Publish]) {
-    for p in publishes {
-        p.answer(Vec::new(), vec![(RELAY_URL.to_string(), "blocked: test relay says no".to_string())]);
-    }
-}
-
-fn event_ids(publishes: &[Publish]) -> Vec<EventId> {
-    let mut ids: Vec<EventId> = publishes.iter().map(|p| p.event.id).collect();
-    ids.sort();
-    ids
 }
 
 fn secs(n: u64) -> Duration {
