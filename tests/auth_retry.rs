@@ -35,14 +35,7 @@ async fn the_node_announcing_our_key_authorizes_serbero_and_notification_goes_on
     world.mostro.publish(&dispute_id(1), "initiated", "buyer", &[]).await.unwrap();
     assert!(solver.wait_for(1, WAIT).await, "core notification is unaffected");
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let _ = stop.send(());
-    running
-        .run_until(async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("clean stop");
+    stop_running(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,12 +45,5 @@ async fn without_mediation_there_is_no_auth_retry_actor() {
     let running = serbero::daemon::start(world.config(&[&solver])).await.unwrap();
     running.ready().await.unwrap();
     assert!(running.children().await.unwrap().auth_retry.is_none());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let _ = stop.send(());
-    running
-        .run_until(async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("clean stop");
+    stop_running(running).await;
 }

@@ -16,6 +16,8 @@ async fn a_killed_dispute_actor_is_restarted_and_keeps_notifying() {
 
     world.mostro.publish(&dispute_id(1), "initiated", "buyer", &[]).await.unwrap();
     assert!(solver.wait_for(1, WAIT).await);
+    // The solver can see the DM before the relay's OK is recorded; kill only once it is.
+    assert!(wait_for_state(&world.db_path(), &dispute_id(1), "notified").await);
 
     let first = running.children().await.unwrap().dispute;
     first.kill();
@@ -30,14 +32,7 @@ async fn a_killed_dispute_actor_is_restarted_and_keeps_notifying() {
     assert!(dm.text.contains(&dispute_id(2)), "{}", dm.text);
     assert_quiet(&solver, 2, Duration::from_millis(500)).await;
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let _ = stop.send(());
-    running
-        .run_until(async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("clean stop after a restart");
+    stop_running(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,14 +54,7 @@ async fn a_killed_relay_actor_restarts_with_the_actors_that_depend_on_it() {
     let dm = solver.next_after(0, WAIT).await.expect("notified through the new relay actor");
     assert!(dm.text.contains(&dispute_id(3)), "{}", dm.text);
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let _ = stop.send(());
-    running
-        .run_until(async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("clean stop after a restart");
+    stop_running(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,6 +120,20 @@ impl Daemon {
     }
 }
 
+/// Stops a daemon started with `serbero::daemon::start` (tests that need its live children after
+/// restarts) and asserts a clean exit.
+pub async fn stop_running(running: serbero::daemon::Running) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let _ = stop.send(());
+    let run = running.run_until(async move {
+        let _ = stopped.await;
+    });
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("daemon stops in time")
+        .expect("daemon exits cleanly");
+}
+
 /// `SELECT COUNT(*)`-style scalar from a fresh connection.
 pub fn scalar(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("open db");
