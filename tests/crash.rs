@@ -5,14 +5,11 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serbero::sim::SolverInbox;
 use support::*;
-use tokio::process::{Child, Command};
 
 const DISPUTES: u32 = 60;
 /// The process is SIGKILLed right after these many disputes are published …
@@ -186,7 +183,7 @@ struct Incarnations {
     dir: PathBuf,
     db: PathBuf,
     logs: Vec<PathBuf>,
-    running: Option<Child>,
+    running: Option<DaemonProcess>,
     rows_at_start: i64,
 }
 
@@ -195,28 +192,12 @@ impl Incarnations {
         Self { binary, config, dir: dir.to_path_buf(), db, logs: Vec::new(), running: None, rows_at_start: 0 }
     }
 
-    /// Starts a process and waits until it subscribed (a cold start subscribes from "now").
+    /// Starts a process and waits until its actor tree started (a cold start subscribes from
+    /// the moment its dispute actor starts).
     async fn start(&mut self) {
         let log = self.dir.join(format!("serbero-{}.log", self.logs.len() + 1));
-        let file = std::fs::File::create(&log).expect("create log");
-        let child = Command::new(&self.binary)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("run")
-            .env("SERBERO_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("SERBERO_CONFIG")
-            .env_remove("SERBERO_PRIVATE_KEY")
-            .env_remove("SERBERO_DB_PATH")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn serbero");
         self.logs.push(log.clone());
-        self.running = Some(child);
-        assert!(wait_for_log(&log, "subscribing to dispute events", WAIT).await, "serbero did not subscribe");
+        self.running = Some(DaemonProcess::start(&self.binary, &self.config, log).await);
         self.rows_at_start = scalar(&self.db, OUTBOX_ROWS);
     }
 
@@ -230,26 +211,14 @@ impl Incarnations {
     /// SIGKILL; the process must still have been alive. Returns the outbox rows it left
     /// undelivered.
     async fn kill(&mut self) -> i64 {
-        let mut child = self.running.take().expect("a running serbero");
-        assert!(child.try_wait().expect("poll child").is_none(), "serbero died on its own before the kill");
-        child.kill().await.expect("SIGKILL serbero");
-        let status = child.wait().await.expect("reap serbero");
-        assert_eq!(status.signal(), Some(9), "serbero ended with {status}, not by SIGKILL");
+        self.running.take().expect("a running serbero").kill().await;
         eprintln!("SIGKILLed incarnation {}, outbox left {}", self.logs.len(), outbox_summary(&self.db));
         scalar(&self.db, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
     }
 
     /// SIGTERM; the process must stop cleanly.
     async fn terminate(&mut self) {
-        let mut child = self.running.take().expect("a running serbero");
-        let pid = child.id().expect("pid of a running child").to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let status =
-            tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stops in time").expect("reap");
-        assert_eq!(status.code(), Some(0), "serbero exited with {status}");
-        let log = std::fs::read_to_string(self.logs.last().expect("a log")).expect("read log");
-        assert!(log.contains("serbero exited cleanly"), "no clean-exit line in the log");
+        self.running.take().expect("a running serbero").terminate().await;
     }
 }
 
@@ -276,17 +245,6 @@ impl Drop for Incarnations {
         });
         eprintln!("--- logs and database kept in {} ({copied:?})", kept.display());
     }
-}
-
-async fn wait_for_log(log: &Path, needle: &str, timeout: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if std::fs::read_to_string(log).is_ok_and(|text| text.contains(needle)) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// Outbox rows by status; never panics, as it also runs while a failed test unwinds.

@@ -487,6 +487,15 @@ impl DaemonProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGKILL; asserts the process was still alive and died of the signal.
+    pub async fn kill(mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        assert!(self.child.try_wait().expect("poll child").is_none(), "serbero died on its own before the kill");
+        self.child.kill().await.expect("SIGKILL serbero");
+        let status = self.child.wait().await.expect("reap serbero");
+        assert_eq!(status.signal(), Some(9), "serbero ended with {status}, not by SIGKILL");
+    }
+
     /// SIGTERM; asserts a clean exit.
     pub async fn terminate(mut self) {
         let pid = self.child.id().expect("serbero still running").to_string();
