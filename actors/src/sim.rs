@@ -54,6 +54,14 @@ impl TestRelay {
     }
 }
 
+/// A client signing with `keys`, connected to `relay` (waits up to 5 s for the connection).
+async fn connected_client(keys: &Keys, relay: &RelayUrl) -> anyhow::Result<Client> {
+    let client = Client::new(keys.clone());
+    client.add_relay(relay.clone()).await?;
+    client.try_connect(Duration::from_secs(5)).await;
+    Ok(client)
+}
+
 /// A Mostro node that publishes dispute events with its own key.
 pub struct SimMostro {
     pub keys: Keys,
@@ -62,9 +70,7 @@ pub struct SimMostro {
 
 impl SimMostro {
     pub async fn connect(keys: Keys, relay: &RelayUrl) -> anyhow::Result<Self> {
-        let client = Client::new(keys.clone());
-        client.add_relay(relay.clone()).await?;
-        client.try_connect(Duration::from_secs(5)).await;
+        let client = connected_client(&keys, relay).await?;
         Ok(Self { keys, client })
     }
 
@@ -146,9 +152,7 @@ impl SolverInbox {
     }
 
     pub async fn start_with(keys: Keys, relay: &RelayUrl) -> anyhow::Result<Self> {
-        let client = Client::new(keys.clone());
-        client.add_relay(relay.clone()).await?;
-        client.try_connect(Duration::from_secs(5)).await;
+        let client = connected_client(&keys, relay).await?;
         let mut notifications = client.notifications();
         // No `since`: wraps are back-dated by up to two days.
         client.subscribe(Filter::new().kind(Kind::GiftWrap).pubkey(keys.public_key()), None).await?;
