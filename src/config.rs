@@ -152,6 +152,8 @@ pub struct MediationSettings {
     pub solver_auth_retry_max_interval_seconds: u64,
     pub solver_auth_retry_max_total_seconds: u64,
     pub solver_auth_retry_max_attempts: u32,
+    /// How long a take request waits for the node's answer before it is recorded as unanswered.
+    pub take_timeout_seconds: u64,
 }
 
 impl Default for MediationSettings {
@@ -164,6 +166,7 @@ impl Default for MediationSettings {
             solver_auth_retry_max_interval_seconds: 3600,
             solver_auth_retry_max_total_seconds: 86_400,
             solver_auth_retry_max_attempts: 24,
+            take_timeout_seconds: 15,
         }
     }
 }
@@ -650,6 +653,7 @@ fn check_intervals(config: &Config) -> Result<(), ConfigError> {
         ("mediation.solver_auth_retry_max_interval_seconds", mediation.solver_auth_retry_max_interval_seconds),
         ("mediation.solver_auth_retry_max_total_seconds", mediation.solver_auth_retry_max_total_seconds),
         ("mediation.solver_auth_retry_max_attempts", u64::from(mediation.solver_auth_retry_max_attempts)),
+        ("mediation.take_timeout_seconds", mediation.take_timeout_seconds),
         ("outbox.max_attempts", u64::from(outbox.max_attempts)),
         ("outbox.retry_initial_seconds", outbox.retry_initial_seconds),
         ("outbox.retry_max_seconds", outbox.retry_max_seconds),
@@ -755,6 +759,7 @@ solver_auth_retry_initial_seconds = 7
 solver_auth_retry_max_interval_seconds = 70
 solver_auth_retry_max_total_seconds = 700
 solver_auth_retry_max_attempts = 4
+take_timeout_seconds = 9
 
 [reasoning]
 provider = "anthropic"
@@ -817,6 +822,7 @@ fallback_to_all_solvers = true
                     solver_auth_retry_max_interval_seconds: 70,
                     solver_auth_retry_max_total_seconds: 700,
                     solver_auth_retry_max_attempts: 4,
+                    take_timeout_seconds: 9,
                 }
             ),
             format!(
@@ -952,6 +958,7 @@ fallback_to_all_solvers = true
             "mediation.solver_auth_retry_max_interval_seconds",
             "mediation.solver_auth_retry_max_total_seconds",
             "mediation.solver_auth_retry_max_attempts",
+            "mediation.take_timeout_seconds",
             "outbox.max_attempts",
             "outbox.retry_initial_seconds",
             "outbox.retry_max_seconds",

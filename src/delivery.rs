@@ -15,10 +15,13 @@ pub enum OutboxStatus {
     Sent,
     Failed,
     DeadLettered,
+    /// Given up on purpose: what it said may no longer be said (a human took the dispute over).
+    Withdrawn,
 }
 
 impl OutboxStatus {
-    pub const ALL: [OutboxStatus; 5] = [Self::Pending, Self::Claimed, Self::Sent, Self::Failed, Self::DeadLettered];
+    pub const ALL: [OutboxStatus; 6] =
+        [Self::Pending, Self::Claimed, Self::Sent, Self::Failed, Self::DeadLettered, Self::Withdrawn];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,6 +30,7 @@ impl OutboxStatus {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::DeadLettered => "dead_lettered",
+            Self::Withdrawn => "withdrawn",
         }
     }
 

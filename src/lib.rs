@@ -4,6 +4,7 @@
 
 pub mod auth_retry;
 pub mod backoff;
+pub mod chat;
 pub mod config;
 pub mod delivery;
 pub mod dispute;
@@ -15,3 +16,4 @@ pub mod node_info;
 pub mod notification;
 pub mod storage;
 pub mod supervision;
+pub mod take;

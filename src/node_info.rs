@@ -1,21 +1,14 @@
 //! The Mostro node's info event (kind 38385): which transport it speaks, the proof of work it
 //! demands, and whether it announces Serbero as its registered assistant solver.
 
+use mostro_core::nip59::WrapOptions;
+use mostro_core::transport::Transport;
 use nostr_sdk::{Event, Kind, PublicKey, TagKind};
 
 use crate::dispute::Rejection;
 
 /// Kind of Mostro's addressable node information event.
 pub const NODE_INFO_KIND: u16 = 38385;
-
-/// How messages to the node are wrapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// Protocol v1: NIP-59 gift wrap (kind 1059); older nodes.
-    GiftWrap,
-    /// Protocol v2: signed kind 14 with NIP-44 content; the default since Mostro 0.18.5.
-    Nip44Direct,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -31,12 +24,20 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
+    /// Protocol v2 (signed kind 14, the default since Mostro 0.18.5) or, for older nodes, v1
+    /// (NIP-59 gift wrap). mostro-core's own default is v1, so the choice is always explicit.
+    #[allow(deprecated)] // v1 is deprecated upstream, but nodes before 0.18.5 speak nothing else.
     pub fn transport(&self) -> Transport {
         if self.protocol_version >= 2 {
             Transport::Nip44Direct
         } else {
             Transport::GiftWrap
         }
+    }
+
+    /// How a message to the node is wrapped: signed, with the proof of work it demands.
+    pub fn wrap_options(&self) -> WrapOptions {
+        WrapOptions { pow: self.required_pow(), expiration: None, signed: true }
     }
 
     /// The difficulty to mine: the higher demand, since the node may not know us yet.
@@ -104,23 +105,18 @@ mod tests {
         let us = serbero.public_key().to_hex();
         let announced: [&str; 2] = ["serbero", &us];
         // (tags, protocol version, transport, required pow, registers us)
-        type Case<'a> = (Vec<&'a [&'a str]>, u8, Transport, u8, bool);
+        type Case<'a> = (Vec<&'a [&'a str]>, u8, u8, bool);
         let cases: Vec<Case> = vec![
-            (vec![], 1, Transport::GiftWrap, 0, false),
-            (vec![&["protocol_version", "1"], &["pow", "3"]], 1, Transport::GiftWrap, 3, false),
-            (
-                vec![&["protocol_version", "2"], &["pow", "2"], &["pow_first_contact", "12"]],
-                2,
-                Transport::Nip44Direct,
-                12,
-                false,
-            ),
-            (vec![&["protocol_version", "2"], &announced], 2, Transport::Nip44Direct, 0, true),
+            (vec![], 1, 0, false),
+            (vec![&["protocol_version", "1"], &["pow", "3"]], 1, 3, false),
+            (vec![&["protocol_version", "2"], &["pow", "2"], &["pow_first_contact", "12"]], 2, 12, false),
+            (vec![&["protocol_version", "2"], &announced], 2, 0, true),
         ];
-        for (tags, version, transport, pow, registered) in cases {
+        for (tags, version, pow, registered) in cases {
             let parsed = parse_node_info(&info(&mostro, &tags), &mostro.public_key()).unwrap();
             assert_eq!(parsed.protocol_version, version, "{tags:?}");
-            assert_eq!(parsed.transport(), transport, "{tags:?}");
+            assert_eq!(parsed.transport().protocol_version(), version, "{tags:?}");
+            assert_eq!(parsed.wrap_options().pow, pow, "{tags:?}");
             assert_eq!(parsed.required_pow(), pow, "{tags:?}");
             assert_eq!(parsed.registers(&serbero.public_key()), registered, "{tags:?}");
         }

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008", "dispute_watch"),
     migration!(9, "0009", "escalation_handoffs"),
     migration!(10, "0010", "solver_auth"),
+    migration!(11, "0011", "solver_takes"),
 ];
 
 /// The newest schema version this build understands.
@@ -249,9 +250,11 @@ mod tests {
         "mediation_summaries",
         "notifications",
         "outbox",
+        "party_messages",
         "reasoning_rationales",
         "schema_version",
         "solver_auth",
+        "solver_takes",
     ];
 
     fn fresh_db() -> (TempDir, Connection) {

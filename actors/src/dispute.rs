@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::{Keys, Timestamp};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::config::{OutboxSettings, Solver, Timeouts};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::lifecycle::{intake, Effects, Intake};
@@ -43,6 +43,9 @@ pub enum Msg {
     RenotifyTick,
     /// Disputes by state and outbox rows by status; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<DisputeReport>),
+    /// Also hand every checked batch, once stored, to `sink` (the conversations' supervisor,
+    /// which learns of takeovers and resolutions from it); replaces an earlier watcher.
+    WatchRevisions(DerivedActorRef<DisputesObserved>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +80,7 @@ pub struct State {
     keys: Keys,
     solvers: Vec<Solver>,
     renotify_after: i64,
+    revisions: Option<DerivedActorRef<DisputesObserved>>,
     clock: Clock,
     _renotify: Ticker,
 }
@@ -104,6 +108,7 @@ impl Actor for Dispute {
             keys: args.keys,
             solvers: args.solvers,
             renotify_after: args.timeouts.renotification_seconds as i64,
+            revisions: None,
             clock: args.clock,
             _renotify: Ticker::every(period, me, || Msg::RenotifyTick),
         })
@@ -116,7 +121,18 @@ impl Actor for Dispute {
 
     async fn handle(&self, _me: DisputeRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
-            Msg::Observed(DisputesObserved(events)) => on_observed(st, events).await,
+            Msg::Observed(DisputesObserved(events)) => {
+                let forwarded = st.revisions.is_some().then(|| events.clone());
+                on_observed(st, events).await?;
+                if let (Some(sink), Some(events)) = (&st.revisions, forwarded) {
+                    let _ = sink.send_message(DisputesObserved(events));
+                }
+                Ok(())
+            }
+            Msg::WatchRevisions(sink) => {
+                st.revisions = Some(sink);
+                Ok(())
+            }
             Msg::Published(outcome) => on_published(st, outcome).await,
             Msg::DeliveryDue => on_delivery_due(st).await,
             Msg::RenotifyTick => on_renotify_tick(st).await,

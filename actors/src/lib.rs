@@ -14,6 +14,8 @@ pub mod harness;
 pub mod outbox;
 pub mod relay;
 pub mod root;
+pub mod session;
+pub mod sessions;
 pub mod sim;
 pub mod status;
 pub mod tasks;

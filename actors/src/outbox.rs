@@ -78,7 +78,8 @@ pub async fn build_all(sender: &Keys, drafts: Vec<Draft>) -> Result<Vec<NewMessa
 /// Who owns the rows, which incarnation holds the claims, and the retry rules.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    pub owner: &'static str,
+    /// The actor's name, or `session:<dispute id>` for one of many actors of a kind.
+    pub owner: String,
     pub token: String,
     pub policy: RetryPolicy,
     pub claim_ttl: i64,
@@ -154,13 +155,13 @@ pub struct Wiring {
 }
 
 impl Outbox {
-    pub fn new(owner: &'static str, settings: &OutboxSettings, wiring: Wiring) -> Self {
+    pub fn new(owner: impl Into<String>, settings: &OutboxSettings, wiring: Wiring) -> Self {
         let backoff = Backoff::new(
             Duration::from_secs(settings.retry_initial_seconds),
             Duration::from_secs(settings.retry_max_seconds),
         );
         let ledger = Ledger {
-            owner,
+            owner: owner.into(),
             token: incarnation_token(),
             policy: RetryPolicy { max_attempts: settings.max_attempts, backoff },
             claim_ttl: settings.claim_ttl_seconds as i64,

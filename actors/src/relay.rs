@@ -1,13 +1,16 @@
 //! Relay: owns the nostr-sdk client. Watches the Mostro node's dispute events and casts them,
 //! checked and parsed, to the actor that asked; keeps the node's newest info event (transport,
-//! proof of work, announced Serbero); publishes signed events on request and casts back which
-//! relays accepted them (`OK` true). Writes no table; calls no actor.
+//! proof of work, announced Serbero); unwraps the node's messages to us for their owner; hands
+//! each party chat channel's events to the session watching it; publishes signed events on
+//! request and casts back which relays accepted them (`OK` true). Writes no table; calls no actor.
 
+mod conversations;
 mod inbound;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
+use nostr_sdk::{Client, Event, EventId, Filter, Keys, PublicKey, RelayUrl, SubscriptionId, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::node_info::NodeInfo;
@@ -15,6 +18,8 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::tasks::TaskGuard;
+
+pub use conversations::{ChatEvent, NodeMessage};
 
 pub type RelayRef = ActorRef<Msg>;
 
@@ -27,12 +32,38 @@ const MAX_CONCURRENT_SENDS: usize = 32;
 pub enum Msg {
     /// Subscribe (again, if already watching) to dispute events newer than `since`; parsed
     /// batches go to `sink`.
-    WatchDisputes { since: Timestamp, sink: DerivedActorRef<DisputesObserved> },
+    WatchDisputes {
+        since: Timestamp,
+        sink: DerivedActorRef<DisputesObserved>,
+    },
     /// Publish a signed event to every relay; the outcome, tagged with `ticket`, is cast to
     /// `reply_to`.
-    Publish { ticket: i64, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome> },
+    Publish {
+        ticket: i64,
+        event: Box<Event>,
+        reply_to: DerivedActorRef<PublishOutcome>,
+    },
     /// The node's info event, read by our own subscription.
     NodeInfoObserved(NodeInfo),
+    /// Forward every message the node sends us (either transport), unwrapped, to `sink`.
+    WatchNode {
+        sink: DerivedActorRef<NodeMessage>,
+    },
+    /// Subscribe to one chat channel's `filters`; its events go to `sink`. `key` names the
+    /// watch (a channel's signing pubkey); watching a key again replaces the earlier watch.
+    WatchChat {
+        key: String,
+        filters: Vec<Filter>,
+        sink: DerivedActorRef<ChatEvent>,
+    },
+    UnwatchChat {
+        key: String,
+    },
+    /// An event on a chat subscription, from our own reader.
+    ChatArrived {
+        subscription: SubscriptionId,
+        event: Box<Event>,
+    },
     /// Connection state of every relay and the node's info; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<RelayStatus>),
 }
@@ -88,11 +119,15 @@ pub struct Args {
 
 pub struct State {
     client: Client,
+    keys: Keys,
     mostro: PublicKey,
     us: PublicKey,
     node_info: Option<NodeInfo>,
     _node_info_reader: TaskGuard,
     watcher: Option<TaskGuard>,
+    node_messages: Option<TaskGuard>,
+    chats: HashMap<SubscriptionId, DerivedActorRef<ChatEvent>>,
+    _chat_reader: TaskGuard,
     _monitor: TaskGuard,
     send_permits: Arc<Semaphore>,
 }
@@ -108,7 +143,7 @@ impl Actor for Relay {
         let monitor = nostr_sdk::prelude::Monitor::new(256);
         let status_changes = monitor.subscribe();
         let us = args.keys.public_key();
-        let client = Client::builder().signer(args.keys).monitor(monitor).build();
+        let client = Client::builder().signer(args.keys.clone()).monitor(monitor).build();
         for url in &args.relays {
             if !client.add_relay(url.clone()).await? {
                 warn!(relay = %url, "relay listed twice; using it once");
@@ -116,14 +151,19 @@ impl Actor for Relay {
         }
         client.connect().await;
         info!(relays = args.relays.len(), "connecting to relays");
-        let node_info_reader = inbound::watch_node_info(&client, args.mostro, me).await.into();
+        let node_info_reader = inbound::watch_node_info(&client, args.mostro, me.clone()).await.into();
+        let chat_reader = conversations::forward_chat_events(&client, me).into();
         Ok(State {
             client,
+            keys: args.keys,
             mostro: args.mostro,
             us,
             node_info: None,
             _node_info_reader: node_info_reader,
             watcher: None,
+            node_messages: None,
+            chats: HashMap::new(),
+            _chat_reader: chat_reader,
             _monitor: inbound::log_status_changes(status_changes).into(),
             send_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
         })
@@ -143,6 +183,17 @@ impl Actor for Relay {
                     st.node_info = Some(info);
                 }
             }
+            Msg::WatchNode { sink } => {
+                let reader = conversations::watch_node_messages(&st.client, st.keys.clone(), st.mostro, sink).await;
+                st.node_messages = Some(reader.into());
+            }
+            Msg::WatchChat { key, filters, sink } => watch_chat(st, &key, filters, sink).await,
+            Msg::UnwatchChat { key } => unwatch_chat(st, &key).await,
+            Msg::ChatArrived { subscription, event } => {
+                if let Some(sink) = st.chats.get(&subscription) {
+                    let _ = sink.send_message(ChatEvent(event));
+                }
+            }
             Msg::Status(reply) => {
                 let relays = relay_status(&st.client).await;
                 let _ = reply.send(RelayStatus { relays, node_info: st.node_info.clone() });
@@ -153,8 +204,29 @@ impl Actor for Relay {
 
     async fn post_stop(&self, _me: RelayRef, st: &mut State) -> Result<(), ActorProcessingErr> {
         st.watcher = None;
+        st.node_messages = None;
         st.client.shutdown().await;
         Ok(())
+    }
+}
+
+async fn watch_chat(st: &mut State, key: &str, filters: Vec<Filter>, sink: DerivedActorRef<ChatEvent>) {
+    unwatch_chat(st, key).await;
+    let ids = conversations::chat_subscription_ids(key, filters.len());
+    for (id, filter) in ids.into_iter().zip(filters) {
+        // Kept by the client and re-sent to each relay when it connects.
+        if let Err(e) = st.client.subscribe_with_id(id.clone(), filter, None).await {
+            warn!(error = %e, "chat subscription not sent yet");
+        }
+        st.chats.insert(id, sink.clone());
+    }
+}
+
+async fn unwatch_chat(st: &mut State, key: &str) {
+    let ids: Vec<SubscriptionId> = st.chats.keys().filter(|id| id.as_str().ends_with(key)).cloned().collect();
+    for id in ids {
+        st.client.unsubscribe(&id).await;
+        st.chats.remove(&id);
     }
 }
 

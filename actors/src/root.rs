@@ -1,5 +1,5 @@
 //! Root: supervises its children in boot order (Relay, Dispute, then the EscalationDispatcher
-//! and AuthRetry when escalation and mediation are enabled). Boot and restart take one path,
+//! when escalation is enabled, and AuthRetry and Sessions when mediation is). Boot and restart take one path,
 //! [`start_child`]: a failed child is started again together with every child started after it
 //! (they hold its ref), within a restart budget. Past the budget Root fails, the daemon exits
 //! non-zero and the service manager restarts it; every actor reloads from the database.
@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
 use crate::escalation::{self, EscalationDispatcher, EscalationRef};
 use crate::relay::{self, Relay, RelayRef};
+use crate::sessions::{self, Sessions, SessionsRef};
 
 pub type RootRef = ActorRef<Msg>;
 
@@ -43,6 +44,8 @@ pub struct Children {
     pub escalation: Option<EscalationRef>,
     /// Present when `[mediation].enabled`.
     pub auth_retry: Option<AuthRetryRef>,
+    /// Present when `[mediation].enabled`.
+    pub sessions: Option<SessionsRef>,
 }
 
 pub struct Args {
@@ -56,6 +59,7 @@ enum Child {
     Dispute,
     Escalation,
     AuthRetry,
+    Sessions,
 }
 
 /// Children in the order they start: each may hold refs to the ones before it.
@@ -65,7 +69,7 @@ fn boot_order(config: &Config) -> Vec<Child> {
         order.push(Child::Escalation);
     }
     if config.mediation.enabled {
-        order.push(Child::AuthRetry);
+        order.extend([Child::AuthRetry, Child::Sessions]);
     }
     order
 }
@@ -78,6 +82,7 @@ pub struct State {
     dispute: Option<DisputeRef>,
     escalation: Option<EscalationRef>,
     auth_retry: Option<AuthRetryRef>,
+    sessions: Option<SessionsRef>,
     /// This daemon run, as AuthRetry records it: its `terminated` holds until the next run.
     daemon_run: String,
     by_id: HashMap<ActorId, Child>,
@@ -113,6 +118,7 @@ impl Actor for Root {
             dispute: None,
             escalation: None,
             auth_retry: None,
+            sessions: None,
             daemon_run: uuid::Uuid::new_v4().to_string(),
             by_id: HashMap::new(),
             budget: RestartBudget::new(MAX_RESTARTS, RESTART_WINDOW),
@@ -129,9 +135,13 @@ impl Actor for Root {
         match msg {
             Msg::Children(reply) => {
                 if let (Some(relay), Some(dispute)) = (&st.relay, &st.dispute) {
-                    let (escalation, auth_retry) = (st.escalation.clone(), st.auth_retry.clone());
-                    let _ =
-                        reply.send(Children { relay: relay.clone(), dispute: dispute.clone(), escalation, auth_retry });
+                    let _ = reply.send(Children {
+                        relay: relay.clone(),
+                        dispute: dispute.clone(),
+                        escalation: st.escalation.clone(),
+                        auth_retry: st.auth_retry.clone(),
+                        sessions: st.sessions.clone(),
+                    });
                 }
             }
         }
@@ -235,6 +245,26 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
             st.auth_retry = Some(auth.clone());
             auth.get_cell()
         }
+        Child::Sessions => {
+            let (relay, dispute, auth_retry) = (st.relay.clone(), st.dispute.clone(), st.auth_retry.clone());
+            let (Some(relay), Some(dispute), Some(auth_retry)) = (relay, dispute, auth_retry) else {
+                return Err("relay, dispute and auth retry must start before the sessions".into());
+            };
+            let args = sessions::Args {
+                db_path: PathBuf::from(&cfg.serbero.db_path),
+                keys: cfg.serbero.keys.clone(),
+                mostro: cfg.mostro.pubkey,
+                relay,
+                dispute,
+                auth_retry,
+                take_timeout: Duration::from_secs(cfg.mediation.take_timeout_seconds),
+                outbox: cfg.outbox.clone(),
+                clock: st.clock,
+            };
+            let (sessions, _) = Actor::spawn_linked(None, Sessions, args, me.get_cell()).await?;
+            st.sessions = Some(sessions.clone());
+            sessions.get_cell()
+        }
     };
     st.by_id.insert(cell.get_id(), child);
     Ok(())
@@ -246,6 +276,7 @@ async fn stop_child(child: Child, st: &mut State) {
         Child::Dispute => st.dispute.take().map(|d| d.get_cell()),
         Child::Escalation => st.escalation.take().map(|e| e.get_cell()),
         Child::AuthRetry => st.auth_retry.take().map(|a| a.get_cell()),
+        Child::Sessions => st.sessions.take().map(|s| s.get_cell()),
     };
     let Some(cell) = cell else { return };
     st.by_id.remove(&cell.get_id());

@@ -14,6 +14,12 @@ use serbero_core::node_info::NODE_INFO_KIND;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+mod fake_node;
+mod party;
+
+pub use fake_node::*;
+pub use party::*;
+
 /// A real websocket relay on loopback, with limits raised for bursts of test traffic.
 pub struct TestRelay {
     relay: LocalRelay,

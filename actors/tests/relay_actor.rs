@@ -9,7 +9,6 @@ use serbero::harness::{wait_until, Probe, Spawned, WAIT};
 use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus};
 use serbero::sim::{Link, SimMostro, TestRelay};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
-use serbero_core::node_info::Transport;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_lists_the_relay_connected() {
@@ -29,7 +28,7 @@ async fn the_node_info_event_is_kept_and_a_newer_one_replaces_it() {
     w.mostro.publish_node_info(&[&["protocol_version", "1"], &["pow", "4"]]).await.expect("publish info");
     wait_until(WAIT, "node info arrives", || async { w.status().await.node_info.is_some() }).await;
     let first = w.status().await.node_info.expect("node info");
-    assert_eq!((first.transport(), first.required_pow(), first.registers(&w.us)), (Transport::GiftWrap, 4, false));
+    assert_eq!((first.transport().protocol_version(), first.required_pow(), first.registers(&w.us)), (1, 4, false));
 
     // Addressable: one second later the node announces v2 and registers us.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -42,7 +41,7 @@ async fn the_node_info_event_is_kept_and_a_newer_one_replaces_it() {
     })
     .await;
     let newer = w.status().await.node_info.expect("node info");
-    assert_eq!((newer.transport(), newer.required_pow(), newer.registers(&w.us)), (Transport::Nip44Direct, 8, true));
+    assert_eq!((newer.transport().protocol_version(), newer.required_pow(), newer.registers(&w.us)), (2, 8, true));
     w.stop().await;
 }
 

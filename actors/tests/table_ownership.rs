@@ -26,8 +26,12 @@ const OWNERS: &[(&str, &str)] = &[
     ("mediation_events", "actors/src/escalation/store.rs"),
     ("mediation_events", "actors/src/auth_retry/store.rs"),
     ("solver_auth", "actors/src/auth_retry/store.rs"),
+    // By dispute: each session actor writes its own dispute's take and chat.
+    ("solver_takes", "actors/src/session/store.rs"),
+    ("party_messages", "actors/src/session/store.rs"),
     ("mediation_sessions", "src/handoff.rs"),
-    // Shared by every actor that sends DMs; each statement there is scoped to its owner's rows.
+    // Shared by every actor that sends DMs; each statement there is scoped to its owner's rows
+    // (`session:<dispute id>` for each session).
     ("outbox", "actors/src/outbox/store.rs"),
     ("schema_version", "src/storage.rs"),
 ];

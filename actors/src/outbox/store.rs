@@ -158,3 +158,14 @@ fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Opt
         })
         .optional()
 }
+
+/// Withdraws every undelivered row of this owner, with `reason`: what it had to say may no
+/// longer be said (the conversation was taken over). Returns how many were withdrawn.
+pub(crate) fn withdraw(tx: &Transaction<'_>, l: &Ledger, reason: &str, now: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE outbox SET status = 'withdrawn', last_error = ?2, updated_at = ?3,
+                           claim_token = NULL, claim_expires_at = NULL
+          WHERE owner = ?1 AND status IN ('pending', 'claimed', 'failed')",
+    )?
+    .execute(params![l.owner, reason, now])
+}

@@ -1,0 +1,205 @@
+//! The only writer of `solver_takes` and `party_messages`; each session writes only its own
+//! dispute's rows.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serbero_core::chat::{Inbound, Party};
+use serbero_core::take::TakenDispute;
+
+/// Where a take stands, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TakeState {
+    Requested,
+    Took,
+    Refused,
+    TimedOut,
+    Malformed,
+    Superseded,
+    Closed,
+}
+
+impl TakeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Took => "took",
+            Self::Refused => "refused",
+            Self::TimedOut => "timed_out",
+            Self::Malformed => "malformed",
+            Self::Superseded => "superseded",
+            Self::Closed => "closed",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        [Self::Requested, Self::Took, Self::Refused, Self::TimedOut, Self::Malformed, Self::Superseded, Self::Closed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+
+    /// A conversation in this state still needs its actor.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Requested | Self::Took)
+    }
+}
+
+/// One dispute's take, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Take {
+    pub dispute_id: String,
+    pub state: TakeState,
+    pub request_id: u64,
+    pub deadline_at: i64,
+    pub answered_at: Option<i64>,
+    pub cant_do_reason: Option<String>,
+    pub parties: Option<Parties>,
+    pub ended_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parties {
+    pub order_id: String,
+    pub buyer: String,
+    pub seller: String,
+}
+
+const COLUMNS: &str = "dispute_id, state, request_id, deadline_at, answered_at, cant_do_reason, order_id, \
+                       buyer_pubkey, seller_pubkey, ended_reason";
+
+fn take_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Take> {
+    let state: String = r.get(1)?;
+    let parties = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?)
+    {
+        (Some(order_id), Some(buyer), Some(seller)) => Some(Parties { order_id, buyer, seller }),
+        _ => None,
+    };
+    Ok(Take {
+        dispute_id: r.get(0)?,
+        state: TakeState::parse(&state).unwrap_or(TakeState::Closed),
+        request_id: r.get::<_, i64>(2)? as u64,
+        deadline_at: r.get(3)?,
+        answered_at: r.get(4)?,
+        cant_do_reason: r.get(5)?,
+        parties,
+        ended_reason: r.get(9)?,
+    })
+}
+
+pub fn load(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Option<Take>> {
+    conn.query_row(&format!("SELECT {COLUMNS} FROM solver_takes WHERE dispute_id = ?1"), [dispute_id], take_row)
+        .optional()
+}
+
+/// Every take whose conversation still needs an actor: restarted by the Sessions supervisor.
+pub fn live(conn: &Connection) -> rusqlite::Result<Vec<Take>> {
+    conn.prepare(&format!("SELECT {COLUMNS} FROM solver_takes WHERE state IN ('requested', 'took')"))?
+        .query_map([], take_row)?
+        .collect()
+}
+
+/// Records a take request. A live take keeps its own request; one that was refused, timed out
+/// or unusable is asked again; one taken over or resolved stays ended.
+pub(super) fn request(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    request_id: u64,
+    deadline_at: i64,
+    now: i64,
+) -> rusqlite::Result<Take> {
+    tx.execute(
+        "INSERT INTO solver_takes (dispute_id, state, request_id, requested_at, deadline_at, updated_at)
+         VALUES (?1, 'requested', ?2, ?3, ?4, ?3)
+         ON CONFLICT(dispute_id) DO UPDATE SET
+             state = 'requested', request_id = excluded.request_id, requested_at = excluded.requested_at,
+             deadline_at = excluded.deadline_at, answered_at = NULL, cant_do_reason = NULL, ended_reason = NULL,
+             updated_at = excluded.updated_at
+           WHERE solver_takes.state IN ('refused', 'timed_out', 'malformed')",
+        params![dispute_id, request_id as i64, now, deadline_at],
+    )?;
+    let take = load(tx, dispute_id)?;
+    take.ok_or(rusqlite::Error::QueryReturnedNoRows)
+}
+
+pub(super) fn took(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    taken: &TakenDispute,
+    answered_at: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE solver_takes SET state = 'took', answered_at = ?2, order_id = ?3, buyer_pubkey = ?4,
+                                 seller_pubkey = ?5, updated_at = ?6
+          WHERE dispute_id = ?1 AND state = 'requested'",
+        params![dispute_id, answered_at, taken.order_id.to_string(), taken.buyer.to_hex(), taken.seller.to_hex(), now],
+    )?;
+    Ok(())
+}
+
+/// Ends the take in `state` (refused, timed out, malformed, superseded, closed) with `reason`.
+pub(super) fn end(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    state: TakeState,
+    reason: &str,
+    cant_do: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE solver_takes SET state = ?2, ended_reason = ?3, cant_do_reason = COALESCE(?4, cant_do_reason),
+                                 updated_at = ?5
+          WHERE dispute_id = ?1 AND state IN ('requested', 'took')",
+        params![dispute_id, state.as_str(), reason, cant_do, now],
+    )?;
+    Ok(())
+}
+
+/// Stores a party's message unless its inner id is known already (the durable dedup). Returns
+/// whether it was new.
+pub(super) fn inbound(tx: &Transaction<'_>, dispute_id: &str, m: &Inbound, now: i64) -> rusqlite::Result<bool> {
+    let added = tx.execute(
+        "INSERT INTO party_messages (dispute_id, party, direction, inner_event_id, outer_event_id,
+                                     inner_created_at, content, legacy, persisted_at)
+         VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(dispute_id, inner_event_id) DO NOTHING",
+        params![
+            dispute_id,
+            m.party.as_str(),
+            m.inner_event_id.to_hex(),
+            m.outer_event_id.to_hex(),
+            m.inner_created_at,
+            m.content,
+            m.legacy,
+            now
+        ],
+    )?;
+    Ok(added == 1)
+}
+
+/// Our message to a party, in the transaction that queues it in the outbox.
+pub(super) struct Outbound<'a> {
+    pub party: Party,
+    pub inner_event_id: String,
+    pub outer_event_id: String,
+    pub inner_created_at: i64,
+    pub content: &'a str,
+}
+
+pub(super) fn outbound(tx: &Transaction<'_>, dispute_id: &str, m: &Outbound<'_>, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO party_messages (dispute_id, party, direction, inner_event_id, outer_event_id,
+                                     inner_created_at, content, persisted_at)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7)",
+        params![dispute_id, m.party.as_str(), m.inner_event_id, m.outer_event_id, m.inner_created_at, m.content, now],
+    )?;
+    Ok(())
+}
+
+/// The newest inbound message time of a party, to resume its chat subscription from.
+pub fn last_inbound_at(conn: &Connection, dispute_id: &str, party: Party) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT MAX(inner_created_at) FROM party_messages
+          WHERE dispute_id = ?1 AND party = ?2 AND direction = 'inbound'",
+        params![dispute_id, party.as_str()],
+        |r| r.get(0),
+    )
+}

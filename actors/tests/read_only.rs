@@ -1,0 +1,101 @@
+//! Serbero never settles or cancels a dispute: no code path can send `admin-settle` or
+//! `admin-cancel`. Proven on the sources of the daemon (`src/`, `actors/src/`, test modules
+//! aside): the two actions are never named; Mostro messages are built only by the take request
+//! in `src/take.rs`; and the one place that wraps a message for the node checks it against the
+//! read-only list first. The simulated node and parties in `actors/src/sim/` speak as the node
+//! and as trade parties, so they may build other messages, but never these two either.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Names of the fund-moving actions, as Rust variants and on the wire.
+const FORBIDDEN: &[&str] = &["AdminSettle", "AdminCancel", "admin-settle", "admin-cancel"];
+/// Ways to build a Mostro message.
+const MESSAGE_BUILDERS: &[&str] =
+    &["Message::new_", "MessageKind::new", "Message::Dispute(", "Message::Order(", "Message::cant_do"];
+/// Ways to wrap a message for the node.
+const WRAPPERS: &[&str] = &["wrap_message_with(", "wrap_message_nip44(", "wrap_message("];
+
+const TAKE_MODULE: &str = "src/take.rs";
+const SENDER: &str = "actors/src/session.rs";
+const SIMULATORS: &str = "actors/src/sim/";
+
+#[test]
+fn no_source_names_a_fund_moving_action() {
+    let offenders: Vec<String> = production_sources()
+        .iter()
+        .flat_map(|(file, code)| {
+            FORBIDDEN.iter().filter(|name| code.contains(*name)).map(move |name| format!("{file}: {name}"))
+        })
+        .collect();
+    assert!(offenders.is_empty(), "{offenders:?}");
+}
+
+#[test]
+fn mostro_messages_are_built_only_by_the_take_request() {
+    let builders = files_using(MESSAGE_BUILDERS);
+    assert_eq!(builders, [TAKE_MODULE], "Mostro messages built outside the take request");
+}
+
+#[test]
+fn the_only_wrap_for_the_node_follows_the_read_only_check() {
+    assert_eq!(files_using(WRAPPERS), [SENDER]);
+    let sources = production_sources();
+    let code = &sources.iter().find(|(file, _)| file == SENDER).expect("sender source").1;
+    let wraps: Vec<usize> = code.match_indices("wrap_message_with(").map(|(at, _)| at).collect();
+    assert_eq!(wraps.len(), 1, "one wrap site");
+    let check = code.find("ensure_read_only(&message)?").expect("the sender checks the message");
+    assert!(check < wraps[0], "the check comes before the wrap");
+    let between = &code[check..wraps[0]];
+    assert!(!between.contains("message ="), "the checked message is the one wrapped");
+}
+
+/// Files (outside the simulators) whose production code contains any of `needles`.
+fn files_using(needles: &[&str]) -> Vec<String> {
+    production_sources()
+        .into_iter()
+        .filter(|(file, code)| !file.starts_with(SIMULATORS) && needles.iter().any(|n| code.contains(n)))
+        .map(|(file, _)| file)
+        .collect()
+}
+
+/// Every `.rs` file under `src/` and `actors/src/` with its production code: the text before its
+/// test module. Our convention is one `#[cfg(test)] mod tests`, last in the file; any other test
+/// item fails here rather than hiding code from the scan.
+fn production_sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    let mut files = Vec::new();
+    for dir in ["src", "actors/src"] {
+        walk(&root.join(dir), &mut files);
+    }
+    files.sort();
+    let sources: Vec<(String, String)> = files
+        .iter()
+        .map(|path| {
+            let file = path.strip_prefix(&root).expect("under root").to_string_lossy().replace('\\', "/");
+            let text = fs::read_to_string(path).expect("read source");
+            (file.clone(), production_part(&file, &text).to_string())
+        })
+        .collect();
+    assert!(sources.iter().any(|(f, _)| f == TAKE_MODULE), "scan found the sources");
+    sources
+}
+
+fn production_part<'a>(file: &str, text: &'a str) -> &'a str {
+    let Some(at) = text.find("#[cfg(test)]") else { return text };
+    let rest = &text[at..];
+    assert!(rest.starts_with("#[cfg(test)]\nmod tests {"), "{file}: a test item other than the final `mod tests`");
+    assert_eq!(rest.matches("#[cfg(test)]").count(), 1, "{file}: more than one test item");
+    &text[..at]
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
