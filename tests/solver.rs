@@ -197,6 +197,10 @@ async fn a_refusal_is_recorded_with_its_reason_and_stops_further_takes() {
     let (_, cant_do, ended) = s.take().unwrap();
     assert_eq!(cant_do.as_deref(), Some("invalid_pubkey"));
     assert_eq!(ended.as_deref(), Some("cant-do: invalid_pubkey"));
+    let report = serbero::status::StatusReport::read(&s.world.db_path()).unwrap();
+    assert_eq!(report.takes_by_state, [("refused".to_string(), 1)]);
+    assert!(report.to_string().contains("refused    dispute"), "the operator sees it:\n{report}");
+    assert!(report.to_string().contains("cant-do: invalid_pubkey"), "with the node's reason:\n{report}");
 
     // `invalid_pubkey` means "not a solver": AuthRetry no longer lets a session try.
     let auth = s.daemon.children().auth_retry.clone().unwrap();
@@ -334,5 +338,28 @@ async fn a_resolution_ends_the_conversation() {
     s.node.publish_dispute(s.dispute, "settled").await.unwrap();
     s.wait_for_take("closed").await;
     assert_eq!(s.take().unwrap().2.as_deref(), Some("dispute resolved: settled"));
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_session_is_restarted_alone_from_the_database() {
+    let s = Scene::start(NodeScript::default(), Some(TakeAnswerKind::Took)).await;
+    let buyer = s.party(&s.buyer).await;
+    assert_eq!(s.open().await, Opened::Started);
+    s.wait_for_take("took").await;
+    let first = s.session().await.unwrap();
+    first.kill();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match s.session().await {
+            Some(session) if session.get_id() != first.get_id() => break,
+            _ => assert!(tokio::time::Instant::now() < deadline, "the session was not restarted"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    buyer.say("are you still there?").await.unwrap();
+    s.wait_for_inbound(1).await;
+    assert!(s.daemon.is_running(), "the daemon and its other actors ran on");
+    assert_eq!(s.node.requests().len(), 1, "restarted from the database, not taken again");
     s.daemon.stop().await;
 }

@@ -127,7 +127,7 @@ where
 }
 
 /// How an actor under test ended: `Ok(stop reason)` or `Err(failure)`.
-type Exit = Result<Option<String>, String>;
+pub type Exit = Result<Option<String>, String>;
 
 /// An actor under test, spawned unnamed under a watcher that records how it ends. Derefs to its
 /// `ActorRef`, so a script casts to it directly.
@@ -158,6 +158,15 @@ impl<M: Message> Spawned<M> {
             Ok(CallResult::SenderError) | Err(_) => {
                 panic!("{} did not answer; it ended with {:?}", type_name::<M>(), *self.exit.borrow())
             }
+        }
+    }
+
+    /// Waits until the actor ends by itself: `Ok(stop reason)` or `Err(failure)`; fails the test
+    /// if it is still running after [`WAIT`].
+    pub async fn ended(&mut self) -> Exit {
+        match tokio::time::timeout(WAIT, self.exit.wait_for(Option::is_some)).await {
+            Ok(Ok(exit)) => exit.clone().expect("waited for an exit"),
+            _ => panic!("{} did not end within {WAIT:?}", type_name::<M>()),
         }
     }
 

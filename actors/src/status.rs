@@ -50,6 +50,15 @@ pub struct Unroutable {
     pub decided_at: i64,
 }
 
+/// A take that did not end in a conversation, or whose conversation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedTake {
+    pub dispute_id: String,
+    pub state: String,
+    pub reason: String,
+    pub at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     pub db_path: String,
@@ -60,6 +69,9 @@ pub struct StatusReport {
     pub dead_letters: Vec<DeadLetter>,
     pub recent_dispatches: Vec<Dispatch>,
     pub unroutable_handoffs: Vec<Unroutable>,
+    /// Serbero's takes as a read-only solver, by state.
+    pub takes_by_state: Vec<(String, u64)>,
+    pub recent_ended_takes: Vec<EndedTake>,
 }
 
 impl StatusReport {
@@ -86,6 +98,8 @@ impl StatusReport {
             dead_letters: dead_letters(&conn)?,
             recent_dispatches: recent_dispatches(&conn)?,
             unroutable_handoffs: unroutable_handoffs(&conn)?,
+            takes_by_state: counts(&conn, "SELECT state, COUNT(*) FROM solver_takes GROUP BY 1 ORDER BY 1")?,
+            recent_ended_takes: recent_ended_takes(&conn)?,
         })
     }
 }
@@ -171,6 +185,17 @@ fn unroutable_handoffs(conn: &Connection) -> rusqlite::Result<Vec<Unroutable>> {
     .collect()
 }
 
+fn recent_ended_takes(conn: &Connection) -> rusqlite::Result<Vec<EndedTake>> {
+    conn.prepare(
+        "SELECT dispute_id, state, COALESCE(ended_reason, ''), updated_at FROM solver_takes
+          WHERE state NOT IN ('requested', 'took') ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
+    )?
+    .query_map([RECENT], |r| {
+        Ok(EndedTake { dispute_id: r.get(0)?, state: r.get(1)?, reason: r.get(2)?, at: r.get(3)? })
+    })?
+    .collect()
+}
+
 fn when(unix: i64) -> String {
     Timestamp::from(unix.max(0) as u64).to_human_datetime()
 }
@@ -247,6 +272,19 @@ impl fmt::Display for StatusReport {
         }
         for u in &self.unroutable_handoffs {
             write!(f, "\n  handoff {} dispute {} since {}", u.handoff_event_id, u.dispute_id, when(u.decided_at))?;
+        }
+        write!(f, "\n\nDisputes taken as a read-only solver, by state:")?;
+        if self.takes_by_state.is_empty() {
+            write!(f, "\n  none")?;
+        }
+        for (state, n) in &self.takes_by_state {
+            write!(f, "\n  {state:<10} {n}")?;
+        }
+        if !self.recent_ended_takes.is_empty() {
+            write!(f, "\n\nRecently ended takes (refusals carry the node's cant-do reason):")?;
+        }
+        for t in &self.recent_ended_takes {
+            write!(f, "\n  {}  {:<10} dispute {}  {}", when(t.at), t.state, t.dispute_id, t.reason)?;
         }
         Ok(())
     }

@@ -1,0 +1,230 @@
+//! Scripts for one MediationSession: a probe plays Relay (its status calls, publishes and chat
+//! watches), the script plays the node by casting its answers, and the clock is paused where the
+//! take's deadline matters.
+
+use std::time::Duration;
+
+use mostro_core::message::{Action, Message, Payload};
+use mostro_core::transport::{unwrap_incoming, wrap_message_nip44};
+use nostr_sdk::{Keys, Kind, PublicKey, Timestamp};
+use serbero::clock::Clock;
+use serbero::harness::{Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL};
+use serbero::relay::{self, NodeMessage, RelayStatus};
+use serbero::session::{self, store::TakeState, MediationSession};
+use serbero_core::chat::Party;
+use serbero_core::config::OutboxSettings;
+use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
+use serbero_core::node_info::NodeInfo;
+use uuid::Uuid;
+
+const REQUEST_ID: u64 = 42;
+
+struct Script {
+    db: TempDb,
+    serbero: Keys,
+    node: Keys,
+    dispute: Uuid,
+    relay: Recorder<relay::Msg>,
+    relay_ref: ractor::ActorRef<relay::Msg>,
+}
+
+impl Script {
+    async fn new() -> Self {
+        let (relay_ref, relay) = Probe::<relay::Msg>::spawn().await;
+        let db = TempDb::migrated();
+        let dispute = Uuid::new_v4();
+        let conn = rusqlite::Connection::open(db.path()).unwrap();
+        conn.execute(
+            "INSERT INTO disputes (dispute_id, event_id, mostro_pubkey, initiator_role, event_timestamp, detected_at)
+             VALUES (?1, 'e1', 'node', 'buyer', 1, 1)",
+            [dispute.to_string()],
+        )
+        .unwrap();
+        Self { db, serbero: Keys::generate(), node: Keys::generate(), dispute, relay, relay_ref }
+    }
+
+    async fn start(&self, take_timeout: u64) -> Spawned<session::Msg> {
+        let args = session::Args {
+            dispute_id: self.dispute.to_string(),
+            request_id: REQUEST_ID,
+            db_path: self.db.path().to_path_buf(),
+            keys: self.serbero.clone(),
+            mostro: self.node.public_key(),
+            relay: self.relay_ref.clone(),
+            auth_retry: None,
+            take_timeout: Duration::from_secs(take_timeout),
+            outbox: OutboxSettings::default(),
+            clock: Clock::tokio(),
+        };
+        Spawned::start(MediationSession, args).await
+    }
+
+    fn node_info(&self, protocol_version: u8, pow_first_contact: u8) -> NodeInfo {
+        NodeInfo { protocol_version, pow: 0, pow_first_contact, serbero: None, created_at: 1 }
+    }
+
+    async fn answer_status(&mut self, node_info: Option<NodeInfo>) {
+        let relay::Msg::Status(reply) = self.relay.next().await else { panic!("expected a status call") };
+        let _ = reply.send(RelayStatus { relays: Vec::new(), node_info });
+    }
+
+    /// The take request as the node opens it: (message, event kind, PoW bits).
+    async fn take_request(&mut self) -> (Publish, Message) {
+        let publish = Publish::next_n(&mut self.relay, 1).await.remove(0);
+        let opened = unwrap_incoming(&publish.event, &self.node).await.unwrap().expect("addressed to the node");
+        assert_eq!(opened.identity, self.serbero.public_key());
+        (publish, opened.message)
+    }
+
+    /// The node's `admin-took-dispute` as the Relay actor would hand it over.
+    fn took(&self, buyer: PublicKey, seller: PublicKey, at: i64) -> NodeMessage {
+        let info = serde_json::from_value(serde_json::json!({
+            "id": Uuid::new_v4(), "kind": "sell", "status": "dispute", "hash": null, "preimage": null,
+            "order_previous_status": "active", "initiator_pubkey": buyer.to_hex(), "buyer_pubkey": buyer.to_hex(),
+            "seller_pubkey": seller.to_hex(), "initiator_full_privacy": true, "counterpart_full_privacy": true,
+            "initiator_info": null, "counterpart_info": null, "premium": 0, "payment_method": "SEPA",
+            "amount": 1, "fiat_amount": 1, "fee": 0, "routing_fee": 0, "buyer_invoice": null,
+            "invoice_held_at": 0, "taken_at": 0, "created_at": 0
+        }))
+        .unwrap();
+        let payload = Payload::Dispute(self.dispute, Some(info));
+        let message =
+            Message::new_dispute(Some(self.dispute), Some(REQUEST_ID), None, Action::AdminTookDispute, Some(payload));
+        let event = wrap_message_nip44(&message, &self.node, &self.node, self.serbero.public_key(), Default::default())
+            .unwrap();
+        NodeMessage { message: Box::new(message), created_at: at, event_id: event.id }
+    }
+
+    fn revision(&self, status: DisputeStatus, created_at: i64) -> DisputeEvent {
+        DisputeEvent {
+            dispute_id: self.dispute.to_string(),
+            status,
+            initiator: Initiator::Buyer,
+            assigned_solver: None,
+            event_id: Keys::generate().public_key().to_hex(),
+            mostro_pubkey: self.node.public_key().to_hex(),
+            created_at,
+        }
+    }
+
+    /// Takes the two `WatchChat` casts of an opened conversation: their keys.
+    async fn chat_watches(&mut self) -> Vec<String> {
+        let mut keys = Vec::new();
+        for _ in 0..2 {
+            let relay::Msg::WatchChat { key, filters, .. } = self.relay.next().await else {
+                panic!("expected a chat watch")
+            };
+            assert_eq!(filters.len(), 2, "kind-14 channel and the legacy envelope");
+            keys.push(key);
+        }
+        keys
+    }
+
+    fn take_row(&self) -> (String, Option<String>) {
+        let sql = "SELECT state || '|' || COALESCE(ended_reason, '') FROM solver_takes WHERE dispute_id = ?1";
+        let row = self.db.column::<String>(sql, [self.dispute.to_string()]).remove(0);
+        let (state, reason) = row.split_once('|').unwrap();
+        (state.to_string(), (!reason.is_empty()).then(|| reason.to_string()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_take_waits_for_the_node_info_and_says_so_when_its_deadline_passes() {
+    let mut s = Script::new().await;
+    let mut session = s.start(3).await;
+    for _ in 0..3 {
+        s.answer_status(None).await;
+    }
+    assert_eq!(session.ended().await, Ok(Some("timed_out".into())));
+    assert_eq!(
+        s.take_row(),
+        ("timed_out".into(), Some("the node's info event (kind 38385) never arrived, so no take was sent".into()))
+    );
+    let leftover: Vec<_> = s.relay.drain().into_iter().filter(|m| matches!(m, relay::Msg::Publish { .. })).collect();
+    assert!(leftover.is_empty(), "no take request went out");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unacknowledged_take_is_signed_again_fresh() {
+    let mut s = Script::new().await;
+    let session = s.start(15).await;
+    s.answer_status(Some(s.node_info(2, 6))).await;
+    let (first, message) = s.take_request().await;
+    let inner = message.get_inner_message_kind();
+    assert_eq!(
+        (inner.action.clone(), inner.id, inner.request_id),
+        (Action::AdminTakeDispute, Some(s.dispute), Some(REQUEST_ID))
+    );
+    assert_eq!(first.event.kind, Kind::PrivateDirectMessage);
+    assert!(nostr_sdk::nips::nip13::get_leading_zero_bits(first.event.id) >= 6);
+    first.answer(Vec::new(), vec![(SCRIPT_RELAY_URL.into(), "rate-limited".into())]);
+
+    s.answer_status(Some(s.node_info(2, 6))).await;
+    let (second, _) = s.take_request().await;
+    assert_ne!(second.event.id, first.event.id, "a new event, not the stale one again");
+    assert!(second.event.created_at >= first.event.created_at);
+    assert!(Timestamp::now().as_secs() - second.event.created_at.as_secs() < 10, "the node drops what is 10 s old");
+    assert_eq!(s.take_row().0, "requested");
+    session.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_withdraws_what_was_not_delivered_and_ends_the_conversation() {
+    let mut s = Script::new().await;
+    let mut session = s.start(15).await;
+    s.answer_status(Some(s.node_info(2, 0))).await;
+    let (take, _) = s.take_request().await;
+    take.answer(vec![SCRIPT_RELAY_URL.into()], Vec::new());
+    let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
+    let took_at = Timestamp::now().as_secs() as i64;
+    session.cast(session::Msg::Node(s.took(buyer, seller, took_at))).unwrap();
+    let watched = s.chat_watches().await;
+
+    let said = session
+        .ask(|reply| session::Msg::Say { party: Party::Buyer, text: "Did the payment leave your bank?".into(), reply })
+        .await;
+    assert_eq!(said, Ok(()));
+    let pending = Publish::next_n(&mut s.relay, 1).await.remove(0);
+    assert_eq!(pending.event.kind, Kind::PrivateDirectMessage, "kind-14 chat envelope");
+
+    // Our own take's revision changes nothing; a human's later one ends the conversation.
+    session.cast(session::Msg::Revisions(vec![s.revision(DisputeStatus::InProgress, took_at)])).unwrap();
+    assert_eq!(session.ask(session::Msg::Status).await.state, TakeState::Took);
+    session.cast(session::Msg::Revisions(vec![s.revision(DisputeStatus::InProgress, took_at + 60)])).unwrap();
+    assert_eq!(session.ended().await, Ok(Some("superseded".into())));
+
+    let mut unwatched = Vec::new();
+    for _ in 0..2 {
+        let relay::Msg::UnwatchChat { key } = s.relay.next().await else { panic!("expected the channels closed") };
+        unwatched.push(key);
+    }
+    assert_eq!(unwatched, watched);
+    assert_eq!(s.take_row(), ("superseded".into(), Some("taken over by a human solver".into())));
+    let statuses = s.db.column::<String>("SELECT status FROM outbox", []);
+    assert_eq!(statuses, ["withdrawn"], "the undelivered message is withdrawn, not sent later");
+    let said = s.db.count("SELECT COUNT(*) FROM party_messages WHERE direction = 'outbound'", []);
+    assert_eq!(said, 1, "what Serbero said stays in the transcript");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_session_resumes_its_channels_without_taking_again() {
+    let mut s = Script::new().await;
+    let session = s.start(15).await;
+    s.answer_status(Some(s.node_info(2, 0))).await;
+    let (take, _) = s.take_request().await;
+    take.answer(vec![SCRIPT_RELAY_URL.into()], Vec::new());
+    let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
+    session.cast(session::Msg::Node(s.took(buyer, seller, Timestamp::now().as_secs() as i64))).unwrap();
+    let first = s.chat_watches().await;
+    session.stop().await;
+    for _ in 0..2 {
+        assert!(matches!(s.relay.next().await, relay::Msg::UnwatchChat { .. }));
+    }
+
+    let resumed = s.start(15).await;
+    assert_eq!(s.chat_watches().await, first, "the same channels, derived again from the stored trade keys");
+    let status = resumed.ask(session::Msg::Status).await;
+    assert_eq!(status.state, TakeState::Took);
+    s.relay.assert_idle().await;
+    resumed.stop().await;
+}
