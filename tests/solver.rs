@@ -226,6 +226,9 @@ async fn silence_ends_in_a_recorded_timeout() {
     assert_eq!(s.take().unwrap().2.as_deref(), Some("no answer from the node in time"));
     assert_eq!(s.node.requests().len(), 1, "one take, not retried once relays acknowledged it");
     assert!(s.session().await.is_none(), "the session ended");
+    assert_eq!(s.open().await, Opened::Started, "an unanswered take may be asked again");
+    assert!(s.node.wait_for_requests(2, WAIT).await, "a second take request");
+    s.wait_for_take("timed_out").await;
     s.daemon.stop().await;
 }
 
@@ -327,6 +330,7 @@ async fn a_human_taking_over_ends_the_conversation() {
     s.wait_for_take("superseded").await;
     assert_eq!(s.take().unwrap().2.as_deref(), Some("taken over by a human solver"));
     assert!(s.session().await.is_none(), "Serbero no longer writes to the parties");
+    assert_eq!(s.open().await, Opened::Ended(TakeState::Superseded), "nor takes the dispute back");
     s.daemon.stop().await;
 }
 

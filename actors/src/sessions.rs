@@ -23,7 +23,8 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
-use crate::session::{self, store, MediationSession, SessionRef};
+use crate::session::store::{self, TakeState};
+use crate::session::{self, MediationSession, SessionRef};
 
 pub type SessionsRef = ActorRef<Msg>;
 
@@ -48,6 +49,8 @@ pub enum Opened {
     AlreadyOpen,
     /// AuthRetry's standing does not allow a take.
     NotAuthorized(AuthState),
+    /// The conversation already ended for good (taken over by a human, or resolved).
+    Ended(TakeState),
     Failed(String),
 }
 
@@ -102,6 +105,7 @@ struct Running {
 }
 
 pub struct State {
+    db: Db,
     args: Args,
     running: HashMap<String, Running>,
     by_actor: HashMap<ActorId, String>,
@@ -120,6 +124,7 @@ impl Actor for Sessions {
         args.relay.cast(relay::Msg::WatchNode { sink: me.get_derived() })?;
         args.dispute.cast(dispute::Msg::WatchRevisions(me.get_derived()))?;
         Ok(State {
+            db: Db::open(&args.db_path).await?,
             args,
             running: HashMap::new(),
             by_actor: HashMap::new(),
@@ -130,7 +135,7 @@ impl Actor for Sessions {
 
     /// Every conversation the database holds as live resumes.
     async fn post_start(&self, me: SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        let live = Db::open(&st.args.db_path).await?.read(store::live).await?;
+        let live = st.db.read(store::live).await?;
         if !live.is_empty() {
             info!(sessions = live.len(), "resuming conversations");
         }
@@ -191,7 +196,7 @@ async fn restart_if_live(
     why: &str,
 ) -> Result<(), ActorProcessingErr> {
     let id = dispute_id.clone();
-    let take = Db::open(&st.args.db_path).await?.read(move |c| store::load(c, &id)).await?;
+    let take = st.db.read(move |c| store::load(c, &id)).await?;
     let Some(take) = take.filter(|t| t.state.is_live()) else { return Ok(()) };
     let budget = st
         .budgets
@@ -208,6 +213,12 @@ async fn restart_if_live(
 async fn open(me: &SessionsRef, st: &mut State, dispute_id: String) -> Opened {
     if st.running.contains_key(&dispute_id) {
         return Opened::AlreadyOpen;
+    }
+    let id = dispute_id.clone();
+    match st.db.read(move |c| store::load(c, &id)).await {
+        Ok(Some(take)) if take.state.is_final() => return Opened::Ended(take.state),
+        Ok(_) => {}
+        Err(e) => return Opened::Failed(e.to_string()),
     }
     match st.args.auth_retry.call(auth_retry::Msg::Status, Some(AUTH_TIMEOUT)).await {
         Ok(CallResult::Success(status)) if status.may_take => {}

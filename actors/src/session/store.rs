@@ -40,6 +40,12 @@ impl TakeState {
     pub fn is_live(self) -> bool {
         matches!(self, Self::Requested | Self::Took)
     }
+
+    /// Taken over or resolved: never taken again. A refused, unanswered or unusable take may be
+    /// asked again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Superseded | Self::Closed)
+    }
 }
 
 /// One dispute's take, as stored.
