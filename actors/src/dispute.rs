@@ -314,18 +314,4 @@ async fn on_renotify_tick(st: &mut State) -> Result<(), ActorProcessingErr> {
 
 crate::outbox_messages!(Msg);
 
-impl From<DisputesObserved> for Msg {
-    fn from(batch: DisputesObserved) -> Self {
-        Msg::Observed(batch)
-    }
-}
-
-impl TryFrom<Msg> for DisputesObserved {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::Observed(batch) => Ok(batch),
-            other => Err(other),
-        }
-    }
-}
+crate::derived_message!(Msg::Observed(DisputesObserved));

@@ -1,6 +1,29 @@
 //! The running Serbero: the supervised actor tree, the `serbero` command line, and (behind the
 //! `test-harness` feature) the harness for scripting one actor in tests.
 
+/// Lets `$msg::$variant($inner)` be reached through a `DerivedActorRef<$inner>`, so a peer can
+/// hold a ref typed by what it sends rather than by the whole `Msg` of the receiver.
+#[macro_export]
+macro_rules! derived_message {
+    ($msg:ident :: $variant:ident ( $inner:ty )) => {
+        impl From<$inner> for $msg {
+            fn from(inner: $inner) -> Self {
+                Self::$variant(inner)
+            }
+        }
+
+        impl TryFrom<$msg> for $inner {
+            type Error = $msg;
+            fn try_from(msg: $msg) -> Result<Self, $msg> {
+                match msg {
+                    $msg::$variant(inner) => Ok(inner),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+
 pub mod auth_retry;
 pub mod cli;
 pub mod clock;

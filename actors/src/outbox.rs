@@ -273,25 +273,11 @@ impl Drop for Outbox {
 #[macro_export]
 macro_rules! outbox_messages {
     ($msg:ident) => {
-        impl From<$crate::relay::PublishOutcome> for $msg {
-            fn from(outcome: $crate::relay::PublishOutcome) -> Self {
-                Self::Published(outcome)
-            }
-        }
+        $crate::derived_message!($msg::Published($crate::relay::PublishOutcome));
 
         impl From<$crate::outbox::DeliveryDue> for $msg {
             fn from(_: $crate::outbox::DeliveryDue) -> Self {
                 Self::DeliveryDue
-            }
-        }
-
-        impl TryFrom<$msg> for $crate::relay::PublishOutcome {
-            type Error = $msg;
-            fn try_from(msg: $msg) -> Result<Self, $msg> {
-                match msg {
-                    $msg::Published(outcome) => Ok(outcome),
-                    other => Err(other),
-                }
             }
         }
 

@@ -72,21 +72,7 @@ pub enum Msg {
 
 crate::outbox_messages!(Msg);
 
-impl From<ChatEvent> for Msg {
-    fn from(event: ChatEvent) -> Self {
-        Self::Chat(event)
-    }
-}
-
-impl TryFrom<Msg> for ChatEvent {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::Chat(event) => Ok(event),
-            other => Err(other),
-        }
-    }
-}
+crate::derived_message!(Msg::Chat(ChatEvent));
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionStatus {

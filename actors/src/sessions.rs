@@ -54,37 +54,9 @@ pub enum Opened {
     Failed(String),
 }
 
-impl From<NodeMessage> for Msg {
-    fn from(message: NodeMessage) -> Self {
-        Self::Node(message)
-    }
-}
+crate::derived_message!(Msg::Node(NodeMessage));
 
-impl TryFrom<Msg> for NodeMessage {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::Node(message) => Ok(message),
-            other => Err(other),
-        }
-    }
-}
-
-impl From<DisputesObserved> for Msg {
-    fn from(events: DisputesObserved) -> Self {
-        Self::Revisions(events)
-    }
-}
-
-impl TryFrom<Msg> for DisputesObserved {
-    type Error = Msg;
-    fn try_from(msg: Msg) -> Result<Self, Msg> {
-        match msg {
-            Msg::Revisions(events) => Ok(events),
-            other => Err(other),
-        }
-    }
-}
+crate::derived_message!(Msg::Revisions(DisputesObserved));
 
 #[derive(Clone)]
 pub struct Args {

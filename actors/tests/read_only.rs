@@ -5,8 +5,11 @@
 //! read-only list first. The simulated node and parties in `actors/src/sim/` speak as the node
 //! and as trade parties, so they may build other messages, but never these two either.
 
+mod sources;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+
+use sources::{root, rust_files};
 
 /// Names of the fund-moving actions, as Rust variants and on the wire.
 const FORBIDDEN: &[&str] = &["AdminSettle", "AdminCancel", "admin-settle", "admin-cancel"];
@@ -63,22 +66,14 @@ fn files_using(needles: &[&str]) -> Vec<String> {
 /// test module. Our convention is one `#[cfg(test)] mod tests`, last in the file; any other test
 /// item fails here rather than hiding code from the scan.
 fn production_sources() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
-    let mut files = Vec::new();
-    for dir in ["src", "actors/src"] {
-        walk(&root.join(dir), &mut files);
-    }
-    files.sort();
-    let sources: Vec<(String, String)> = files
-        .iter()
-        .map(|path| {
-            let file = path.strip_prefix(&root).expect("under root").to_string_lossy().replace('\\', "/");
-            let text = fs::read_to_string(path).expect("read source");
-            (file.clone(), production_part(&file, &text).to_string())
+    rust_files()
+        .into_iter()
+        .map(|file| {
+            let text = fs::read_to_string(root().join(&file)).expect("read source");
+            let code = production_part(&file, &text).to_string();
+            (file, code)
         })
-        .collect();
-    assert!(sources.iter().any(|(f, _)| f == TAKE_MODULE), "scan found the sources");
-    sources
+        .collect()
 }
 
 fn production_part<'a>(file: &str, text: &'a str) -> &'a str {
@@ -87,15 +82,4 @@ fn production_part<'a>(file: &str, text: &'a str) -> &'a str {
     assert!(rest.starts_with("#[cfg(test)]\nmod tests {"), "{file}: a test item other than the final `mod tests`");
     assert_eq!(rest.matches("#[cfg(test)]").count(), 1, "{file}: more than one test item");
     &text[..at]
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }

@@ -3,9 +3,12 @@
 //! or a schema change is made outside the migration runner. `#[cfg(test)]` items are left out:
 //! fixtures may seed any table.
 
+mod sources;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+
+use sources::{root, rust_files};
 
 /// Table → the file whose SQL may write it. A table listed more than once is partitioned: each
 /// writer writes only its own rows (the comment says by what).
@@ -134,35 +137,6 @@ fn check(file: &str, statement: &Sql) -> Option<String> {
 
 fn owners(table: &str) -> Vec<&'static str> {
     OWNERS.iter().filter(|(t, _)| *t == table).map(|(_, file)| *file).collect()
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-/// Every `.rs` file under `src/` and `actors/src/`, relative to the workspace root.
-fn rust_files() -> Vec<String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).expect("read dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    for dir in ["src", "actors/src"] {
-        walk(&root().join(dir), &mut files);
-    }
-    let mut files: Vec<String> = files
-        .iter()
-        .map(|f| f.strip_prefix(root()).expect("under root").to_string_lossy().replace('\\', "/"))
-        .collect();
-    files.sort();
-    assert!(files.contains(&"actors/src/dispute/store.rs".to_string()), "scan found the sources");
-    files
 }
 
 /// Tables created by `migrations/*.sql`, plus `schema_version`, which the runner creates.
