@@ -300,24 +300,16 @@ mod tests {
         let foreign = wrap_chat_message(&stranger, &ch.conv, &ch.sign, "I am the buyer").await.unwrap();
         let elsewhere = wrap_chat_message(&stranger, &other.conv, &other.sign, "hi").await.unwrap();
         let legacy_foreign = wrap_giftwrap_chat_message(&stranger, &ch.legacy.public_key(), "hi").await.unwrap();
-        let cases: Vec<(&str, &Event, Result<Received, Rejected>)> = vec![
-            ("our own echo", &ours, Ok(Received::Echo)),
-            (
-                "inner signer is nobody's",
-                &foreign,
-                Err(Rejected::Envelope(
-                    "Unexpected error: inner event is signed by a key that is not a party to this conversation".into(),
-                )),
-            ),
-            ("another channel's author", &elsewhere, Err(Rejected::OtherChannel)),
-            ("legacy, foreign signer", &legacy_foreign, Err(Rejected::ForeignSigner)),
+        // (case, event, what the outcome's debug form must contain)
+        let cases = [
+            ("our own echo", &ours, "Ok(Echo)"),
+            ("inner signer is nobody's", &foreign, "not a party to this conversation"),
+            ("another channel's author", &elsewhere, "Err(OtherChannel)"),
+            ("legacy, foreign signer", &legacy_foreign, "Err(ForeignSigner)"),
         ];
         for (name, event, expected) in cases {
-            let got = check(&p, &mut Gate::default(), event).await;
-            match (&got, &expected) {
-                (Err(Rejected::Envelope(_)), Err(Rejected::Envelope(_))) => {}
-                _ => assert_eq!(got, expected, "{name}"),
-            }
+            let got = format!("{:?}", check(&p, &mut Gate::default(), event).await);
+            assert!(got.contains(expected), "{name}: {got}");
         }
     }
 

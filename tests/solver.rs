@@ -112,7 +112,8 @@ impl Scene {
 
     fn inbound(&self, party: Party) -> Vec<String> {
         let sql = format!(
-            "SELECT content FROM party_messages WHERE dispute_id = '{}' AND party = '{party}' AND direction = 'inbound' ORDER BY id",
+            "SELECT content FROM party_messages
+              WHERE dispute_id = '{}' AND party = '{party}' AND direction = 'inbound' ORDER BY id",
             self.dispute
         );
         rows(&self.world.db_path(), &sql)

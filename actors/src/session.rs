@@ -19,7 +19,7 @@ use nostr_sdk::{Event, JsonUtil, Keys, PublicKey, Timestamp};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serbero_core::auth_retry::TakeOutcome;
-use serbero_core::chat::{receive, Channel, Gate, Party, Received, Rejected};
+use serbero_core::chat::{receive, Channel, Gate, Inbound, Party, Received, Rejected};
 use serbero_core::config::OutboxSettings;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::take::{ensure_read_only, match_answer, taken_over, TakeAnswer, TakeRequest, TakenDispute};
@@ -128,6 +128,8 @@ impl Actor for MediationSession {
         let (id, request_id, now) = (args.dispute_id.clone(), args.request_id, args.clock.now());
         let deadline = now + args.take_timeout.as_secs() as i64;
         let take = db.write(move |tx| store::request(tx, &id, request_id, deadline, now)).await?;
+        let id = args.dispute_id.clone();
+        let received = db.read(move |conn| store::inbound_count(conn, &id)).await?;
         let wiring =
             Wiring { relay: args.relay.clone(), published: me.get_derived(), due: me.get_derived(), clock: args.clock };
         let outbox = Outbox::new(outbox_owner(&args.dispute_id), &args.outbox, wiring);
@@ -141,7 +143,7 @@ impl Actor for MediationSession {
             auth_retry: args.auth_retry,
             outbox,
             channels: Vec::new(),
-            received: 0,
+            received,
             take_sent: false,
             deadline: None,
             resend: None,
@@ -362,28 +364,39 @@ async fn chat_resume_points(st: &mut State) -> Result<Vec<Timestamp>, ActorProce
 async fn on_chat(st: &mut State, event: &Event) -> Result<(), ActorProcessingErr> {
     let now = Timestamp::from_secs(st.clock.now().max(0) as u64);
     let us = st.keys.public_key();
+    let mut verdict = (None, Err(Rejected::OtherChannel));
     for (channel, gate) in st.channels.iter_mut() {
-        match receive(channel, &us, gate, event, now).await {
-            Err(Rejected::OtherChannel) => continue,
-            Err(Rejected::Duplicate) | Ok(Received::Echo) => return Ok(()),
-            Err(why) => {
-                warn!(dispute = %st.take.dispute_id, party = %channel.party, event = %event.id, reason = %why, "party chat event rejected");
-                return Ok(());
-            }
-            Ok(Received::Message(inbound)) => {
-                let (id, now) = (st.take.dispute_id.clone(), st.clock.now());
-                let stored = inbound.clone();
-                if st.db.write(move |tx| store::inbound(tx, &id, &stored, now)).await? {
-                    st.received += 1;
-                    info!(dispute = %st.take.dispute_id, party = %inbound.party, inner = %inbound.inner_event_id, legacy = inbound.legacy, "party message received");
-                } else {
-                    debug!(dispute = %st.take.dispute_id, inner = %inbound.inner_event_id, "party message already stored");
-                }
-                return Ok(());
-            }
+        verdict = (Some(channel.party), receive(channel, &us, gate, event, now).await);
+        if verdict.1 != Err(Rejected::OtherChannel) {
+            break;
         }
     }
-    debug!(dispute = %st.take.dispute_id, event = %event.id, "chat event on none of our channels");
+    let dispute = &st.take.dispute_id;
+    match verdict {
+        (_, Ok(Received::Message(inbound))) => take_in(st, inbound).await,
+        (_, Ok(Received::Echo) | Err(Rejected::Duplicate)) => Ok(()),
+        (_, Err(Rejected::OtherChannel)) => {
+            debug!(%dispute, event = %event.id, "chat event on none of our channels");
+            Ok(())
+        }
+        (party, Err(why)) => {
+            let party = party.map(Party::as_str).unwrap_or("-");
+            warn!(%dispute, party, event = %event.id, reason = %why, "party chat event rejected");
+            Ok(())
+        }
+    }
+}
+
+/// Stores a party's message unless its inner id is known (the durable dedup).
+async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessingErr> {
+    let (id, now, stored) = (st.take.dispute_id.clone(), st.clock.now(), inbound.clone());
+    let (dispute, inner) = (&st.take.dispute_id, inbound.inner_event_id);
+    if st.db.write(move |tx| store::inbound(tx, &id, &stored, now)).await? {
+        st.received += 1;
+        info!(%dispute, party = %inbound.party, %inner, legacy = inbound.legacy, "party message received");
+    } else {
+        debug!(%dispute, %inner, "party message already stored");
+    }
     Ok(())
 }
 
@@ -407,23 +420,26 @@ async fn say(st: &mut State, party: Party, text: String) -> Result<Result<(), St
         &event,
         event.created_at,
     )?;
-    let inner_id = inner.inner_event_id;
+    let row = Outbound {
+        party,
+        inner_event_id: inner.inner_event_id.to_hex(),
+        outer_event_id: event.id.to_hex(),
+        inner_created_at: event.created_at.as_secs() as i64,
+        content: text.clone(),
+    };
     let message = NewMessage {
         idempotency_key: format!("chat:{}:{}", st.take.dispute_id, event.id),
         dispute_id: Some(st.take.dispute_id.clone()),
         recipient: channel.trade_pubkey.to_hex(),
         notif_type: PARTY_MESSAGE.to_string(),
-        body: text.clone(),
+        body: text,
         event_id: event.id.to_hex(),
         event_json: event.as_json(),
     };
-    let outbound = (party, inner_id.to_hex(), event.id.to_hex(), event.created_at.as_secs() as i64);
     let (id, ledger, now) = (st.take.dispute_id.clone(), st.outbox.ledger().clone(), st.clock.now());
     st.db
         .write(move |tx| {
             outbox::store::insert(tx, &ledger, &message, now)?;
-            let (party, inner_event_id, outer_event_id, inner_created_at) = outbound;
-            let row = Outbound { party, inner_event_id, outer_event_id, inner_created_at, content: &text };
             store::outbound(tx, &id, &row, now)
         })
         .await?;

@@ -112,7 +112,7 @@ impl Actor for Sessions {
             info!(sessions = live.len(), "resuming conversations");
         }
         for take in live {
-            spawn(&me, st, take.dispute_id, take.request_id).await?;
+            resume(&me, st, take.dispute_id, take.request_id).await;
         }
         Ok(())
     }
@@ -175,11 +175,20 @@ async fn restart_if_live(
         .entry(dispute_id.clone())
         .or_insert_with(|| RestartBudget::new(MAX_SESSION_RESTARTS, RESTART_WINDOW));
     if !budget.allow(st.started.elapsed()) {
-        error!(dispute = %dispute_id, reason = %why, "session failed too often; leaving it stopped until the daemon restarts");
+        let dispute = &dispute_id;
+        error!(%dispute, reason = %why, "session failed too often; it stays stopped until the daemon restarts");
         return Ok(());
     }
     warn!(dispute = %dispute_id, reason = %why, "session stopped mid-conversation; restarting it from the database");
-    spawn(me, st, take.dispute_id, take.request_id).await
+    resume(me, st, take.dispute_id, take.request_id).await;
+    Ok(())
+}
+
+/// A conversation that cannot start again is left alone, logged: the others and the core go on.
+async fn resume(me: &SessionsRef, st: &mut State, dispute_id: String, request_id: u64) {
+    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id).await {
+        error!(dispute = %dispute_id, error = %e, "conversation could not be resumed");
+    }
 }
 
 async fn open(me: &SessionsRef, st: &mut State, dispute_id: String) -> Opened {

@@ -182,15 +182,15 @@ pub(super) fn inbound(tx: &Transaction<'_>, dispute_id: &str, m: &Inbound, now: 
 }
 
 /// Our message to a party, in the transaction that queues it in the outbox.
-pub(super) struct Outbound<'a> {
+pub(super) struct Outbound {
     pub party: Party,
     pub inner_event_id: String,
     pub outer_event_id: String,
     pub inner_created_at: i64,
-    pub content: &'a str,
+    pub content: String,
 }
 
-pub(super) fn outbound(tx: &Transaction<'_>, dispute_id: &str, m: &Outbound<'_>, now: i64) -> rusqlite::Result<()> {
+pub(super) fn outbound(tx: &Transaction<'_>, dispute_id: &str, m: &Outbound, now: i64) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO party_messages (dispute_id, party, direction, inner_event_id, outer_event_id,
                                      inner_created_at, content, persisted_at)
@@ -198,6 +198,16 @@ pub(super) fn outbound(tx: &Transaction<'_>, dispute_id: &str, m: &Outbound<'_>,
         params![dispute_id, m.party.as_str(), m.inner_event_id, m.outer_event_id, m.inner_created_at, m.content, now],
     )?;
     Ok(())
+}
+
+/// How many party messages were taken in.
+pub fn inbound_count(conn: &Connection, dispute_id: &str) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM party_messages WHERE dispute_id = ?1 AND direction = 'inbound'",
+        [dispute_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
 }
 
 /// The newest inbound message time of a party, to resume its chat subscription from.
