@@ -1,7 +1,8 @@
 -- Serbero as a read-only solver. One row per dispute it takes (or tries to), written only by that
 -- dispute's session actor: the request, the node's answer (the parties' trade keys it needs to
 -- derive the chat keys again after a restart) and how it ended. The party chat it reads and
--- writes is in party_messages, deduplicated durably on the inner event id.
+-- writes is in party_messages, deduplicated durably on the inner event id; it is the mediation
+-- transcript (the earlier mediation_messages table keeps its rows from upgraded databases).
 
 CREATE TABLE solver_takes (
     dispute_id     TEXT PRIMARY KEY REFERENCES disputes(dispute_id),
@@ -30,6 +31,7 @@ CREATE TABLE party_messages (
     inner_created_at INTEGER NOT NULL,
     content          TEXT NOT NULL,
     legacy           INTEGER NOT NULL DEFAULT 0,   -- read from the legacy gift-wrap envelope
+    stale            INTEGER NOT NULL DEFAULT 0,   -- older than that party's newest reply: kept, not counted
     persisted_at     INTEGER NOT NULL,
     UNIQUE (dispute_id, inner_event_id)
 );

@@ -114,6 +114,14 @@ pub struct Gate {
     bucket: TokenBucket,
 }
 
+impl Gate {
+    /// Remembers an event Serbero itself published on the channel, so its echo is dropped before
+    /// any cryptography and never spends the party's rate limit.
+    pub fn sent(&mut self, outer_id: EventId) {
+        self.recent.insert(outer_id);
+    }
+}
+
 impl Default for Gate {
     fn default() -> Self {
         Self { recent: RecentIds::new(RECENT_OUTER_IDS), bucket: TokenBucket::new(RATE_BURST, RATE_PER_MINUTE) }

@@ -154,6 +154,9 @@ pub struct MediationSettings {
     pub solver_auth_retry_max_attempts: u32,
     /// How long a take request waits for the node's answer before it is recorded as unanswered.
     pub take_timeout_seconds: u64,
+    /// A session still open this long after it started escalates (`mediation_timeout`); 0
+    /// disables it.
+    pub session_timeout_seconds: u64,
 }
 
 impl Default for MediationSettings {
@@ -167,6 +170,7 @@ impl Default for MediationSettings {
             solver_auth_retry_max_total_seconds: 86_400,
             solver_auth_retry_max_attempts: 24,
             take_timeout_seconds: 15,
+            session_timeout_seconds: 259_200,
         }
     }
 }
@@ -620,7 +624,10 @@ fn resolve_reasoning(
     warnings: &mut Vec<String>,
 ) -> Result<ReasoningSettings, ConfigError> {
     if !REASONING_PROVIDERS.contains(&reasoning.provider.as_str()) {
-        let problem = format!("`{}` is not one of {}", reasoning.provider, REASONING_PROVIDERS.join(", "));
+        let mut problem = format!("`{}` is not one of {}", reasoning.provider, REASONING_PROVIDERS.join(", "));
+        if matches!(reasoning.provider.as_str(), "ppqai" | "openclaw") {
+            problem.push_str("; use `openai-compatible` with the service's api_base (e.g. https://api.ppq.ai)");
+        }
         return Err(invalid("reasoning.provider", problem));
     }
     reasoning.api_base = reasoning.api_base.trim_end_matches('/').to_owned();
@@ -760,6 +767,7 @@ solver_auth_retry_max_interval_seconds = 70
 solver_auth_retry_max_total_seconds = 700
 solver_auth_retry_max_attempts = 4
 take_timeout_seconds = 9
+session_timeout_seconds = 0
 
 [reasoning]
 provider = "anthropic"
@@ -823,6 +831,7 @@ fallback_to_all_solvers = true
                     solver_auth_retry_max_total_seconds: 700,
                     solver_auth_retry_max_attempts: 4,
                     take_timeout_seconds: 9,
+                    session_timeout_seconds: 0,
                 }
             ),
             format!(
@@ -944,6 +953,10 @@ fallback_to_all_solvers = true
             (base().replace(&private_key_line, &format!("{private_key_line}db_path = \"\"\n")), "serbero.db_path"),
             (base() + "[outbox]\nretry_initial_seconds = 30\nretry_max_seconds = 10\n", "outbox.retry_initial_seconds"),
             (base() + "[reasoning]\nprovider = \"ppqai\"\n", "reasoning.provider: `ppqai` is not one of"),
+            (
+                base() + "[reasoning]\nprovider = \"openclaw\"\n",
+                "; use `openai-compatible` with the service's api_base",
+            ),
             (base() + "[timeouts]\nrenotification_seconds = \"soon\"\n", "timeouts.renotification_seconds"),
             (base() + "[timeouts]\nrenotification_seconds = -1\n", "timeouts.renotification_seconds"),
             (base() + "[outbox]\nmax_attempts = 99999999999\n", "outbox.max_attempts"),

@@ -80,6 +80,11 @@ impl Initiator {
             Self::Unknown => "unknown",
         }
     }
+
+    /// As stored in `disputes.initiator_role`.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Buyer, Self::Seller, Self::Unknown].into_iter().find(|i| i.as_str() == value)
+    }
 }
 
 /// A dispute event that passed every check.

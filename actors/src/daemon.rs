@@ -45,6 +45,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 impl Running {
     /// The running children, e.g. to tell the escalation dispatcher about a new handoff.
+    /// The supervisor of the tree, to ask it about children that start later (sessions).
+    pub fn root(&self) -> RootRef {
+        self.root.clone()
+    }
+
     pub async fn children(&self) -> anyhow::Result<root::Children> {
         match self.root.call(root::Msg::Children, Some(READY_TIMEOUT)).await? {
             CallResult::Success(children) => Ok(children),

@@ -3,6 +3,7 @@
 //! dispute_observations, its notifications rows and its outbox rows (see `store`).
 //! Casts: relay (watch, publish).
 
+mod report;
 mod store;
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use nostr_sdk::{Keys, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::config::{OutboxSettings, Solver, Timeouts};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
-use serbero_core::lifecycle::{intake, Effects, Intake};
+use serbero_core::lifecycle::{intake, Effects, Intake, LifecycleState};
 use serbero_core::notification::{self as text, NotifType};
 use tracing::{debug, info, warn};
 
@@ -202,12 +203,25 @@ async fn on_observed(st: &mut State, events: Vec<DisputeEvent>) -> Result<(), Ac
     if applied.is_empty() {
         return Ok(());
     }
+    let resolved = applied
+        .iter()
+        .filter(|(_, effects)| effects.transition.as_ref().is_some_and(|t| t.to == LifecycleState::Resolved))
+        .map(|(event, _)| (event.dispute_id.clone(), event.status.to_string()))
+        .collect();
+    let reports = report::reports(&mut st.db, &st.solvers, resolved).await?;
+    drafts.extend(reports.iter().flat_map(|r| r.drafts.clone()));
+    for r in &reports {
+        info!(dispute = %r.dispute_id, solvers = r.drafts.len(), "mediation resolution report sent");
+    }
     let messages = outbox::build_all(&st.keys, drafts).await?;
     let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
     st.db
         .write(move |tx| {
             for (event, effects) in &applied {
                 store::apply(tx, event, effects, now)?;
+            }
+            for r in &reports {
+                store::reported(tx, &r.payload, now)?;
             }
             for message in &messages {
                 outbox::store::insert(tx, &ledger, message, now)?;

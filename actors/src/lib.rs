@@ -35,6 +35,7 @@ pub mod escalation;
 #[cfg(feature = "test-harness")]
 pub mod harness;
 pub mod outbox;
+pub mod reasoning;
 pub mod relay;
 pub mod root;
 pub mod session;

@@ -1,5 +1,6 @@
 //! Root: supervises its children in boot order (Relay, Dispute, then the EscalationDispatcher
-//! when escalation is enabled, and AuthRetry and Sessions when mediation is). Boot and restart take one path,
+//! when escalation is enabled, AuthRetry when mediation is, and Sessions once mediation's
+//! bring-up — prompt bundle, model endpoint health — succeeded in the background). Boot and restart take one path,
 //! [`start_child`]: a failed child is started again together with every child started after it
 //! (they hold its ref), within a restart budget. Past the budget Root fails, the daemon exits
 //! non-zero and the service manager restarts it; every actor reloads from the database.
@@ -22,18 +23,23 @@ use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
 use crate::escalation::{self, EscalationDispatcher, EscalationRef};
 use crate::relay::{self, Relay, RelayRef};
-use crate::sessions::{self, Sessions, SessionsRef};
+use crate::session::Mediator;
+use crate::sessions::{self, BroughtUp, Sessions, SessionsRef};
 
 pub type RootRef = ActorRef<Msg>;
 
 const MAX_RESTARTS: usize = 5;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Wait before a session asks the model again after a failed evaluation.
+const EVALUATION_RETRY: Duration = Duration::from_secs(30);
 /// How long a child may take to finish its current message when stopped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub enum Msg {
     /// The running children; also a barrier.
     Children(RpcReplyPort<Children>),
+    /// Mediation's bring-up succeeded: start the sessions.
+    MediationReady(BroughtUp),
 }
 
 #[derive(Clone)]
@@ -44,7 +50,7 @@ pub struct Children {
     pub escalation: Option<EscalationRef>,
     /// Present when `[mediation].enabled`.
     pub auth_retry: Option<AuthRetryRef>,
-    /// Present when `[mediation].enabled`.
+    /// Present once mediation's bring-up succeeded.
     pub sessions: Option<SessionsRef>,
 }
 
@@ -69,7 +75,7 @@ fn boot_order(config: &Config) -> Vec<Child> {
         order.push(Child::Escalation);
     }
     if config.mediation.enabled {
-        order.extend([Child::AuthRetry, Child::Sessions]);
+        order.push(Child::AuthRetry);
     }
     order
 }
@@ -83,6 +89,8 @@ pub struct State {
     escalation: Option<EscalationRef>,
     auth_retry: Option<AuthRetryRef>,
     sessions: Option<SessionsRef>,
+    /// The model and bundle, once mediation's bring-up succeeded.
+    brought_up: Option<BroughtUp>,
     /// This daemon run, as AuthRetry records it: its `terminated` holds until the next run.
     daemon_run: String,
     by_id: HashMap<ActorId, Child>,
@@ -119,6 +127,7 @@ impl Actor for Root {
             escalation: None,
             auth_retry: None,
             sessions: None,
+            brought_up: None,
             daemon_run: uuid::Uuid::new_v4().to_string(),
             by_id: HashMap::new(),
             budget: RestartBudget::new(MAX_RESTARTS, RESTART_WINDOW),
@@ -128,10 +137,11 @@ impl Actor for Root {
             start_child(&me, child, &mut st).await?;
         }
         info!("actor tree started");
+        sessions::bring_up_in_background(&st.config, me.clone());
         Ok(st)
     }
 
-    async fn handle(&self, _me: RootRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, me: RootRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
             Msg::Children(reply) => {
                 if let (Some(relay), Some(dispute)) = (&st.relay, &st.dispute) {
@@ -143,6 +153,11 @@ impl Actor for Root {
                         sessions: st.sessions.clone(),
                     });
                 }
+            }
+            Msg::MediationReady(brought_up) => {
+                st.brought_up = Some(brought_up);
+                st.boot_order.push(Child::Sessions);
+                start_child(&me, Child::Sessions, st).await?;
             }
         }
         Ok(())
@@ -247,8 +262,18 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
         }
         Child::Sessions => {
             let (relay, dispute, auth_retry) = (st.relay.clone(), st.dispute.clone(), st.auth_retry.clone());
-            let (Some(relay), Some(dispute), Some(auth_retry)) = (relay, dispute, auth_retry) else {
-                return Err("relay, dispute and auth retry must start before the sessions".into());
+            let (Some(relay), Some(dispute), Some(auth_retry), Some(up)) =
+                (relay, dispute, auth_retry, st.brought_up.clone())
+            else {
+                return Err("relay, dispute, auth retry and a brought-up mediation must precede the sessions".into());
+            };
+            let mediator = Mediator {
+                reasoner: up.reasoner,
+                bundle: up.bundle,
+                settings: cfg.mediation.clone(),
+                solvers: cfg.solvers.clone(),
+                escalation: st.escalation.clone(),
+                evaluation_retry: EVALUATION_RETRY,
             };
             let args = sessions::Args {
                 db_path: PathBuf::from(&cfg.serbero.db_path),
@@ -257,6 +282,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 relay,
                 dispute,
                 auth_retry,
+                mediator,
                 take_timeout: Duration::from_secs(cfg.mediation.take_timeout_seconds),
                 outbox: cfg.outbox.clone(),
                 clock: st.clock,

@@ -1,62 +1,67 @@
-//! Sessions: supervises one MediationSession per dispute Serbero takes. At start it restarts
-//! every conversation the database holds as live; it opens new ones when asked (after AuthRetry
-//! says a take may be tried); it routes the node's messages by request id or dispute id, and
-//! dispute revisions by dispute id. A session that fails is restarted alone from the database,
-//! within its own budget; the others and the core are untouched. Writes no table.
-//! Calls: auth_retry (status). Casts: relay (node watch), dispute (revision watch).
+//! Sessions: supervises one MediationSession per dispute Serbero mediates, and decides when one
+//! starts: at once when a new dispute is stored, and on a periodic scan as a safety net, for
+//! every eligible dispute, after AuthRetry says a take may be tried. At start it resumes every
+//! session the database holds as having work. It routes the node's messages (by request id, else
+//! dispute id) and dispute revisions to their session, and tells every session when Serbero loses
+//! its standing as a solver. A session that fails is restarted alone from the database, within
+//! its own budget; the others and the core are untouched. Writes no table.
+//! Calls: auth_retry (status). Casts: relay (node watch), dispute (revision watch), auth_retry
+//! (subscription).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nostr_sdk::{Keys, PublicKey};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::AuthState;
-use serbero_core::config::OutboxSettings;
+use serbero_core::config::{Config, OutboxSettings, PromptSettings, ReasoningSettings};
+use serbero_core::dispute::DisputeStatus;
+use serbero_core::mediation::eligible;
+use serbero_core::prompts::PromptBundle;
 use serbero_core::supervision::RestartBudget;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::auth_retry::{self, AuthRetryRef};
+use crate::auth_retry::{self, AuthChanged, AuthRetryRef};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
+use crate::reasoning::Reasoner;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
-use crate::session::store::{self, TakeState};
-use crate::session::{self, MediationSession, SessionRef};
+use crate::root::{self, RootRef};
+use crate::session::{self, record, store, MediationSession, Mediator, SessionRef};
+use crate::tasks::Ticker;
 
 pub type SessionsRef = ActorRef<Msg>;
 
 const MAX_SESSION_RESTARTS: usize = 3;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The safety-net scan for eligible disputes.
+const SCAN_PERIOD: Duration = Duration::from_secs(30);
+/// Sessions started by one scan at most: each begins with a call to the model.
+const STARTS_PER_SCAN: usize = 32;
 
 pub enum Msg {
-    /// Take `dispute_id` and open its conversation.
-    Open { dispute_id: String, reply: RpcReplyPort<Opened> },
     /// A message from the node, routed to the session it answers.
     Node(NodeMessage),
-    /// Dispute revisions from the Dispute actor, routed to their sessions.
+    /// Dispute revisions from the Dispute actor: new disputes may start sessions, the others
+    /// go to their session.
     Revisions(DisputesObserved),
+    /// Serbero's standing as a solver changed.
+    Auth(AuthChanged),
+    /// Start sessions for eligible disputes.
+    Scan,
     /// The running session of a dispute, if any; also a barrier.
     Session { dispute_id: String, reply: RpcReplyPort<Option<SessionRef>> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Opened {
-    Started,
-    AlreadyOpen,
-    /// AuthRetry's standing does not allow a take.
-    NotAuthorized(AuthState),
-    /// The conversation already ended for good (taken over by a human, or resolved).
-    Ended(TakeState),
-    Failed(String),
-}
-
 crate::derived_message!(Msg::Node(NodeMessage));
-
 crate::derived_message!(Msg::Revisions(DisputesObserved));
+crate::derived_message!(Msg::Auth(AuthChanged));
 
 #[derive(Clone)]
 pub struct Args {
@@ -66,6 +71,7 @@ pub struct Args {
     pub relay: RelayRef,
     pub dispute: DisputeRef,
     pub auth_retry: AuthRetryRef,
+    pub mediator: Mediator,
     pub take_timeout: Duration,
     pub outbox: OutboxSettings,
     pub clock: Clock,
@@ -73,7 +79,7 @@ pub struct Args {
 
 struct Running {
     session: SessionRef,
-    request_id: u64,
+    request_id: Option<u64>,
 }
 
 pub struct State {
@@ -82,7 +88,9 @@ pub struct State {
     running: HashMap<String, Running>,
     by_actor: HashMap<ActorId, String>,
     budgets: HashMap<String, RestartBudget>,
+    standing: Option<AuthState>,
     started: Instant,
+    _scan: Ticker,
 }
 
 pub struct Sessions;
@@ -95,46 +103,51 @@ impl Actor for Sessions {
     async fn pre_start(&self, me: SessionsRef, args: Args) -> Result<State, ActorProcessingErr> {
         args.relay.cast(relay::Msg::WatchNode { sink: me.get_derived() })?;
         args.dispute.cast(dispute::Msg::WatchRevisions(me.get_derived()))?;
+        args.auth_retry.cast(auth_retry::Msg::Subscribe(me.get_derived()))?;
         Ok(State {
             db: Db::open(&args.db_path).await?,
             args,
             running: HashMap::new(),
             by_actor: HashMap::new(),
             budgets: HashMap::new(),
+            standing: None,
             started: Instant::now(),
+            _scan: Ticker::every(SCAN_PERIOD, me, || Msg::Scan),
         })
     }
 
-    /// Every conversation the database holds as live resumes.
+    /// Every session the database holds as having work resumes; then a first scan.
     async fn post_start(&self, me: SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        let live = st.db.read(store::live).await?;
-        if !live.is_empty() {
-            info!(sessions = live.len(), "resuming conversations");
+        let unfinished = st.db.read(store::needing_actor).await?;
+        if !unfinished.is_empty() {
+            info!(sessions = unfinished.len(), "resuming mediation sessions");
         }
-        for take in live {
-            resume(&me, st, take.dispute_id, take.request_id).await;
+        for (dispute_id, request_id) in unfinished {
+            resume(&me, st, dispute_id, request_id).await;
         }
+        me.cast(Msg::Scan)?;
         Ok(())
     }
 
     async fn handle(&self, me: SessionsRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
-            Msg::Open { dispute_id, reply } => {
-                let opened = open(&me, st, dispute_id).await;
-                let _ = reply.send(opened);
-            }
             Msg::Node(message) => route_node_message(st, message),
             Msg::Revisions(DisputesObserved(events)) => {
-                let mut by_dispute: HashMap<&str, Vec<_>> = HashMap::new();
-                for event in &events {
-                    if st.running.contains_key(&event.dispute_id) {
-                        by_dispute.entry(event.dispute_id.as_str()).or_default().push(event.clone());
+                let mut new_disputes = false;
+                for event in events {
+                    match st.running.get(&event.dispute_id) {
+                        Some(running) => {
+                            let _ = running.session.cast(session::Msg::Revisions(vec![event]));
+                        }
+                        None => new_disputes |= event.status == DisputeStatus::Initiated,
                     }
                 }
-                for (dispute_id, events) in by_dispute {
-                    let _ = st.running[dispute_id].session.cast(session::Msg::Revisions(events));
+                if new_disputes {
+                    scan(&me, st).await?;
                 }
             }
+            Msg::Auth(AuthChanged(now)) => on_standing(st, now),
+            Msg::Scan => scan(&me, st).await?,
             Msg::Session { dispute_id, reply } => {
                 let _ = reply.send(st.running.get(&dispute_id).map(|r| r.session.clone()));
             }
@@ -154,22 +167,63 @@ impl Actor for Sessions {
             _ => return Ok(()),
         };
         let Some(dispute_id) = forget(st, cell.get_id()) else { return Ok(()) };
-        restart_if_live(&me, st, dispute_id, &why).await?;
+        if why != "finished" {
+            restart_if_unfinished(&me, st, dispute_id, &why).await?;
+        }
         Ok(())
     }
 }
 
-/// A session that ends its conversation records so before it stops; one that stops with its
-/// conversation still live in the database failed or was killed, and resumes from there.
-async fn restart_if_live(
+/// Starts a session for every eligible dispute without one, while AuthRetry allows takes.
+async fn scan(me: &SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr> {
+    let now = st.args.clock.now();
+    let candidates = st.db.read(move |conn| record::candidates(conn, now, STARTS_PER_SCAN)).await?;
+    let starting: Vec<String> = candidates
+        .into_iter()
+        .filter(|(id, candidate)| eligible(candidate) && !st.running.contains_key(id))
+        .map(|(id, _)| id)
+        .collect();
+    if starting.is_empty() {
+        return Ok(());
+    }
+    match st.args.auth_retry.call(auth_retry::Msg::Status, Some(AUTH_TIMEOUT)).await {
+        Ok(CallResult::Success(status)) if status.may_take => {}
+        Ok(CallResult::Success(status)) => {
+            debug!(state = ?status.state, waiting = starting.len(), "not a solver of the node (yet); no session starts");
+            return Ok(());
+        }
+        _ => {
+            warn!("auth retry did not answer; sessions start on the next scan");
+            return Ok(());
+        }
+    }
+    for dispute_id in starting {
+        info!(dispute = %dispute_id, "starting mediation");
+        resume(me, st, dispute_id, None).await;
+    }
+    Ok(())
+}
+
+/// After a standing that allowed takes, losing it ends every live session's mediation.
+fn on_standing(st: &mut State, now: AuthState) {
+    let lost = st.standing == Some(AuthState::Authorized) && now != AuthState::Authorized;
+    st.standing = Some(now);
+    if lost {
+        warn!(sessions = st.running.len(), "Serbero lost its standing as a solver; escalating live sessions");
+        for running in st.running.values() {
+            let _ = running.session.cast(session::Msg::AuthorizationLost);
+        }
+    }
+}
+
+/// A session that stops before it finished (it failed or was killed) resumes from the
+/// database, within its budget.
+async fn restart_if_unfinished(
     me: &SessionsRef,
     st: &mut State,
     dispute_id: String,
     why: &str,
 ) -> Result<(), ActorProcessingErr> {
-    let id = dispute_id.clone();
-    let take = st.db.read(move |c| store::load(c, &id)).await?;
-    let Some(take) = take.filter(|t| t.state.is_live()) else { return Ok(()) };
     let budget = st
         .budgets
         .entry(dispute_id.clone())
@@ -179,37 +233,17 @@ async fn restart_if_live(
         error!(%dispute, reason = %why, "session failed too often; it stays stopped until the daemon restarts");
         return Ok(());
     }
-    warn!(dispute = %dispute_id, reason = %why, "session stopped mid-conversation; restarting it from the database");
-    resume(me, st, take.dispute_id, take.request_id).await;
+    warn!(dispute = %dispute_id, reason = %why, "session stopped before it finished; restarting it from the database");
+    let id = dispute_id.clone();
+    let request_id = st.db.read(move |conn| store::load(conn, &id)).await?.map(|t| t.request_id);
+    resume(me, st, dispute_id, request_id).await;
     Ok(())
 }
 
-/// A conversation that cannot start again is left alone, logged: the others and the core go on.
-async fn resume(me: &SessionsRef, st: &mut State, dispute_id: String, request_id: u64) {
+/// A session that cannot start is logged and left alone: the others and the core go on.
+async fn resume(me: &SessionsRef, st: &mut State, dispute_id: String, request_id: Option<u64>) {
     if let Err(e) = spawn(me, st, dispute_id.clone(), request_id).await {
-        error!(dispute = %dispute_id, error = %e, "conversation could not be resumed");
-    }
-}
-
-async fn open(me: &SessionsRef, st: &mut State, dispute_id: String) -> Opened {
-    if st.running.contains_key(&dispute_id) {
-        return Opened::AlreadyOpen;
-    }
-    let id = dispute_id.clone();
-    match st.db.read(move |c| store::load(c, &id)).await {
-        Ok(Some(take)) if take.state.is_final() => return Opened::Ended(take.state),
-        Ok(_) => {}
-        Err(e) => return Opened::Failed(e.to_string()),
-    }
-    match st.args.auth_retry.call(auth_retry::Msg::Status, Some(AUTH_TIMEOUT)).await {
-        Ok(CallResult::Success(status)) if status.may_take => {}
-        Ok(CallResult::Success(status)) => return Opened::NotAuthorized(status.state),
-        _ => return Opened::Failed("auth retry did not answer".to_string()),
-    }
-    let request_id = fresh_request_id();
-    match spawn(me, st, dispute_id, request_id).await {
-        Ok(()) => Opened::Started,
-        Err(e) => Opened::Failed(e.to_string()),
+        error!(dispute = %dispute_id, error = %e, "mediation session could not start");
     }
 }
 
@@ -217,24 +251,26 @@ async fn spawn(
     me: &SessionsRef,
     st: &mut State,
     dispute_id: String,
-    request_id: u64,
+    request_id: Option<u64>,
 ) -> Result<(), ActorProcessingErr> {
     let a = &st.args;
+    let fresh = request_id.unwrap_or_else(fresh_request_id);
     let args = session::Args {
         dispute_id: dispute_id.clone(),
-        request_id,
+        request_id: fresh,
         db_path: a.db_path.clone(),
         keys: a.keys.clone(),
         mostro: a.mostro,
         relay: a.relay.clone(),
         auth_retry: Some(a.auth_retry.clone()),
+        mediator: a.mediator.clone(),
         take_timeout: a.take_timeout,
         outbox: a.outbox.clone(),
         clock: a.clock,
     };
     let (session, _) = Actor::spawn_linked(None, MediationSession, args, me.get_cell()).await?;
     st.by_actor.insert(session.get_id(), dispute_id.clone());
-    st.running.insert(dispute_id, Running { session, request_id });
+    st.running.insert(dispute_id, Running { session, request_id: Some(fresh) });
     Ok(())
 }
 
@@ -247,14 +283,56 @@ fn forget(st: &mut State, actor: ActorId) -> Option<String> {
 /// By the echoed request id; a reply without one, by the dispute id it names.
 fn route_node_message(st: &State, message: NodeMessage) {
     let inner = message.message.get_inner_message_kind();
-    let by_request = inner.request_id.and_then(|id| st.running.values().find(|r| r.request_id == id));
+    let by_request = inner.request_id.and_then(|id| st.running.values().find(|r| r.request_id == Some(id)));
     let by_dispute = || inner.id.and_then(|id| st.running.get(&id.to_string()));
     match by_request.or_else(by_dispute) {
         Some(running) => {
             let _ = running.session.cast(session::Msg::Node(message));
         }
-        None => info!(action = %inner.action, "message from the node for no open conversation"),
+        None => debug!(action = %inner.action, "message from the node for no running session"),
     }
+}
+
+/// What mediation needs that only a successful bring-up provides.
+#[derive(Clone)]
+pub struct BroughtUp {
+    pub reasoner: Reasoner,
+    pub bundle: Arc<PromptBundle>,
+}
+
+/// With `[mediation]` and `[reasoning]` enabled, loads the prompt bundle, builds the provider
+/// and checks the endpoint, off the start path; success is told to Root, failure disables
+/// mediation for this run in one ERROR line. The core never waits for it.
+pub fn bring_up_in_background(config: &Config, root: RootRef) {
+    if !(config.mediation.enabled && config.reasoning.enabled) {
+        if config.mediation.enabled {
+            info!("mediation sessions need [reasoning] too; Serbero takes no dispute in this run");
+        }
+        return;
+    }
+    let (prompts, reasoning) = (config.prompts.clone(), config.reasoning.clone());
+    tokio::spawn(async move {
+        match bring_up(&prompts, &reasoning).await {
+            Ok(up) => {
+                info!(provider = %reasoning.provider, model = %reasoning.model, bundle = %up.bundle.id,
+                    policy_hash = %up.bundle.policy_hash, "mediation enabled");
+                let _ = root.cast(root::Msg::MediationReady(up));
+            }
+            Err(why) => error!("mediation disabled for this run: {why}"),
+        }
+    });
+}
+
+async fn bring_up(prompts: &PromptSettings, reasoning: &ReasoningSettings) -> Result<BroughtUp, String> {
+    let bundle = PromptBundle::load(prompts).map_err(|e| e.to_string())?;
+    let reasoner = Reasoner::build(reasoning)?;
+    reasoner.health_check().await.map_err(|e| {
+        format!(
+            "the {} endpoint at {} failed its health check ({e}); model {}",
+            reasoning.provider, reasoning.api_base, reasoning.model
+        )
+    })?;
+    Ok(BroughtUp { reasoner, bundle: Arc::new(bundle) })
 }
 
 /// Request ids are stored as SQLite integers.

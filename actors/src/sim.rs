@@ -14,10 +14,14 @@ use serbero_core::node_info::NODE_INFO_KIND;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+mod brain;
 mod fake_node;
+mod model;
 mod party;
 
+pub use brain::*;
 pub use fake_node::*;
+pub use model::*;
 pub use party::*;
 
 /// A real websocket relay on loopback, with limits raised for bursts of test traffic.

@@ -20,7 +20,7 @@ const MESSAGE_BUILDERS: &[&str] =
 const WRAPPERS: &[&str] = &["wrap_message_with(", "wrap_message_nip44(", "wrap_message("];
 
 const TAKE_MODULE: &str = "src/take.rs";
-const SENDER: &str = "actors/src/session.rs";
+const SENDER: &str = "actors/src/session/take.rs";
 const SIMULATORS: &str = "actors/src/sim/";
 
 #[test]

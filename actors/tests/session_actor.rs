@@ -1,26 +1,32 @@
 //! Scripts for one MediationSession: a probe plays Relay (its status calls, publishes and chat
-//! watches), the script plays the node by casting its answers, and the clock is paused where the
-//! take's deadline matters.
+//! watches), the script plays the node by casting its answers, and a scripted model endpoint on
+//! loopback answers the session's reasoning calls.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mostro_core::message::{Action, Message, Payload};
 use mostro_core::transport::{unwrap_incoming, wrap_message_nip44};
 use nostr_sdk::{Keys, Kind, PublicKey, Timestamp};
 use serbero::clock::Clock;
-use serbero::harness::{Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL};
+use serbero::harness::{accept_all, Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL};
+use serbero::reasoning::Reasoner;
 use serbero::relay::{self, NodeMessage, RelayStatus};
-use serbero::session::{self, store::TakeState, MediationSession};
-use serbero_core::chat::Party;
-use serbero_core::config::OutboxSettings;
+use serbero::session::{self, store::TakeState, MediationSession, Mediator};
+use serbero::sim::{Brain, FakeModel};
+use serbero_core::config::{MediationSettings, OutboxSettings, PromptSettings, ReasoningSettings};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
+use serbero_core::mediation::SessionState;
 use serbero_core::node_info::NodeInfo;
+use serbero_core::prompts::PromptBundle;
 use uuid::Uuid;
 
 const REQUEST_ID: u64 = 42;
 
 struct Script {
     db: TempDb,
+    model: FakeModel,
     serbero: Keys,
     node: Keys,
     dispute: Uuid,
@@ -40,7 +46,37 @@ impl Script {
             [dispute.to_string()],
         )
         .unwrap();
-        Self { db, serbero: Keys::generate(), node: Keys::generate(), dispute, relay, relay_ref }
+        let model = FakeModel::start().await.unwrap();
+        let brain = Brain::cooperative();
+        model.respond_with(move |request| brain.answer(request));
+        Self { db, model, serbero: Keys::generate(), node: Keys::generate(), dispute, relay, relay_ref }
+    }
+
+    fn mediator(&self) -> Mediator {
+        let settings = ReasoningSettings {
+            enabled: true,
+            provider: "openai-compatible".into(),
+            model: "scripted".into(),
+            api_base: self.model.url(),
+            api_key: Some("test-key".into()),
+            ..ReasoningSettings::default()
+        };
+        let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("prompts");
+        let paths = PromptSettings {
+            system_instructions_path: prompts.join("phase3-system.md"),
+            classification_policy_path: prompts.join("phase3-classification.md"),
+            escalation_policy_path: prompts.join("phase3-escalation-policy.md"),
+            mediation_style_path: prompts.join("phase3-mediation-style.md"),
+            message_templates_path: prompts.join("phase3-message-templates.md"),
+        };
+        Mediator {
+            reasoner: Reasoner::build(&settings).unwrap(),
+            bundle: Arc::new(PromptBundle::load(&paths).unwrap()),
+            settings: MediationSettings::default(),
+            solvers: Vec::new(),
+            escalation: None,
+            evaluation_retry: Duration::from_millis(100),
+        }
     }
 
     async fn start(&self, take_timeout: u64) -> Spawned<session::Msg> {
@@ -52,6 +88,7 @@ impl Script {
             mostro: self.node.public_key(),
             relay: self.relay_ref.clone(),
             auth_retry: None,
+            mediator: self.mediator(),
             take_timeout: Duration::from_secs(take_timeout),
             outbox: OutboxSettings::default(),
             clock: Clock::tokio(),
@@ -128,23 +165,24 @@ impl Script {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_take_waits_for_the_node_info_and_says_so_when_its_deadline_passes() {
     let mut s = Script::new().await;
-    let mut session = s.start(3).await;
-    for _ in 0..3 {
+    let mut session = s.start(2).await;
+    for _ in 0..2 {
         s.answer_status(None).await;
     }
-    assert_eq!(session.ended().await, Ok(Some("timed_out".into())));
+    assert_eq!(session.ended().await, Ok(Some("finished".into())));
     assert_eq!(
         s.take_row(),
         ("timed_out".into(), Some("the node's info event (kind 38385) never arrived, so no take was sent".into()))
     );
     let leftover: Vec<_> = s.relay.drain().into_iter().filter(|m| matches!(m, relay::Msg::Publish { .. })).collect();
     assert!(leftover.is_empty(), "no take request went out");
+    assert_eq!(s.model.requests().len(), 1, "one opening verdict");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unacknowledged_take_is_signed_again_fresh() {
     let mut s = Script::new().await;
     let session = s.start(15).await;
@@ -179,19 +217,15 @@ async fn a_takeover_withdraws_what_was_not_delivered_and_ends_the_conversation()
     let took_at = Timestamp::now().as_secs() as i64;
     session.cast(session::Msg::Node(s.took(buyer, seller, took_at))).unwrap();
     let watched = s.chat_watches().await;
-
-    let said = session
-        .ask(|reply| session::Msg::Say { party: Party::Buyer, text: "Did the payment leave your bank?".into(), reply })
-        .await;
-    assert_eq!(said, Ok(()));
-    let pending = Publish::next_n(&mut s.relay, 1).await.remove(0);
-    assert_eq!(pending.event.kind, Kind::PrivateDirectMessage, "kind-14 chat envelope");
+    let questions = Publish::next_n(&mut s.relay, 2).await;
+    assert!(questions.iter().all(|q| q.event.kind == Kind::PrivateDirectMessage), "kind-14 chat envelopes");
 
     // Our own take's revision changes nothing; a human's later one ends the conversation.
     session.cast(session::Msg::Revisions(vec![s.revision(DisputeStatus::InProgress, took_at)])).unwrap();
-    assert_eq!(session.ask(session::Msg::Status).await.state, TakeState::Took);
+    let status = session.ask(session::Msg::Status).await;
+    assert_eq!((status.take, status.mediation), (Some(TakeState::Took), Some(SessionState::AwaitingResponse)));
     session.cast(session::Msg::Revisions(vec![s.revision(DisputeStatus::InProgress, took_at + 60)])).unwrap();
-    assert_eq!(session.ended().await, Ok(Some("superseded".into())));
+    assert_eq!(session.ended().await, Ok(Some("finished".into())));
 
     let mut unwatched = Vec::new();
     for _ in 0..2 {
@@ -201,9 +235,11 @@ async fn a_takeover_withdraws_what_was_not_delivered_and_ends_the_conversation()
     assert_eq!(unwatched, watched);
     assert_eq!(s.take_row(), ("superseded".into(), Some("taken over by a human solver".into())));
     let statuses = s.db.column::<String>("SELECT status FROM outbox", []);
-    assert_eq!(statuses, ["withdrawn"], "the undelivered message is withdrawn, not sent later");
+    assert_eq!(statuses, ["withdrawn", "withdrawn"], "the undelivered questions are withdrawn, not sent later");
     let said = s.db.count("SELECT COUNT(*) FROM party_messages WHERE direction = 'outbound'", []);
-    assert_eq!(said, 1, "what Serbero said stays in the transcript");
+    assert_eq!(said, 2, "what Serbero said stays in the transcript");
+    let state = s.db.column::<String>("SELECT state FROM mediation_sessions", []);
+    assert_eq!(state, ["closed"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,6 +252,8 @@ async fn a_restarted_session_resumes_its_channels_without_taking_again() {
     let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
     session.cast(session::Msg::Node(s.took(buyer, seller, Timestamp::now().as_secs() as i64))).unwrap();
     let first = s.chat_watches().await;
+    accept_all(&Publish::next_n(&mut s.relay, 2).await);
+    session.ask(session::Msg::Status).await;
     session.stop().await;
     for _ in 0..2 {
         assert!(matches!(s.relay.next().await, relay::Msg::UnwatchChat { .. }));
@@ -224,7 +262,8 @@ async fn a_restarted_session_resumes_its_channels_without_taking_again() {
     let resumed = s.start(15).await;
     assert_eq!(s.chat_watches().await, first, "the same channels, derived again from the stored trade keys");
     let status = resumed.ask(session::Msg::Status).await;
-    assert_eq!(status.state, TakeState::Took);
+    assert_eq!((status.take, status.mediation), (Some(TakeState::Took), Some(SessionState::AwaitingResponse)));
     s.relay.assert_idle().await;
+    assert_eq!(s.model.requests().len(), 1, "resuming asks the model nothing");
     resumed.stop().await;
 }

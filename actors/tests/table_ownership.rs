@@ -17,22 +17,32 @@ const OWNERS: &[(&str, &str)] = &[
     ("dispute_state_transitions", "actors/src/dispute/store.rs"),
     ("dispute_observations", "actors/src/dispute/store.rs"),
     ("dispute_watch", "actors/src/dispute/store.rs"),
-    // By notif_type: the core's three types, and mediation_escalation_recommended.
+    // By notif_type: the core's three types and the mediation resolution report; the handoff
+    // DMs (mediation_escalation_recommended); a session's summaries and escalation alerts.
     ("notifications", "actors/src/dispute/store.rs"),
     ("notifications", "actors/src/escalation/store.rs"),
+    ("notifications", "actors/src/session/record.rs"),
     ("escalation_dispatches", "actors/src/escalation/store.rs"),
     ("escalation_handoffs", "actors/src/escalation/store.rs"),
-    // By kind: the handoff producer (called in a mediation session's transaction) appends
+    // By kind: the handoff producer (called in a session's transaction) appends
     // escalation_recommended and handoff_prepared; the dispatcher its four escalation_* kinds;
-    // AuthRetry its three auth_retry_* kinds.
+    // AuthRetry its three auth_retry_* kinds; the Dispute actor resolved_externally_reported; a
+    // session the rest of its own audit (verdict, opening, classifications, summary, closing).
     ("mediation_events", "src/handoff.rs"),
     ("mediation_events", "actors/src/escalation/store.rs"),
     ("mediation_events", "actors/src/auth_retry/store.rs"),
+    ("mediation_events", "actors/src/dispute/store.rs"),
+    ("mediation_events", "actors/src/session/record.rs"),
     ("solver_auth", "actors/src/auth_retry/store.rs"),
+    // By session: each session writes its own row; the handoff producer's escalation flip runs
+    // in that session's transaction.
+    ("mediation_sessions", "src/handoff.rs"),
+    ("mediation_sessions", "actors/src/session/record.rs"),
+    ("mediation_summaries", "actors/src/session/record.rs"),
+    ("reasoning_rationales", "actors/src/session/record.rs"),
     // By dispute: each session actor writes its own dispute's take and chat.
     ("solver_takes", "actors/src/session/store.rs"),
     ("party_messages", "actors/src/session/store.rs"),
-    ("mediation_sessions", "src/handoff.rs"),
     // Shared by every actor that sends DMs; each statement there is scoped to its owner's rows
     // (`session:<dispute id>` for each session).
     ("outbox", "actors/src/outbox/store.rs"),

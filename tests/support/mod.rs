@@ -1,6 +1,8 @@
 //! Shared by the end-to-end tests: a daemon on a temp database against an in-process relay.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod scene;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,7 +13,8 @@ use nostr_relay_builder::prelude::{LocalRelay, PolicyResult, RateLimit, RelayBui
 use nostr_sdk::prelude::*;
 use rusqlite::types::ValueRef;
 use serbero::escalation::{self, EscalationRef, EscalationReport};
-use serbero::root::Children;
+use serbero::root::{Children, Msg, RootRef};
+use serbero::sessions::SessionsRef;
 use serbero::sim::{ReceivedDm, SimMostro, SolverInbox, TestRelay};
 use serbero_core::config::{Config, Permission, Solver};
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
@@ -68,6 +71,7 @@ pub struct Daemon {
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
     children: Children,
+    root: RootRef,
 }
 
 impl Daemon {
@@ -76,11 +80,29 @@ impl Daemon {
         let running = serbero::daemon::start(config).await.expect("daemon starts");
         running.ready().await.expect("daemon ready");
         let children = running.children().await.expect("actor tree children");
+        let root = running.root();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(running.run_until(async move {
             let _ = stopped.await;
         }));
-        Self { stop, task, children }
+        Self { stop, task, children, root }
+    }
+
+    /// The actor tree's children now (sessions start later than the rest).
+    pub async fn current_children(&self) -> Children {
+        self.root.call(Msg::Children, Some(WAIT)).await.expect("root alive").expect("root answers")
+    }
+
+    /// The Sessions supervisor, once mediation's bring-up (in the background) started it.
+    pub async fn sessions(&self) -> SessionsRef {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(sessions) = self.current_children().await.sessions {
+                return sessions;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "mediation never started (bring-up failed?)");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The actor tree's children as they were when the daemon became ready.

@@ -1,5 +1,6 @@
-//! The only writer of `disputes`, `dispute_state_transitions`, `dispute_observations` and of the
-//! core's `notifications` rows (types initial, re-notification, assignment).
+//! The only writer of `disputes`, `dispute_state_transitions`, `dispute_observations`, of the
+//! `notifications` rows of its DMs (initial, re-notification, assignment and the mediation
+//! resolution report) and of the `resolved_externally_reported` event.
 
 use std::collections::{HashMap, HashSet};
 
@@ -213,4 +214,14 @@ pub(super) fn counts(conn: &Connection) -> rusqlite::Result<(Counts, Counts)> {
         group("SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1 ORDER BY 1", &[])?,
         group("SELECT status, COUNT(*) FROM outbox WHERE owner = ?1 GROUP BY 1 ORDER BY 1", &[&super::OUTBOX_OWNER])?,
     ))
+}
+
+/// The audit event of a final mediation report, with the resolution it reports.
+pub(super) fn reported(tx: &Transaction<'_>, payload: &serde_json::Value, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO mediation_events (session_id, kind, payload_json, occurred_at)
+         VALUES (json_extract(?1, '$.session_id'), 'resolved_externally_reported', ?1, ?2)",
+    )?
+    .execute(params![payload.to_string(), now])?;
+    Ok(())
 }

@@ -159,13 +159,49 @@ fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Opt
         .optional()
 }
 
-/// Withdraws every undelivered row of this owner, with `reason`: what it had to say may no
-/// longer be said (the conversation was taken over). Returns how many were withdrawn.
-pub(crate) fn withdraw(tx: &Transaction<'_>, l: &Ledger, reason: &str, now: i64) -> rusqlite::Result<usize> {
+/// Withdraws this owner's undelivered rows of `notif_type`, with `reason`: what they had to say
+/// may no longer be said (the conversation with the parties ended). Returns how many.
+pub(crate) fn withdraw(
+    tx: &Transaction<'_>,
+    l: &Ledger,
+    notif_type: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "UPDATE outbox SET status = 'withdrawn', last_error = ?2, updated_at = ?3,
+        "UPDATE outbox SET status = 'withdrawn', last_error = ?3, updated_at = ?4,
                            claim_token = NULL, claim_expires_at = NULL
-          WHERE owner = ?1 AND status IN ('pending', 'claimed', 'failed')",
+          WHERE owner = ?1 AND notif_type = ?2 AND status IN ('pending', 'claimed', 'failed')",
     )?
-    .execute(params![l.owner, reason, now])
+    .execute(params![l.owner, notif_type, reason, now])
+}
+
+/// How many of this owner's rows are still on their way.
+pub(crate) fn undelivered(conn: &Connection, l: &Ledger) -> rusqlite::Result<usize> {
+    conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND status IN ('pending', 'claimed', 'failed')")?
+        .query_row([&l.owner], |r| r.get::<_, i64>(0))
+        .map(|n| n as usize)
+}
+
+/// How this owner's rows of one notification type fared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Outcomes {
+    pub total: usize,
+    pub sent: usize,
+    /// Still on their way.
+    pub open: usize,
+}
+
+pub(crate) fn outcomes(conn: &Connection, l: &Ledger, notif_type: &str) -> rusqlite::Result<Outcomes> {
+    conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(status = 'sent'), 0), COALESCE(SUM(status IN ('pending', 'claimed', 'failed')), 0)
+           FROM outbox WHERE owner = ?1 AND notif_type = ?2",
+    )?
+    .query_row(params![l.owner, notif_type], |r| {
+        Ok(Outcomes {
+            total: r.get::<_, i64>(0)? as usize,
+            sent: r.get::<_, i64>(1)? as usize,
+            open: r.get::<_, i64>(2)? as usize,
+        })
+    })
 }

@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serbero_core::chat::{Inbound, Party};
+use serbero_core::mediation::is_stale;
 use serbero_core::take::TakenDispute;
 
 /// Where a take stands, as stored.
@@ -95,11 +96,22 @@ pub fn load(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Option<Take
         .optional()
 }
 
-/// Every take whose conversation still needs an actor: restarted by the Sessions supervisor.
-pub fn live(conn: &Connection) -> rusqlite::Result<Vec<Take>> {
-    conn.prepare(&format!("SELECT {COLUMNS} FROM solver_takes WHERE state IN ('requested', 'took')"))?
-        .query_map([], take_row)?
-        .collect()
+/// Every dispute whose session still has work, with its stored take request id: a live take, a
+/// live mediation, or solver DMs and party messages the outbox has not delivered yet. Restarted
+/// by the Sessions supervisor at start.
+pub fn needing_actor(conn: &Connection) -> rusqlite::Result<Vec<(String, Option<u64>)>> {
+    conn.prepare(
+        "SELECT d.dispute_id, t.request_id FROM (
+             SELECT dispute_id FROM solver_takes WHERE state IN ('requested', 'took')
+             UNION SELECT dispute_id FROM mediation_sessions
+                    WHERE state IN ('opening', 'awaiting_response', 'classified', 'follow_up_pending', 'summary_pending')
+             UNION SELECT dispute_id FROM outbox
+                    WHERE owner LIKE 'session:%' AND status IN ('pending', 'claimed', 'failed')
+         ) d LEFT JOIN solver_takes t ON t.dispute_id = d.dispute_id
+         WHERE d.dispute_id IS NOT NULL ORDER BY d.dispute_id",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(|id| id as u64))))?
+    .collect()
 }
 
 /// Records a take request. A live take keeps its own request; one that was refused, timed out
@@ -159,13 +171,29 @@ pub(super) fn end(
     Ok(())
 }
 
-/// Stores a party's message unless its inner id is known already (the durable dedup). Returns
-/// whether it was new.
-pub(super) fn inbound(tx: &Transaction<'_>, dispute_id: &str, m: &Inbound, now: i64) -> rusqlite::Result<bool> {
+/// What became of a party's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// New and the party's newest: it counts.
+    Fresh,
+    /// New but older than the party's newest reply: kept for the record, not counted.
+    Stale,
+    /// Its inner id is stored already (the durable dedup).
+    Known,
+}
+
+pub(super) fn inbound(tx: &Transaction<'_>, dispute_id: &str, m: &Inbound, now: i64) -> rusqlite::Result<Stored> {
+    let newest: Option<i64> = tx.query_row(
+        "SELECT MAX(inner_created_at) FROM party_messages
+          WHERE dispute_id = ?1 AND party = ?2 AND direction = 'inbound' AND stale = 0",
+        params![dispute_id, m.party.as_str()],
+        |r| r.get(0),
+    )?;
+    let stale = is_stale(newest, m.inner_created_at);
     let added = tx.execute(
         "INSERT INTO party_messages (dispute_id, party, direction, inner_event_id, outer_event_id,
-                                     inner_created_at, content, legacy, persisted_at)
-         VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8)
+                                     inner_created_at, content, legacy, stale, persisted_at)
+         VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(dispute_id, inner_event_id) DO NOTHING",
         params![
             dispute_id,
@@ -175,10 +203,15 @@ pub(super) fn inbound(tx: &Transaction<'_>, dispute_id: &str, m: &Inbound, now: 
             m.inner_created_at,
             m.content,
             m.legacy,
+            stale,
             now
         ],
     )?;
-    Ok(added == 1)
+    Ok(match (added, stale) {
+        (0, _) => Stored::Known,
+        (_, true) => Stored::Stale,
+        _ => Stored::Fresh,
+    })
 }
 
 /// Our message to a party, in the transaction that queues it in the outbox.

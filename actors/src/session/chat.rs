@@ -1,0 +1,179 @@
+//! The session's chat with each party: channels derived from the stored trade keys, inbound
+//! events through every receive check into the transcript, and outbound texts built as signed
+//! kind-14 events for the outbox.
+
+use std::future::Future;
+
+use mostro_core::chat::{chat_filter, giftwrap_chat_filter, unwrap_chat_message, wrap_chat_message};
+use nostr_sdk::{Event, JsonUtil, Keys, PublicKey, Timestamp};
+use ractor::ActorProcessingErr;
+use serbero_core::chat::{receive, Channel, Gate, Inbound, Party, Received, Rejected};
+use tracing::{debug, info, warn};
+
+use super::store::{self, Outbound};
+use super::{mediate, State};
+use crate::outbox::NewMessage;
+use crate::relay;
+
+/// Notification type of our messages to parties, in the outbox.
+pub const PARTY_MESSAGE: &str = "party_message";
+/// How far before the newest message a reopened channel asks relays to begin.
+const CHAT_RESUME_SKEW_SECS: i64 = 60;
+
+/// Derives both channels from the stored trade keys and watches them.
+pub(super) async fn open_channels(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let Some(parties) = st.take.as_ref().and_then(|t| t.parties.clone()) else {
+        return Err("took the dispute but stored no parties".into());
+    };
+    let mut channels = Vec::with_capacity(2);
+    for (party, key) in [(Party::Buyer, &parties.buyer), (Party::Seller, &parties.seller)] {
+        let trade_key = PublicKey::from_hex(key)?;
+        channels.push((Channel::derive(&st.keys, party, trade_key)?, Gate::default()));
+    }
+    let since = resume_points(st).await?;
+    for ((channel, _), since) in channels.iter().zip(since) {
+        let filters = vec![
+            chat_filter(channel.sign.public_key()).since(since),
+            giftwrap_chat_filter(channel.legacy.public_key()),
+        ];
+        let sink = st.me.get_derived();
+        st.relay.cast(relay::Msg::WatchChat { key: channel.sign.public_key().to_hex(), filters, sink })?;
+    }
+    st.channels = channels;
+    Ok(())
+}
+
+pub(super) fn close_channels(st: &mut State) {
+    for (channel, _) in st.channels.drain(..) {
+        let _ = st.relay.cast(relay::Msg::UnwatchChat { key: channel.sign.public_key().to_hex() });
+    }
+}
+
+/// Per party: just before its newest stored message, else just before we took the dispute.
+async fn resume_points(st: &mut State) -> Result<Vec<Timestamp>, ActorProcessingErr> {
+    let id = st.dispute_id.clone();
+    let took_at = st.take.as_ref().and_then(|t| t.answered_at).unwrap_or_else(|| st.clock.now());
+    let newest = st
+        .db
+        .read(move |conn| {
+            Party::BOTH.iter().map(|p| store::last_inbound_at(conn, &id, *p)).collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(newest
+        .into_iter()
+        .map(|at| Timestamp::from_secs((at.unwrap_or(took_at) - CHAT_RESUME_SKEW_SECS).max(0) as u64))
+        .collect())
+}
+
+pub(super) async fn on_event(st: &mut State, event: &Event) -> Result<(), ActorProcessingErr> {
+    let now = Timestamp::from_secs(st.clock.now().max(0) as u64);
+    let us = st.keys.public_key();
+    let mut verdict = (None, Err(Rejected::OtherChannel));
+    for (channel, gate) in st.channels.iter_mut() {
+        verdict = (Some(channel.party), receive(channel, &us, gate, event, now).await);
+        if verdict.1 != Err(Rejected::OtherChannel) {
+            break;
+        }
+    }
+    let dispute = &st.dispute_id;
+    match verdict {
+        (_, Ok(Received::Message(inbound))) => take_in(st, inbound).await,
+        (_, Ok(Received::Echo) | Err(Rejected::Duplicate)) => Ok(()),
+        (_, Err(Rejected::OtherChannel)) => {
+            debug!(%dispute, event = %event.id, "chat event on none of our channels");
+            Ok(())
+        }
+        (party, Err(why)) => {
+            let party = party.map(Party::as_str).unwrap_or("-");
+            warn!(%dispute, party, event = %event.id, reason = %why, "party chat event rejected");
+            Ok(())
+        }
+    }
+}
+
+/// Stores a party's message unless its inner id is known (the durable dedup); a fresh one
+/// moves the mediation on.
+async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessingErr> {
+    let (id, now, stored) = (st.dispute_id.clone(), st.clock.now(), inbound.clone());
+    let (dispute, inner) = (&st.dispute_id, inbound.inner_event_id);
+    match st.db.write(move |tx| store::inbound(tx, &id, &stored, now)).await? {
+        store::Stored::Fresh => {
+            st.received += 1;
+            info!(%dispute, party = %inbound.party, %inner, legacy = inbound.legacy, "party message received");
+            mediate::on_reply(st, &inbound).await
+        }
+        store::Stored::Stale => {
+            st.received += 1;
+            info!(%dispute, party = %inbound.party, %inner, "stale party message kept for the record");
+            Ok(())
+        }
+        store::Stored::Known => {
+            debug!(%dispute, %inner, "party message already stored");
+            Ok(())
+        }
+    }
+}
+
+/// A text for `party`, built and signed now, ready to be stored with its outbox row.
+pub(super) struct Prepared {
+    pub message: NewMessage,
+    pub row: Outbound,
+}
+
+/// The signing to await; it owns what it needs, so the actor's state is not held across it.
+pub(super) fn prepare(
+    st: &State,
+    party: Party,
+    text: String,
+) -> Result<impl Future<Output = Result<Prepared, ActorProcessingErr>> + Send, ActorProcessingErr> {
+    let Some((channel, _)) = st.channels.iter().find(|(c, _)| c.party == party) else {
+        return Err(format!("no channel with the {party}").into());
+    };
+    Ok(build(channel.clone(), st.keys.clone(), st.dispute_id.clone(), text))
+}
+
+async fn build(channel: Channel, keys: Keys, dispute_id: String, text: String) -> Result<Prepared, ActorProcessingErr> {
+    let event = wrap_chat_message(&keys, &channel.conv, &channel.sign, &text).await?;
+    // Our inner id, as the parties will see it (and as our echo will carry it).
+    let inner =
+        unwrap_chat_message(&channel.conv, &channel.sign.public_key(), &[keys.public_key()], &event, event.created_at)?;
+    let row = Outbound {
+        party: channel.party,
+        inner_event_id: inner.inner_event_id.to_hex(),
+        outer_event_id: event.id.to_hex(),
+        inner_created_at: event.created_at.as_secs() as i64,
+        content: text.clone(),
+    };
+    let message = NewMessage {
+        idempotency_key: format!("chat:{dispute_id}:{}", event.id),
+        dispute_id: Some(dispute_id),
+        recipient: channel.trade_pubkey.to_hex(),
+        notif_type: PARTY_MESSAGE.to_string(),
+        body: text,
+        event_id: event.id.to_hex(),
+        event_json: event.as_json(),
+    };
+    Ok(Prepared { message, row })
+}
+
+/// Our own events' echoes are known before they come back.
+pub(super) fn remember_sent(st: &mut State, prepared: &[Prepared]) {
+    for p in prepared {
+        let Ok(id) = nostr_sdk::EventId::from_hex(&p.row.outer_event_id) else { continue };
+        if let Some((_, gate)) = st.channels.iter_mut().find(|(c, _)| c.party == p.row.party) {
+            gate.sent(id);
+        }
+    }
+}
+
+/// The pubkey of each party's `K_conv`, the address recorded on the session row.
+pub(super) fn conv_pubkeys(st: &State) -> (String, String) {
+    let of = |party: Party| {
+        st.channels
+            .iter()
+            .find(|(c, _)| c.party == party)
+            .map(|(c, _)| c.conv.public_key().to_hex())
+            .unwrap_or_default()
+    };
+    (of(Party::Buyer), of(Party::Seller))
+}

@@ -1,0 +1,294 @@
+//! How a session ends: a summary delivered to the solver(s), an escalation through the shared
+//! handoff producer (with the solvers' alert and a word to the dispatcher), a human taking the
+//! dispute over, or its resolution. Afterwards Serbero never writes to the parties again.
+
+use ractor::ActorProcessingErr;
+use serbero_core::dispute::{DisputeEvent, DisputeStatus};
+use serbero_core::escalation::Trigger;
+use serbero_core::handoff::{self, Recommendation, Recorded};
+use serbero_core::mediation::{escalation_alert, recipients, summary_dm, SessionState};
+use serbero_core::policy;
+use serbero_core::reasoning::{Label, SummaryRequest};
+use serbero_core::take::taken_over;
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use super::chat::PARTY_MESSAGE;
+use super::mediate::{advance, set_state};
+use super::record::{self, SummaryRow, ESCALATION_ALERT, SUMMARY_DM};
+use super::store::{self, TakeState};
+use super::State;
+use crate::escalation;
+use crate::outbox::{self, Draft};
+
+/// Writes the summary for the solver(s) and sends it; the session closes once one of them has
+/// it. A model failure, a summary crossing the authority boundary, or nobody to send it to
+/// escalates instead.
+pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
+    if session.state == SessionState::Classified {
+        advance(st, &session, &[SessionState::Classified], SessionState::SummaryPending).await?;
+    }
+    let (id, sid) = (st.dispute_id.clone(), session.session_id.clone());
+    let (transcript, last, assigned) = st
+        .db
+        .read(move |conn| {
+            let last = record::last_classification(conn, &sid)?;
+            Ok((record::transcript(conn, &id)?, last, record::assigned_solver(conn, &id)?))
+        })
+        .await?;
+    let (label, confidence) = last
+        .and_then(|(label, confidence)| Label::parse(&label).map(|l| (l, confidence)))
+        .unwrap_or((Label::CoordinationFailureResolvable, 0.0));
+    let request = SummaryRequest {
+        dispute_id: &st.dispute_id,
+        session_id: &session.session_id,
+        label,
+        confidence,
+        transcript: &transcript,
+    };
+    let summary = match st.mediator.reasoner.summarize(&st.mediator.bundle, &request).await {
+        Ok(summary) => summary,
+        Err(e) => {
+            warn!(dispute = %st.dispute_id, category = e.category(), "the model could not write the summary");
+            return escalate(st, super::mediate::failure_trigger(&e), Vec::new(), Vec::new()).await;
+        }
+    };
+    if let Err(trigger) = policy::check_summary(&summary) {
+        warn!(dispute = %st.dispute_id, %trigger, "the summary was suppressed");
+        return escalate(st, trigger, Vec::new(), Vec::new()).await;
+    }
+    let to = recipients(assigned.as_deref(), &st.mediator.solvers);
+    if to.is_empty() {
+        warn!(dispute = %st.dispute_id, "no solver to send the summary to");
+        return escalate(st, Trigger::NotificationFailed, Vec::new(), Vec::new()).await;
+    }
+    let body = summary_dm(&st.dispute_id, &session.session_id, label, confidence, &summary.text, &summary.next_step);
+    let drafts = to
+        .iter()
+        .map(|solver| Draft {
+            idempotency_key: format!("summary:{}:{}", session.session_id, solver.to_hex()),
+            dispute_id: Some(st.dispute_id.clone()),
+            recipient: *solver,
+            notif_type: SUMMARY_DM.to_string(),
+            body: body.clone(),
+        })
+        .collect();
+    let built = outbox::build_all(&st.keys, drafts).await?;
+    let (bundle, now, ledger) = (st.mediator.bundle.clone(), st.clock.now(), st.outbox.ledger().clone());
+    let (reasoner, dispute_id, sid) = (st.mediator.reasoner.clone(), st.dispute_id.clone(), session.session_id.clone());
+    st.db
+        .write(move |tx| {
+            let rid = record::rationale(tx, &summary.rationale.0, reasoner.provider(), reasoner.model(), &bundle, now)?;
+            let row = SummaryRow {
+                session_id: &sid,
+                dispute_id: &dispute_id,
+                classification: label.as_str(),
+                confidence,
+                next_step: &summary.next_step,
+                text: &summary.text,
+                rationale_id: &rid,
+            };
+            record::summary(tx, &row, &bundle, now)?;
+            let payload = json!({ "rationale_id": rid, "classification": label.as_str(), "confidence": confidence });
+            record::event(tx, Some(&sid), "summary_generated", &payload, Some(&rid), &bundle, now)?;
+            for message in &built {
+                outbox::store::insert(tx, &ledger, message, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    info!(dispute = %st.dispute_id, solvers = to.len(), "mediation summary sent to the solver(s)");
+    st.outbox.dispatch_due(&mut st.db, record::audit).await?;
+    Ok(())
+}
+
+/// After outbox attempts ended: a summary one solver has closes the session; a summary nobody
+/// could receive escalates; a session with nothing left to do stops once its outbox is empty.
+pub(super) async fn on_delivered(st: &mut State) -> Result<(), ActorProcessingErr> {
+    if let Some(session) = st.session.clone().filter(|s| s.state == SessionState::SummaryPending) {
+        let ledger = st.outbox.ledger().clone();
+        let outcomes = st.db.read(move |conn| outbox::store::outcomes(conn, &ledger, SUMMARY_DM)).await?;
+        if outcomes.sent > 0 {
+            return close_with_summary(st, &session.session_id).await;
+        }
+        if outcomes.total > 0 && outcomes.open == 0 {
+            warn!(dispute = %st.dispute_id, "no solver could receive the summary");
+            return escalate(st, Trigger::NotificationFailed, Vec::new(), Vec::new()).await;
+        }
+    }
+    if st.winding_down {
+        return super::finish(st).await;
+    }
+    Ok(())
+}
+
+async fn close_with_summary(st: &mut State, session_id: &str) -> Result<(), ActorProcessingErr> {
+    let (sid, bundle, now) = (session_id.to_string(), st.mediator.bundle.clone(), st.clock.now());
+    st.db
+        .write(move |tx| {
+            record::advance(tx, &sid, &[SessionState::SummaryPending], SessionState::SummaryDelivered, now)?;
+            record::advance(tx, &sid, &[SessionState::SummaryDelivered], SessionState::Closed, now)?;
+            let payload = json!({ "reason": "summary_delivered" });
+            record::event(tx, Some(&sid), "session_closed", &payload, None, &bundle, now)
+        })
+        .await?;
+    set_state(st, SessionState::Closed);
+    info!(dispute = %st.dispute_id, session = %session_id, "summary delivered; session closed");
+    end_take(st, TakeState::Closed, "mediation ended with a summary", None).await?;
+    super::finish(st).await
+}
+
+/// Records the escalation through the shared producer (session-scoped when a live session
+/// exists, else dispute-scoped), alerts the solvers, ends the conversation with the parties,
+/// and tells the dispatcher. Exactly once: a second call finds nothing to escalate.
+pub(super) async fn escalate(
+    st: &mut State,
+    trigger: Trigger,
+    evidence_refs: Vec<String>,
+    rationale_refs: Vec<String>,
+) -> Result<(), ActorProcessingErr> {
+    let session = st.session.clone().filter(|s| s.state.is_live());
+    let session_id = session.as_ref().map(|s| s.session_id.clone());
+    let id = st.dispute_id.clone();
+    let assigned = st.db.read(move |conn| record::assigned_solver(conn, &id)).await?;
+    let to = match &session_id {
+        Some(_) => recipients(assigned.as_deref(), &st.mediator.solvers),
+        None => st.mediator.solvers.iter().map(|s| s.pubkey).collect(),
+    };
+    let body = escalation_alert(&st.dispute_id, session_id.as_deref(), trigger);
+    let scope = session_id.clone().unwrap_or_else(|| "dispute".to_string());
+    let drafts = to
+        .iter()
+        .map(|solver| Draft {
+            idempotency_key: format!("alert:{}:{scope}:{trigger}:{}", st.dispute_id, solver.to_hex()),
+            dispute_id: Some(st.dispute_id.clone()),
+            recipient: *solver,
+            notif_type: ESCALATION_ALERT.to_string(),
+            body: body.clone(),
+        })
+        .collect();
+    let built = outbox::build_all(&st.keys, drafts).await?;
+    let recommendation = Recommendation {
+        session_id: session_id.clone(),
+        dispute_id: st.dispute_id.clone(),
+        trigger,
+        evidence_refs,
+        rationale_refs,
+        prompt_bundle_id: st.mediator.bundle.id.clone(),
+        policy_hash: st.mediator.bundle.policy_hash.clone(),
+    };
+    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
+    let recorded = st
+        .db
+        .write(move |tx| {
+            let recorded = match handoff::recommend(tx, &recommendation, now) {
+                Ok(recorded) => recorded,
+                Err(handoff::HandoffError::Db(e)) => return Err(e),
+                Err(other) => return Ok(Err(other.to_string())),
+            };
+            if matches!(recorded, Recorded::Prepared { .. }) {
+                for message in &built {
+                    outbox::store::insert(tx, &ledger, message, now)?;
+                }
+            }
+            Ok(Ok(recorded))
+        })
+        .await?;
+    match recorded {
+        Ok(Recorded::Prepared { handoff_event_id }) => {
+            warn!(dispute = %st.dispute_id, session = ?session_id, %trigger, handoff_event_id, "mediation escalated");
+            if let Some(dispatcher) = &st.mediator.escalation {
+                let _ = dispatcher.cast(escalation::Msg::HandoffPrepared { handoff_event_id });
+            }
+        }
+        Ok(Recorded::AlreadyPrepared) => info!(dispute = %st.dispute_id, %trigger, "already escalated"),
+        Err(why) => error!(dispute = %st.dispute_id, %trigger, %why, "escalation not recorded"),
+    }
+    if session_id.is_some() {
+        set_state(st, SessionState::EscalationRecommended);
+    }
+    if st.take.as_ref().is_some_and(|t| t.state == TakeState::Took) {
+        end_take(st, TakeState::Closed, &format!("mediation escalated: {trigger}"), None).await?;
+    }
+    st.outbox.dispatch_due(&mut st.db, record::audit).await?;
+    super::finish(st).await
+}
+
+/// Ends the take's conversation in `state` and withdraws party messages not yet delivered.
+pub(crate) async fn end_take(
+    st: &mut State,
+    state: TakeState,
+    reason: &str,
+    cant_do: Option<String>,
+) -> Result<(), ActorProcessingErr> {
+    let (id, now, ledger) = (st.dispute_id.clone(), st.clock.now(), st.outbox.ledger().clone());
+    let (why, withdrawn_as, stored) = (reason.to_string(), format!("withdrawn: {reason}"), cant_do.clone());
+    let withdrawn = st
+        .db
+        .write(move |tx| {
+            store::end(tx, &id, state, &why, stored.as_deref(), now)?;
+            outbox::store::withdraw(tx, &ledger, PARTY_MESSAGE, &withdrawn_as, now)
+        })
+        .await?;
+    if withdrawn > 0 {
+        info!(dispute = %st.dispute_id, withdrawn, "undelivered party messages withdrawn");
+    }
+    if let Some(take) = st.take.as_mut() {
+        take.state = state;
+        take.ended_reason = Some(reason.to_string());
+        take.cant_do_reason = cant_do.or(take.cant_do_reason.take());
+    }
+    Ok(())
+}
+
+/// A newer `in-progress` revision after our take is a human taking over; a resolution ends the
+/// dispute. Either way a live session is superseded and closed, and Serbero stops writing.
+pub(super) async fn on_revisions(st: &mut State, events: Vec<DisputeEvent>) -> Result<(), ActorProcessingErr> {
+    let took_at = st.take.as_ref().filter(|t| t.state == TakeState::Took).and_then(|t| t.answered_at);
+    for event in events.iter().filter(|e| e.dispute_id == st.dispute_id) {
+        let ended = match (&event.status, took_at) {
+            (DisputeStatus::InProgress, Some(took_at)) if taken_over(took_at, event.created_at) => {
+                Some((TakeState::Superseded, "taken over by a human solver".to_string(), "taken_over_by_human"))
+            }
+            (status, _) if status.is_terminal() => {
+                Some((TakeState::Closed, format!("dispute resolved: {status}"), "dispute_resolved_externally"))
+            }
+            _ => None,
+        };
+        if let Some((state, reason, cause)) = ended {
+            info!(dispute = %st.dispute_id, %reason, "Serbero stops writing to the parties");
+            supersede(st, cause, &event.status.to_string()).await?;
+            if st.take.as_ref().is_some_and(|t| matches!(t.state, TakeState::Took | TakeState::Requested)) {
+                end_take(st, state, &reason, None).await?;
+            }
+            return super::finish(st).await;
+        }
+    }
+    Ok(())
+}
+
+/// A live session becomes `superseded_by_human`, then `closed`, each with its event.
+async fn supersede(st: &mut State, cause: &str, status: &str) -> Result<(), ActorProcessingErr> {
+    let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
+    let (sid, bundle, now, from) = (session.session_id, st.mediator.bundle.clone(), st.clock.now(), session.state);
+    let (dispute, cause, status) = (st.dispute_id.clone(), cause.to_string(), status.to_string());
+    st.db
+        .write(move |tx| {
+            record::advance(tx, &sid, &[from], SessionState::SupersededByHuman, now)?;
+            let payload = json!({ "reason": cause, "dispute_id": dispute, "dispute_status": status });
+            record::event(tx, Some(&sid), "superseded_by_human", &payload, None, &bundle, now)?;
+            record::advance(tx, &sid, &[SessionState::SupersededByHuman], SessionState::Closed, now)?;
+            record::event(tx, Some(&sid), "session_closed", &json!({ "reason": cause }), None, &bundle, now)
+        })
+        .await?;
+    set_state(st, SessionState::Closed);
+    Ok(())
+}
+
+pub(super) async fn on_authorization_lost(st: &mut State) -> Result<(), ActorProcessingErr> {
+    if st.session.as_ref().is_some_and(|s| s.state.is_live()) {
+        return escalate(st, Trigger::AuthorizationLost, Vec::new(), Vec::new()).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The mediation itself: the opening verdict, the session row once the dispute is ours, questions
+//! to the parties, replies and rounds, the model's next step, and the timers. How a session ends
+//! (summary, escalation, takeover, resolution) is in `ending`.
+
+use std::time::Duration;
+
+use ractor::ActorProcessingErr;
+use serbero_core::chat::{Inbound, Party};
+use serbero_core::dispute::Initiator;
+use serbero_core::escalation::Trigger;
+use serbero_core::mediation::{
+    after_reply, opening, party_text, round_count, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
+};
+use serbero_core::policy::{self, Decision, Stage};
+use serbero_core::reasoning::{Classification, ClassifyRequest, ReasoningError};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::ending::{self, escalate};
+use super::record::{self, SessionRow};
+use super::store::TakeState;
+use super::{chat, later, take, Msg, State, Verdict};
+use crate::outbox;
+
+pub(super) use ending::{end_take, on_authorization_lost, on_delivered, on_revisions};
+
+/// Failed evaluations in a row before the session escalates with `reasoning_unavailable`.
+const MAX_EVALUATION_FAILURES: u32 = 3;
+
+/// Does what the stored state calls for: a live session resumes, a take in flight goes on, an
+/// ended one delivers what is left, and a dispute with nothing yet starts with the verdict.
+pub(super) async fn begin(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let take = st.take.as_ref().map(|t| t.state);
+    match (st.session.clone(), take) {
+        (Some(session), _) if session.state.is_live() => resume(st, &session).await,
+        (Some(_), _) | (None, Some(TakeState::Superseded | TakeState::Closed)) => super::finish(st).await,
+        (None, Some(TakeState::Requested)) => take::resume(st).await,
+        (None, Some(TakeState::Took)) => after_took(st).await,
+        (None, _) => {
+            let id = st.dispute_id.clone();
+            if st.db.read(move |conn| record::escalated_before_take(conn, &id)).await? {
+                super::finish(st).await
+            } else {
+                verdict(st).await
+            }
+        }
+    }
+}
+
+async fn resume(st: &mut State, session: &SessionRow) -> Result<(), ActorProcessingErr> {
+    if session.policy_hash != st.mediator.bundle.policy_hash {
+        warn!(dispute = %st.dispute_id, pinned = %session.policy_hash, loaded = %st.mediator.bundle.policy_hash,
+            "the session's prompt bundle is no longer loaded");
+        return escalate(st, Trigger::PolicyBundleMissing, Vec::new(), Vec::new()).await;
+    }
+    chat::open_channels(st).await?;
+    on_delivered(st).await?;
+    arm_timers(st).await?;
+    match session.state {
+        SessionState::Opening | SessionState::FollowUpPending => evaluate(st).await,
+        SessionState::Classified | SessionState::SummaryPending => ending::summarize(st).await,
+        _ if session.round_count > session.rounds_evaluated => evaluate(st).await,
+        _ => Ok(()),
+    }
+}
+
+/// The opening verdict, before any take: a negative one escalates dispute-scoped.
+async fn verdict(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let id = st.dispute_id.clone();
+    let initiator = st.db.read(move |conn| record::initiator(conn, &id)).await?;
+    let request = ClassifyRequest {
+        dispute_id: &st.dispute_id,
+        session_id: None,
+        initiator: initiator.unwrap_or(Initiator::Buyer),
+        round_count: 0,
+        transcript: &[],
+    };
+    let answer = st.mediator.reasoner.classify(&st.mediator.bundle, &request).await;
+    let (decision, classification, rationale_id) = judge(st, None, answer, Stage::Opening).await?;
+    let id = st.dispute_id.clone();
+    let payload = json!({ "dispute_id": id, "decision": decision_name(&decision), "classification": classification });
+    let (bundle, now, rid) = (st.mediator.bundle.clone(), st.clock.now(), rationale_id.clone());
+    st.db.write(move |tx| record::event(tx, None, "reasoning_verdict", &payload, rid.as_deref(), &bundle, now)).await?;
+    match opening(decision) {
+        Opening::EscalateBeforeTake(trigger) => {
+            info!(dispute = %st.dispute_id, %trigger, "the opening verdict rules mediation out; escalating before any take");
+            escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await
+        }
+        Opening::Take { buyer_text, seller_text } => {
+            st.verdict = Some(Verdict { buyer_text, seller_text, classification, rationale_id });
+            take::start(st).await
+        }
+    }
+}
+
+/// The model's answer through the policy, with its rationale stored and a failure audited.
+/// Returns the decision, the classification summary for the audit, and the rationale id.
+async fn judge(
+    st: &mut State,
+    session_id: Option<String>,
+    answer: Result<Classification, ReasoningError>,
+    stage: Stage,
+) -> Result<(Decision, serde_json::Value, Option<String>), ActorProcessingErr> {
+    let (bundle, now, reasoner) = (st.mediator.bundle.clone(), st.clock.now(), st.mediator.reasoner.clone());
+    let (provider, model) = (reasoner.provider().to_string(), reasoner.model().to_string());
+    match answer {
+        Err(e) => {
+            warn!(dispute = %st.dispute_id, category = e.category(), "reasoning call failed");
+            let payload = json!({ "dispute_id": st.dispute_id, "provider": provider, "model": model,
+                                   "error_category": e.category() });
+            let session = session_id.clone();
+            st.db
+                .write(move |tx| {
+                    record::event(tx, session.as_deref(), "reasoning_call_failed", &payload, None, &bundle, now)
+                })
+                .await?;
+            Ok((Decision::Escalate(failure_trigger(&e)), json!(null), None))
+        }
+        Ok(c) => {
+            let decision = policy::check_outbound(&policy::decide(&c, stage));
+            let text = c.rationale.0.clone();
+            let rid = st.db.write(move |tx| record::rationale(tx, &text, &provider, &model, &bundle, now)).await?;
+            let summary = json!({ "classification": c.label.as_str(), "confidence": c.confidence });
+            info!(dispute = %st.dispute_id, label = %c.label, confidence = c.confidence, rationale = %rid,
+                decision = decision_name(&decision), "model classified the dispute");
+            Ok((decision, summary, Some(rid)))
+        }
+    }
+}
+
+/// Output the model gave but nobody can use is `invalid_model_output`; no answer at all is
+/// `reasoning_unavailable`.
+pub(super) fn failure_trigger(e: &ReasoningError) -> Trigger {
+    match e {
+        ReasoningError::MalformedResponse(_) => Trigger::InvalidModelOutput,
+        ReasoningError::Unreachable(_) | ReasoningError::Timeout => Trigger::ReasoningUnavailable,
+    }
+}
+
+fn decision_name(decision: &Decision) -> String {
+    match decision {
+        Decision::Ask { .. } => "ask_clarification".to_string(),
+        Decision::Summarize => "summarize".to_string(),
+        Decision::Escalate(trigger) => format!("escalate:{trigger}"),
+    }
+}
+
+/// The dispute is ours: the session row at `opening`, the channels, then the verdict's
+/// questions (or, after a restart lost them, the model asked again).
+pub(super) async fn after_took(st: &mut State) -> Result<(), ActorProcessingErr> {
+    chat::open_channels(st).await?;
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let (id, sid, bundle, now) =
+        (st.dispute_id.clone(), session_id.clone(), st.mediator.bundle.clone(), st.clock.now());
+    let conv = chat::conv_pubkeys(st);
+    let verdict = st.verdict.take();
+    let produced = verdict.as_ref().map(|v| (v.classification.clone(), v.rationale_id.clone()));
+    let session = st
+        .db
+        .write(move |tx| {
+            record::open(tx, &sid, &id, &bundle, (&conv.0, &conv.1), now)?;
+            if let Some((classification, rid)) = produced {
+                record::event(
+                    tx,
+                    Some(&sid),
+                    "classification_produced",
+                    &classification,
+                    rid.as_deref(),
+                    &bundle,
+                    now,
+                )?;
+            }
+            record::load(tx, &id)
+        })
+        .await?;
+    st.session = session;
+    info!(dispute = %st.dispute_id, session = %session_id, "mediation session opened");
+    arm_timers(st).await?;
+    match verdict {
+        Some(v) => send_questions(st, v.buyer_text, v.seller_text, None, SessionState::Opening).await,
+        None => evaluate(st).await,
+    }
+}
+
+/// One question to each party, stored with their outbox rows as the session moves `from` →
+/// `awaiting_response`; every text passes the authority boundary first.
+async fn send_questions(
+    st: &mut State,
+    buyer: String,
+    seller: String,
+    followup: Option<u32>,
+    from: SessionState,
+) -> Result<(), ActorProcessingErr> {
+    let texts = [
+        (Party::Buyer, party_text(Party::Buyer, followup, &buyer)),
+        (Party::Seller, party_text(Party::Seller, followup, &seller)),
+    ];
+    if let Some(violation) = texts.iter().find_map(|(_, text)| policy::boundary_violation(text)) {
+        warn!(dispute = %st.dispute_id, ?violation, "a question to a party crossed the authority boundary");
+        return escalate(st, Trigger::AuthorityBoundaryAttempt, Vec::new(), Vec::new()).await;
+    }
+    let mut prepared = Vec::with_capacity(2);
+    for (party, text) in texts {
+        prepared.push(chat::prepare(st, party, text)?.await?);
+    }
+    let Some(session_id) = st.session.as_ref().map(|s| s.session_id.clone()) else { return Ok(()) };
+    chat::remember_sent(st, &prepared);
+    let (id, ledger, now) = (st.dispute_id.clone(), st.outbox.ledger().clone(), st.clock.now());
+    st.db
+        .write(move |tx| {
+            for p in &prepared {
+                outbox::store::insert(tx, &ledger, &p.message, now)?;
+                super::store::outbound(tx, &id, &p.row, now)?;
+            }
+            record::advance(tx, &session_id, &[from], SessionState::AwaitingResponse, now)
+        })
+        .await?;
+    set_state(st, SessionState::AwaitingResponse);
+    st.outbox.dispatch_due(&mut st.db, record::audit).await?;
+    arm_timers(st).await
+}
+
+pub(super) fn set_state(st: &mut State, state: SessionState) {
+    if let Some(session) = st.session.as_mut() {
+        session.state = state;
+    }
+}
+
+/// A fresh reply: the round count, then the limit, the model, or waiting for the other party.
+pub(super) async fn on_reply(st: &mut State, inbound: &Inbound) -> Result<(), ActorProcessingErr> {
+    let Some(session) = st.session.clone().filter(|s| s.state == SessionState::AwaitingResponse) else {
+        return Ok(());
+    };
+    let id = st.dispute_id.clone();
+    let (buyer, seller) = st.db.read(move |conn| record::fresh_replies(conn, &id)).await?;
+    let rounds = round_count(buyer, seller);
+    let (sid, party, at) = (session.session_id.clone(), inbound.party, inbound.inner_created_at);
+    st.db.write(move |tx| record::replied(tx, &sid, party, at, rounds)).await?;
+    if let Some(s) = st.session.as_mut() {
+        s.round_count = rounds;
+    }
+    arm_timers(st).await?;
+    match after_reply(session.round_count, rounds, st.mediator.settings.max_rounds) {
+        AfterReply::EscalateRoundLimit => {
+            info!(dispute = %st.dispute_id, rounds, "round limit reached");
+            escalate(st, Trigger::RoundLimit, vec![inbound.inner_event_id.to_hex()], Vec::new()).await
+        }
+        AfterReply::Evaluate => evaluate(st).await,
+        AfterReply::Wait => Ok(()),
+    }
+}
+
+/// Asks the model what next with the transcript so far, and acts on the policy's decision.
+pub(super) async fn evaluate(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
+    st.timers.evaluation_retry = None;
+    let (id, sid) = (st.dispute_id.clone(), session.session_id.clone());
+    let (transcript, produced, initiator) = st
+        .db
+        .read(move |conn| {
+            Ok((record::transcript(conn, &id)?, record::classifications(conn, &sid)?, record::initiator(conn, &id)?))
+        })
+        .await?;
+    let stage = if produced == 0 { Stage::Opening } else { Stage::FollowUp(produced) };
+    let request = ClassifyRequest {
+        dispute_id: &st.dispute_id,
+        session_id: Some(&session.session_id),
+        initiator: initiator.unwrap_or(Initiator::Buyer),
+        round_count: session.round_count,
+        transcript: &transcript,
+    };
+    let answer = st.mediator.reasoner.classify(&st.mediator.bundle, &request).await;
+    let unreachable = matches!(answer, Err(ReasoningError::Unreachable(_) | ReasoningError::Timeout));
+    let (decision, classification, rationale_id) = judge(st, Some(session.session_id.clone()), answer, stage).await?;
+    if unreachable {
+        return evaluation_failed(st, &session).await;
+    }
+    let (sid, bundle, now, rid, rounds) = (
+        session.session_id.clone(),
+        st.mediator.bundle.clone(),
+        st.clock.now(),
+        rationale_id.clone(),
+        session.round_count,
+    );
+    st.db
+        .write(move |tx| {
+            record::event(tx, Some(&sid), "classification_produced", &classification, rid.as_deref(), &bundle, now)?;
+            record::evaluation_succeeded(tx, &sid, rounds)
+        })
+        .await?;
+    act(st, &session, decision, stage, rationale_id).await
+}
+
+async fn act(
+    st: &mut State,
+    session: &SessionRow,
+    decision: Decision,
+    stage: Stage,
+    rationale_id: Option<String>,
+) -> Result<(), ActorProcessingErr> {
+    let followup = match stage {
+        Stage::Opening => None,
+        Stage::FollowUp(n) => Some(n),
+    };
+    match decision {
+        Decision::Ask { buyer_text, seller_text } if followup.is_none() => {
+            send_questions(st, buyer_text, seller_text, None, session.state).await
+        }
+        Decision::Ask { buyer_text, seller_text } => {
+            advance(
+                st,
+                session,
+                &[SessionState::AwaitingResponse, SessionState::Classified],
+                SessionState::FollowUpPending,
+            )
+            .await?;
+            send_questions(st, buyer_text, seller_text, followup, SessionState::FollowUpPending).await
+        }
+        Decision::Summarize => {
+            advance(st, session, &[SessionState::AwaitingResponse], SessionState::Classified).await?;
+            ending::summarize(st).await
+        }
+        Decision::Escalate(trigger) => escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await,
+    }
+}
+
+pub(super) async fn advance(
+    st: &mut State,
+    session: &SessionRow,
+    from: &[SessionState],
+    to: SessionState,
+) -> Result<bool, ActorProcessingErr> {
+    let (sid, from, now) = (session.session_id.clone(), from.to_vec(), st.clock.now());
+    let moved = st.db.write(move |tx| record::advance(tx, &sid, &from, to, now)).await?;
+    if moved {
+        set_state(st, to);
+    }
+    Ok(moved)
+}
+
+async fn evaluation_failed(st: &mut State, session: &SessionRow) -> Result<(), ActorProcessingErr> {
+    let sid = session.session_id.clone();
+    let failures = st.db.write(move |tx| record::evaluation_failed(tx, &sid)).await?;
+    if failures >= MAX_EVALUATION_FAILURES {
+        return escalate(st, Trigger::ReasoningUnavailable, Vec::new(), Vec::new()).await;
+    }
+    st.timers.evaluation_retry = Some(later(&st.me, st.mediator.evaluation_retry, || Msg::Evaluate));
+    Ok(())
+}
+
+/// The party-response and session timers, from the stored session and its newest reply.
+pub(super) async fn arm_timers(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
+    let id = st.dispute_id.clone();
+    let newest = st.db.read(move |conn| record::newest_reply(conn, &id)).await?;
+    let (now, settings) = (st.clock.now(), &st.mediator.settings);
+    let wait = |at: i64| Duration::from_secs((at - now).max(0) as u64);
+    st.timers.unresponsive = (session.state == SessionState::AwaitingResponse)
+        .then(|| unresponsive_at(session.started_at, newest, now, settings.party_response_timeout_seconds))
+        .flatten()
+        .map(|at| later(&st.me, wait(at), || Msg::Unresponsive));
+    st.timers.session_deadline = session_deadline(session.started_at, settings.session_timeout_seconds)
+        .map(|at| later(&st.me, wait(at), || Msg::SessionTimeout));
+    Ok(())
+}
+
+pub(super) async fn on_unresponsive(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let Some(session) = st.session.clone().filter(|s| s.state == SessionState::AwaitingResponse) else {
+        return Ok(());
+    };
+    let id = st.dispute_id.clone();
+    let newest = st.db.read(move |conn| record::newest_reply(conn, &id)).await?;
+    let timeout = st.mediator.settings.party_response_timeout_seconds;
+    match unresponsive_at(session.started_at, newest, st.clock.now(), timeout) {
+        Some(at) if st.clock.now() >= at => escalate(st, Trigger::PartyUnresponsive, Vec::new(), Vec::new()).await,
+        _ => arm_timers(st).await,
+    }
+}
+
+pub(super) async fn on_session_timeout(st: &mut State) -> Result<(), ActorProcessingErr> {
+    if st.session.as_ref().is_some_and(|s| s.state.is_live()) {
+        return escalate(st, Trigger::MediationTimeout, Vec::new(), Vec::new()).await;
+    }
+    Ok(())
+}
