@@ -215,7 +215,8 @@ pub struct RecentIds {
 
 impl RecentIds {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, order: VecDeque::with_capacity(capacity), seen: HashSet::with_capacity(capacity) }
+        // Grown as ids arrive: most channels see a handful, and sessions are many.
+        Self { capacity, order: VecDeque::new(), seen: HashSet::new() }
     }
 
     /// False when `id` is already remembered.

@@ -3,7 +3,7 @@
 //! never stalls the async runtime. Writes run in `BEGIN IMMEDIATE` transactions: in WAL mode a
 //! read-then-write transaction could otherwise fail at once with SQLITE_BUSY.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serbero_core::storage;
@@ -14,19 +14,25 @@ pub enum DbError {
     Open(#[from] storage::StorageError),
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("database connection lost (a database task panicked)")]
+    #[error("database task lost (it panicked)")]
     Lost,
 }
 
 pub struct Db {
+    path: PathBuf,
     conn: Option<Connection>,
 }
 
 impl Db {
     pub async fn open(path: &Path) -> Result<Self, DbError> {
-        let path = path.to_path_buf();
-        let conn = tokio::task::spawn_blocking(move || storage::open(&path)).await.map_err(|_| DbError::Lost)??;
-        Ok(Self { conn: Some(conn) })
+        let conn = connect(path.to_path_buf()).await?;
+        Ok(Self { path: path.to_path_buf(), conn: Some(conn) })
+    }
+
+    /// Closes the connection until the next piece of work opens it again: for actors that are
+    /// idle most of the time and many at once (a connection holds a file and its caches).
+    pub fn release(&mut self) {
+        self.conn = None;
     }
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed when it returns `Ok`.
@@ -58,7 +64,10 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let mut conn = self.conn.take().ok_or(DbError::Lost)?;
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => connect(self.path.clone()).await?,
+        };
         let (conn, out) = tokio::task::spawn_blocking(move || {
             let out = work(&mut conn);
             (conn, out)
@@ -68,4 +77,8 @@ impl Db {
         self.conn = Some(conn);
         Ok(out?)
     }
+}
+
+async fn connect(path: PathBuf) -> Result<Connection, DbError> {
+    Ok(tokio::task::spawn_blocking(move || storage::open(&path)).await.map_err(|_| DbError::Lost)??)
 }

@@ -4,13 +4,14 @@
 //! each party chat channel's events to the session watching it; publishes signed events on
 //! request and casts back which relays accepted them (`OK` true). Writes no table; calls no actor.
 
+mod chats;
 mod conversations;
 mod inbound;
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use nostr_sdk::{Client, Event, EventId, Filter, Keys, PublicKey, RelayUrl, SubscriptionId, Timestamp};
+use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::node_info::NodeInfo;
@@ -28,6 +29,8 @@ pub type RelayRef = ActorRef<Msg>;
 /// cost grows with the square of this number. 32 keeps a burst bound by signing rather than by
 /// wake-ups, and still covers relays a WAN round trip away.
 const MAX_CONCURRENT_SENDS: usize = 32;
+/// How long chat watch changes gather before they are sent.
+const CHAT_FLUSH_DELAY: Duration = Duration::from_millis(50);
 
 pub enum Msg {
     /// Subscribe (again, if already watching) to dispute events newer than `since`; parsed
@@ -49,21 +52,21 @@ pub enum Msg {
     WatchNode {
         sink: DerivedActorRef<NodeMessage>,
     },
-    /// Subscribe to one chat channel's `filters`; its events go to `sink`. `key` names the
-    /// watch (a channel's signing pubkey); watching a key again replaces the earlier watch.
+    /// Watch the chat channel whose outer events `sign` signs (and its legacy envelope to
+    /// `legacy`) from `since`; its events go to `sink`. Watching a channel again replaces the sink.
     WatchChat {
-        key: String,
-        filters: Vec<Filter>,
+        sign: PublicKey,
+        legacy: PublicKey,
+        since: Timestamp,
         sink: DerivedActorRef<ChatEvent>,
     },
     UnwatchChat {
-        key: String,
+        sign: PublicKey,
     },
+    /// Send the chat subscriptions that changed (batched: many channels start at once).
+    FlushChats,
     /// An event on a chat subscription, from our own reader.
-    ChatArrived {
-        subscription: SubscriptionId,
-        event: Box<Event>,
-    },
+    ChatArrived(Box<Event>),
     /// Connection state of every relay and the node's info; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<RelayStatus>),
 }
@@ -101,6 +104,8 @@ impl PublishOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayStatus {
     pub relays: Vec<(String, bool)>,
+    /// Party chat channels watched.
+    pub chat_channels: usize,
     /// The newest info event of the Mostro node, once one arrived.
     pub node_info: Option<NodeInfo>,
 }
@@ -126,7 +131,7 @@ pub struct State {
     _node_info_reader: TaskGuard,
     watcher: Option<TaskGuard>,
     node_messages: Option<TaskGuard>,
-    chats: HashMap<SubscriptionId, DerivedActorRef<ChatEvent>>,
+    chats: chats::ChatWatches<DerivedActorRef<ChatEvent>>,
     _chat_reader: TaskGuard,
     _monitor: TaskGuard,
     send_permits: Arc<Semaphore>,
@@ -162,14 +167,14 @@ impl Actor for Relay {
             _node_info_reader: node_info_reader,
             watcher: None,
             node_messages: None,
-            chats: HashMap::new(),
+            chats: chats::ChatWatches::default(),
             _chat_reader: chat_reader,
             _monitor: inbound::log_status_changes(status_changes).into(),
             send_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
         })
     }
 
-    async fn handle(&self, _me: RelayRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, me: RelayRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
             Msg::WatchDisputes { since, sink } => {
                 // Replacing the guard stops the previous reader.
@@ -187,16 +192,24 @@ impl Actor for Relay {
                 let reader = conversations::watch_node_messages(&st.client, st.keys.clone(), st.mostro, sink).await;
                 st.node_messages = Some(reader.into());
             }
-            Msg::WatchChat { key, filters, sink } => watch_chat(st, &key, filters, sink).await,
-            Msg::UnwatchChat { key } => unwatch_chat(st, &key).await,
-            Msg::ChatArrived { subscription, event } => {
-                if let Some(sink) = st.chats.get(&subscription) {
+            Msg::WatchChat { sign, legacy, since, sink } => {
+                schedule_flush(st, &me);
+                st.chats.watch(sign, legacy, since, sink);
+            }
+            Msg::UnwatchChat { sign } => {
+                schedule_flush(st, &me);
+                st.chats.unwatch(&sign);
+            }
+            Msg::FlushChats => flush_chats(st).await,
+            Msg::ChatArrived(event) => {
+                if let Some(sink) = st.chats.route(&event) {
                     let _ = sink.send_message(ChatEvent(event));
                 }
             }
             Msg::Status(reply) => {
                 let relays = relay_status(&st.client).await;
-                let _ = reply.send(RelayStatus { relays, node_info: st.node_info.clone() });
+                let status = RelayStatus { relays, chat_channels: st.chats.len(), node_info: st.node_info.clone() };
+                let _ = reply.send(status);
             }
         }
         Ok(())
@@ -210,23 +223,34 @@ impl Actor for Relay {
     }
 }
 
-async fn watch_chat(st: &mut State, key: &str, filters: Vec<Filter>, sink: DerivedActorRef<ChatEvent>) {
-    unwatch_chat(st, key).await;
-    let ids = conversations::chat_subscription_ids(key, filters.len());
-    for (id, filter) in ids.into_iter().zip(filters) {
-        // Kept by the client and re-sent to each relay when it connects.
-        if let Err(e) = st.client.subscribe_with_id(id.clone(), filter, None).await {
-            warn!(error = %e, "chat subscription not sent yet");
-        }
-        st.chats.insert(id, sink.clone());
+/// Chat watches change in bursts (every session at start): one flush shortly after the first.
+fn schedule_flush(st: &State, me: &RelayRef) {
+    if !st.chats.pending() {
+        let me = me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(CHAT_FLUSH_DELAY).await;
+            let _ = me.cast(Msg::FlushChats);
+        });
     }
 }
 
-async fn unwatch_chat(st: &mut State, key: &str) {
-    let ids: Vec<SubscriptionId> = st.chats.keys().filter(|id| id.as_str().ends_with(key)).cloned().collect();
-    for id in ids {
-        st.client.unsubscribe(&id).await;
-        st.chats.remove(&id);
+async fn flush_chats(st: &mut State) {
+    for change in st.chats.changes() {
+        match change {
+            chats::Change::Subscribe(subscriptions) => {
+                for (id, filter) in subscriptions {
+                    // Kept by the client and re-sent to each relay when it connects.
+                    if let Err(e) = st.client.subscribe_with_id(id, filter, None).await {
+                        warn!(error = %e, "chat subscription not sent yet");
+                    }
+                }
+            }
+            chats::Change::Unsubscribe(ids) => {
+                for id in ids {
+                    st.client.unsubscribe(&id).await;
+                }
+            }
+        }
     }
 }
 

@@ -204,37 +204,44 @@ impl Actor for MediationSession {
         Ok(())
     }
 
+    /// Sessions are many and mostly idle: the database connection is closed after each message.
     async fn handle(&self, _me: SessionRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
-        match msg {
-            Msg::Begin => mediate::begin(st).await,
-            Msg::Node(message) => take::on_node_message(st, message).await,
-            Msg::SendTake => take::send(st).await,
-            Msg::TakeDeadline => take::on_deadline(st).await,
-            Msg::Chat(ChatEvent(event)) => chat::on_event(st, &event).await,
-            Msg::Revisions(events) => mediate::on_revisions(st, events).await,
-            Msg::Evaluate => mediate::evaluate(st).await,
-            Msg::Unresponsive => mediate::on_unresponsive(st).await,
-            Msg::SessionTimeout => mediate::on_session_timeout(st).await,
-            Msg::AuthorizationLost => mediate::on_authorization_lost(st).await,
-            Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome),
-            Msg::Published(outcome) => {
-                st.outbox.settle(&mut st.db, outcome, record::audit).await?;
-                mediate::on_delivered(st).await
-            }
-            Msg::DeliveryDue => {
-                st.outbox.dispatch_due(&mut st.db, record::audit).await?;
-                mediate::on_delivered(st).await
-            }
-            Msg::Status(reply) => {
-                let _ = reply.send(status(st));
-                Ok(())
-            }
-        }
+        let handled = on_message(st, msg).await;
+        st.db.release();
+        handled
     }
 
     async fn post_stop(&self, _me: SessionRef, st: &mut State) -> Result<(), ActorProcessingErr> {
         chat::close_channels(st);
         Ok(())
+    }
+}
+
+async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> {
+    match msg {
+        Msg::Begin => mediate::begin(st).await,
+        Msg::Node(message) => take::on_node_message(st, message).await,
+        Msg::SendTake => take::send(st).await,
+        Msg::TakeDeadline => take::on_deadline(st).await,
+        Msg::Chat(ChatEvent(event)) => chat::on_event(st, &event).await,
+        Msg::Revisions(events) => mediate::on_revisions(st, events).await,
+        Msg::Evaluate => mediate::evaluate(st).await,
+        Msg::Unresponsive => mediate::on_unresponsive(st).await,
+        Msg::SessionTimeout => mediate::on_session_timeout(st).await,
+        Msg::AuthorizationLost => mediate::on_authorization_lost(st).await,
+        Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome),
+        Msg::Published(outcome) => {
+            st.outbox.settle(&mut st.db, outcome, record::audit).await?;
+            mediate::on_delivered(st).await
+        }
+        Msg::DeliveryDue => {
+            st.outbox.dispatch_due(&mut st.db, record::audit).await?;
+            mediate::on_delivered(st).await
+        }
+        Msg::Status(reply) => {
+            let _ = reply.send(status(st));
+            Ok(())
+        }
     }
 }
 

@@ -49,7 +49,7 @@ impl Script {
     /// Answers the next check with this node info (`None`: no info event seen).
     async fn answer_check(&mut self, node_info: Option<NodeInfo>) {
         let relay::Msg::Status(reply) = self.relay.next().await else { panic!("expected a status call") };
-        let _ = reply.send(RelayStatus { relays: Vec::new(), node_info });
+        let _ = reply.send(RelayStatus { relays: Vec::new(), chat_channels: 0, node_info });
     }
 
     fn registering_us(&self) -> Option<NodeInfo> {

@@ -16,7 +16,10 @@ async fn status_lists_the_relay_connected() {
 
     let status = w.status().await;
 
-    assert_eq!(status, RelayStatus { relays: vec![(w.server.url().to_string(), true)], node_info: None });
+    assert_eq!(
+        status,
+        RelayStatus { relays: vec![(w.server.url().to_string(), true)], chat_channels: 0, node_info: None }
+    );
     w.stop().await;
 }
 

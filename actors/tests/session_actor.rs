@@ -102,7 +102,7 @@ impl Script {
 
     async fn answer_status(&mut self, node_info: Option<NodeInfo>) {
         let relay::Msg::Status(reply) = self.relay.next().await else { panic!("expected a status call") };
-        let _ = reply.send(RelayStatus { relays: Vec::new(), node_info });
+        let _ = reply.send(RelayStatus { relays: Vec::new(), chat_channels: 0, node_info });
     }
 
     /// The take request as the node opens it: (message, event kind, PoW bits).
@@ -144,15 +144,15 @@ impl Script {
         }
     }
 
-    /// Takes the two `WatchChat` casts of an opened conversation: their keys.
-    async fn chat_watches(&mut self) -> Vec<String> {
+    /// Takes the two `WatchChat` casts of an opened conversation: their signing keys.
+    async fn chat_watches(&mut self) -> Vec<PublicKey> {
         let mut keys = Vec::new();
         for _ in 0..2 {
-            let relay::Msg::WatchChat { key, filters, .. } = self.relay.next().await else {
+            let relay::Msg::WatchChat { sign, legacy, .. } = self.relay.next().await else {
                 panic!("expected a chat watch")
             };
-            assert_eq!(filters.len(), 2, "kind-14 channel and the legacy envelope");
-            keys.push(key);
+            assert_ne!(sign, legacy, "kind-14 channel and the legacy envelope have their own keys");
+            keys.push(sign);
         }
         keys
     }
@@ -229,8 +229,8 @@ async fn a_takeover_withdraws_what_was_not_delivered_and_ends_the_conversation()
 
     let mut unwatched = Vec::new();
     for _ in 0..2 {
-        let relay::Msg::UnwatchChat { key } = s.relay.next().await else { panic!("expected the channels closed") };
-        unwatched.push(key);
+        let relay::Msg::UnwatchChat { sign } = s.relay.next().await else { panic!("expected the channels closed") };
+        unwatched.push(sign);
     }
     assert_eq!(unwatched, watched);
     assert_eq!(s.take_row(), ("superseded".into(), Some("taken over by a human solver".into())));

@@ -9,13 +9,13 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use super::chats::CHAT_PREFIX;
 use super::{Msg, RelayRef};
 
 /// Gift wraps are back-dated by up to two days (NIP-59).
 const GIFT_WRAP_LOOKBACK_SECS: u64 = 2 * 24 * 60 * 60;
 /// Kind-14 messages carry their real time; an answer to a take in flight is at most this old.
 const DIRECT_LOOKBACK_SECS: u64 = 10 * 60;
-const CHAT_PREFIX: &str = "serbero-chat-";
 
 /// A message from the node to us, unwrapped and checked to be signed by the node.
 #[derive(Debug, Clone)]
@@ -94,11 +94,6 @@ async fn open_node_message(event: &Event, keys: &Keys, mostro: &PublicKey) -> Op
     }
 }
 
-/// The subscription ids of one chat watch, one per filter.
-pub(super) fn chat_subscription_ids(key: &str, filters: usize) -> Vec<SubscriptionId> {
-    (0..filters).map(|n| SubscriptionId::new(format!("{CHAT_PREFIX}{n}-{key}"))).collect()
-}
-
 /// Casts every event of any chat subscription back to the Relay actor, which knows its owner.
 /// Every copy, not only the first the client saw: a restarted session subscribes again and must
 /// be handed the backlog again (its checks and storage drop what it already has).
@@ -110,8 +105,7 @@ pub(super) fn forward_chat_events(client: &Client, relay: RelayRef) -> JoinHandl
                 Ok(RelayPoolNotification::Message {
                     message: RelayMessage::Event { subscription_id, event }, ..
                 }) if subscription_id.as_str().starts_with(CHAT_PREFIX) => {
-                    let subscription = subscription_id.into_owned();
-                    if relay.cast(Msg::ChatArrived { subscription, event: Box::new(event.into_owned()) }).is_err() {
+                    if relay.cast(Msg::ChatArrived(Box::new(event.into_owned()))).is_err() {
                         return;
                     }
                 }

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use mostro_core::chat::{chat_filter, giftwrap_chat_filter, unwrap_chat_message, wrap_chat_message};
+use mostro_core::chat::{unwrap_chat_message, wrap_chat_message};
 use nostr_sdk::{Event, JsonUtil, Keys, PublicKey, Timestamp};
 use ractor::ActorProcessingErr;
 use serbero_core::chat::{receive, Channel, Gate, Inbound, Party, Received, Rejected};
@@ -32,12 +32,8 @@ pub(super) async fn open_channels(st: &mut State) -> Result<(), ActorProcessingE
     }
     let since = resume_points(st).await?;
     for ((channel, _), since) in channels.iter().zip(since) {
-        let filters = vec![
-            chat_filter(channel.sign.public_key()).since(since),
-            giftwrap_chat_filter(channel.legacy.public_key()),
-        ];
-        let sink = st.me.get_derived();
-        st.relay.cast(relay::Msg::WatchChat { key: channel.sign.public_key().to_hex(), filters, sink })?;
+        let (sign, legacy, sink) = (channel.sign.public_key(), channel.legacy.public_key(), st.me.get_derived());
+        st.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink })?;
     }
     st.channels = channels;
     Ok(())
@@ -45,7 +41,7 @@ pub(super) async fn open_channels(st: &mut State) -> Result<(), ActorProcessingE
 
 pub(super) fn close_channels(st: &mut State) {
     for (channel, _) in st.channels.drain(..) {
-        let _ = st.relay.cast(relay::Msg::UnwatchChat { key: channel.sign.public_key().to_hex() });
+        let _ = st.relay.cast(relay::Msg::UnwatchChat { sign: channel.sign.public_key() });
     }
 }
 
