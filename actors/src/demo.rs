@@ -2,7 +2,8 @@
 //! SQLite database in a temporary directory, a configuration parsed from TOML) against an
 //! embedded relay, plays Mostro and two solvers, and walks one dispute through its life:
 //! opened, re-notified, taken, resolved. Every DM the solvers receive is printed as it arrives;
-//! a DM that does not come within [`STEP_TIMEOUT`] fails the demo.
+//! a DM that does not come within [`STEP_TIMEOUT`] fails the demo. `serbero demo --mediation`
+//! plays [`mediation`] on the same stage.
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -10,49 +11,66 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use nostr_sdk::prelude::*;
+use ractor::rpc::CallResult;
 use rusqlite::{Connection, OpenFlags};
 use serbero_core::config::Config;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::daemon;
+use crate::root::{self, RootRef};
 use crate::sim::{SimMostro, SolverInbox, TestRelay};
 use crate::status::StatusReport;
+
+pub mod mediation;
 
 /// How long each expected DM or state change may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The demo tears its own relay down at the end; the relay pool's complaints about that are noise.
+const LOG_FILTER: &str = "warn,nostr_relay_pool=off";
+
 const INITIAL: &str = "New Mostro dispute requires attention.";
 const STILL_UNATTENDED: &str = "Mostro dispute is still unattended.";
 const TAKEN: &str = "Mostro dispute has been taken.";
 
+/// Timeouts short enough to watch a re-notification happen.
+const LIFECYCLE_SETTINGS: &str = r#"
+[timeouts]
+renotification_seconds = 3
+renotification_check_interval_seconds = 1
+"#;
+
 pub async fn run() -> anyhow::Result<()> {
-    // The demo tears its own relay down at the end; the relay pool's complaints about that are noise.
-    daemon::init_logging("warn,nostr_relay_pool=off");
+    daemon::init_logging(LOG_FILTER);
     let mut stage = Stage::set_up().await?;
-    let serbero = Keys::generate();
-    let config = demo_config(&stage, &serbero)?;
-    stage.introduce(&serbero);
-    let daemon = match RunningDaemon::start(config).await {
-        Ok(daemon) => daemon,
-        Err(e) => {
-            stage.close().await;
-            return Err(e);
-        }
-    };
-    let played = play(&mut stage).await;
-    let stopped = daemon.stop().await;
-    let outcome = played.and(stopped).and_then(|()| summarize(&stage));
+    let outcome = lifecycle(&mut stage).await;
     stage.close().await;
     outcome
 }
 
+async fn lifecycle(stage: &mut Stage) -> anyhow::Result<()> {
+    let mostro =
+        SimMostro::connect(Keys::generate(), &stage.relay.url()).await.context("connecting the simulated Mostro")?;
+    let serbero = Keys::generate();
+    let config = demo_config(stage, &serbero, &mostro.keys.public_key(), LIFECYCLE_SETTINGS)?;
+    stage.introduce(
+        "Serbero demo: the real daemon against an embedded relay, a simulated Mostro and two simulated solvers.",
+        &[("serbero", serbero.public_key()), ("mostro", mostro.keys.public_key())],
+    );
+    let daemon = RunningDaemon::start(config).await?;
+    let played = play(stage, &mostro).await;
+    let outcome = stage.finish(daemon, played).await;
+    mostro.disconnect().await;
+    outcome
+}
+
 /// The scenario: one dispute from `initiated` to `settled`.
-async fn play(stage: &mut Stage) -> anyhow::Result<()> {
+async fn play(stage: &mut Stage, mostro: &SimMostro) -> anyhow::Result<()> {
     let id = fresh_dispute_id();
     stage.say("mostro", format!("opens dispute {id} (initiator: buyer)"));
-    stage.mostro.publish(&id, "initiated", "buyer", &[]).await?;
+    mostro.publish(&id, "initiated", "buyer", &[]).await?;
     stage.expect_everyone(INITIAL).await?;
 
     stage.say("demo", "nobody takes it; the re-notification timeout is 3 s, checked every second");
@@ -60,11 +78,11 @@ async fn play(stage: &mut Stage) -> anyhow::Result<()> {
 
     let taker = stage.solvers[1].inbox.pubkey();
     stage.say("mostro", format!("{} takes the dispute (in-progress)", stage.solvers[1].label));
-    stage.mostro.publish(&id, "in-progress", "buyer", &[Tag::public_key(taker)]).await?;
+    mostro.publish(&id, "in-progress", "buyer", &[Tag::public_key(taker)]).await?;
     stage.expect_everyone(TAKEN).await?;
 
     stage.say("mostro", "settles the dispute (settled); Serbero sends no DM for that");
-    stage.mostro.publish(&id, "settled", "buyer", &[]).await?;
+    mostro.publish(&id, "settled", "buyer", &[]).await?;
     let lifecycle = wait_until_resolved(&stage.db_path(), &id).await?;
     stage.say("serbero", "dispute resolved; its lifecycle in dispute_state_transitions:");
     for step in lifecycle {
@@ -73,11 +91,10 @@ async fn play(stage: &mut Stage) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The relay, the simulated parties and the temporary directory holding the database.
+/// The relay, the two solvers and the temporary directory holding the database.
 struct Stage {
     relay: TestRelay,
     dir: tempfile::TempDir,
-    mostro: SimMostro,
     solvers: [DemoSolver; 2],
     started: Instant,
 }
@@ -87,26 +104,25 @@ impl Stage {
         let started = Instant::now();
         let relay = TestRelay::start().await?;
         let url = relay.url();
-        let mostro = SimMostro::connect(Keys::generate(), &url).await.context("connecting the simulated Mostro")?;
         let solvers =
             [DemoSolver::start("solver 1 (read)", &url).await?, DemoSolver::start("solver 2 (write)", &url).await?];
         let dir =
             tempfile::Builder::new().prefix("serbero-demo-").tempdir().context("creating a temporary directory")?;
-        Ok(Self { relay, dir, mostro, solvers, started })
+        Ok(Self { relay, dir, solvers, started })
     }
 
     fn db_path(&self) -> PathBuf {
         self.dir.path().join("serbero.db")
     }
 
-    fn introduce(&self, serbero: &Keys) {
-        println!(
-            "Serbero demo: the real daemon against an embedded relay, a simulated Mostro and two simulated solvers."
-        );
+    /// Prints `headline`, then where everything runs and who everyone is.
+    fn introduce(&self, headline: &str, cast: &[(&str, PublicKey)]) {
+        println!("{headline}");
         println!("  relay     {}", self.relay.url());
         println!("  database  {}", self.db_path().display());
-        println!("  serbero   {}", npub(&serbero.public_key()));
-        println!("  mostro    {}", npub(&self.mostro.keys.public_key()));
+        for (who, key) in cast {
+            println!("  {who:<9} {}", npub(key));
+        }
         for solver in &self.solvers {
             println!("  {:<17} {}", solver.label, npub(&solver.inbox.pubkey()));
         }
@@ -118,15 +134,54 @@ impl Stage {
         println!("[{:>5.1}s] [{who}] {what}", self.started.elapsed().as_secs_f64());
     }
 
+    /// A narration line followed by `text`, indented under it.
+    fn show(&self, who: &str, what: impl Display, text: &str) {
+        self.say(who, what);
+        for line in text.lines() {
+            println!("            {line}");
+        }
+    }
+
     /// Waits for the next DM of every solver and checks its first line.
     async fn expect_everyone(&mut self, headline: &str) -> anyhow::Result<()> {
         for index in 0..self.solvers.len() {
-            let text = self.solvers[index].next_dm(headline).await?;
-            self.say(self.solvers[index].label, "received:");
-            for line in text.lines() {
-                println!("            {line}");
+            self.expect(index, headline).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next DM of solver `index`, checks its first line and prints it.
+    async fn expect(&mut self, index: usize, headline: &str) -> anyhow::Result<()> {
+        let text = self.solvers[index].next_dm(headline).await?;
+        self.show(self.solvers[index].label, "received:", &text);
+        Ok(())
+    }
+
+    /// Stops the daemon after `played`, then checks and prints the outcome.
+    async fn finish(&self, daemon: RunningDaemon, played: anyhow::Result<()>) -> anyhow::Result<()> {
+        let stopped = daemon.stop().await;
+        played.and(stopped).and_then(|()| self.summarize())
+    }
+
+    /// Checks nothing beyond the scripted DMs arrived, then prints what `serbero status` shows.
+    fn summarize(&self) -> anyhow::Result<()> {
+        for solver in &self.solvers {
+            if let Some(extra) = solver.inbox.messages().get(solver.seen) {
+                bail!("{} received an unexpected DM:\n{}", solver.label, extra.text);
             }
         }
+        let delivered: usize = self.solvers.iter().map(|s| s.seen).sum();
+        self.say("demo", format!("daemon stopped cleanly after {delivered} DMs; `serbero status` of the demo database:"));
+        {
+            let conn = Connection::open(self.db_path())?;
+            let mut q = conn.prepare("SELECT * FROM outbox")?;
+            let n = q.column_count();
+            let names: Vec<String> = q.column_names().map(|s| s.to_string()).collect();
+            let rows = q.query_map([], |r| Ok((0..n).map(|i| format!("{}={:?}", names[i], r.get::<_, rusqlite::types::Value>(i).unwrap())).collect::<Vec<_>>().join(" ")))?;
+            for r in rows { let r = r?; if r.contains("claimed") { eprintln!("DEBUG {}", &r[..r.len().min(600)]); } }
+        }
+        println!("\n{}\n", StatusReport::read(&self.db_path())?);
+        println!("Demo finished in {:.1} s.", self.started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -134,7 +189,6 @@ impl Stage {
         for solver in self.solvers {
             solver.inbox.stop().await;
         }
-        self.mostro.disconnect().await;
         self.relay.shutdown();
     }
 }
@@ -164,6 +218,7 @@ impl DemoSolver {
 
 /// The daemon in a task, stopped through its shutdown future.
 struct RunningDaemon {
+    root: RootRef,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -173,11 +228,20 @@ impl RunningDaemon {
     async fn start(config: Config) -> anyhow::Result<Self> {
         let running = daemon::start(config).await?;
         running.ready().await?;
+        let root = running.root();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(running.run_until(async move {
             let _ = stopped.await;
         }));
-        Ok(Self { stop, task })
+        Ok(Self { root, stop, task })
+    }
+
+    /// The actor tree's children now: mediation sessions join it after their bring-up.
+    async fn children(&self) -> anyhow::Result<root::Children> {
+        match self.root.call(root::Msg::Children, Some(STEP_TIMEOUT)).await? {
+            CallResult::Success(children) => Ok(children),
+            _ => bail!("the actor tree did not answer"),
+        }
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -189,8 +253,8 @@ impl RunningDaemon {
 }
 
 /// The embedded configuration, parsed like an operator's file: fresh keys, the embedded relay,
-/// and timeouts short enough to watch a re-notification happen.
-fn demo_config(stage: &Stage, serbero: &Keys) -> anyhow::Result<Config> {
+/// quick outbox retries, and the scenario's own `sections`.
+fn demo_config(stage: &Stage, serbero: &Keys, mostro: &PublicKey, sections: &str) -> anyhow::Result<Config> {
     let [reader, writer] = &stage.solvers;
     let text = format!(
         r#"
@@ -213,17 +277,13 @@ permission = "read"
 pubkey = "{writer}"
 permission = "write"
 
-[timeouts]
-renotification_seconds = 3
-renotification_check_interval_seconds = 1
-
 [outbox]
 retry_initial_seconds = 1
 retry_max_seconds = 2
-"#,
+{sections}"#,
         secret = serbero.secret_key().to_bech32()?,
         db = stage.db_path().display(),
-        mostro = npub(&stage.mostro.keys.public_key()),
+        mostro = npub(mostro),
         relay = stage.relay.url(),
         reader = npub(&reader.inbox.pubkey()),
         writer = npub(&writer.inbox.pubkey()),
@@ -262,20 +322,6 @@ fn transitions(db: &Path, dispute_id: &str) -> anyhow::Result<(Vec<String>, bool
     let resolved = rows.last().is_some_and(|(_, to, _)| to == "resolved");
     let lines = rows.iter().map(|(from, to, why)| format!("{from:>9} → {to:<9} {}", abbreviate(why))).collect();
     Ok((lines, resolved))
-}
-
-/// Checks nothing beyond the scripted DMs arrived, then prints what `serbero status` shows.
-fn summarize(stage: &Stage) -> anyhow::Result<()> {
-    for solver in &stage.solvers {
-        if let Some(extra) = solver.inbox.messages().get(solver.seen) {
-            bail!("{} received an unexpected DM:\n{}", solver.label, extra.text);
-        }
-    }
-    let delivered: usize = stage.solvers.iter().map(|s| s.seen).sum();
-    stage.say("demo", format!("daemon stopped cleanly after {delivered} DMs; `serbero status` of the demo database:"));
-    println!("\n{}\n", StatusReport::read(&stage.db_path())?);
-    println!("Demo finished in {:.1} s.", stage.started.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// A random UUID v4, the form Mostro gives dispute ids.

@@ -30,7 +30,11 @@ enum Command {
         db: Option<PathBuf>,
     },
     /// Run the real daemon against an embedded relay with a simulated Mostro and two solvers.
-    Demo,
+    Demo {
+        /// Mediate one dispute and escalate another, against a scripted Mostro node and model.
+        #[arg(long)]
+        mediation: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,7 +47,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Demo => report(runtime.block_on(serbero::demo::run())),
+        Command::Demo { mediation: false } => report(runtime.block_on(serbero::demo::run())),
+        Command::Demo { mediation: true } => report(runtime.block_on(serbero::demo::mediation::run())),
         Command::Status { db: Some(db) } => report(cli::print_status(&db)),
         command => {
             let loaded = match Config::load(cli.config.as_deref()) {

@@ -30,8 +30,6 @@ pub type RootRef = ActorRef<Msg>;
 
 const MAX_RESTARTS: usize = 5;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
-/// Wait before a session asks the model again after a failed evaluation.
-const EVALUATION_RETRY: Duration = Duration::from_secs(30);
 /// How long a child may take to finish its current message when stopped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -273,7 +271,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 settings: cfg.mediation.clone(),
                 solvers: cfg.solvers.clone(),
                 escalation: st.escalation.clone(),
-                evaluation_retry: EVALUATION_RETRY,
+                evaluation_retry: Duration::from_secs(cfg.reasoning.request_timeout_seconds.max(1)),
             };
             let args = sessions::Args {
                 db_path: PathBuf::from(&cfg.serbero.db_path),

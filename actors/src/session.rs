@@ -96,7 +96,8 @@ pub struct Mediator {
     pub settings: MediationSettings,
     pub solvers: Vec<Solver>,
     pub escalation: Option<EscalationRef>,
-    /// Wait before asking the model again after a failed evaluation.
+    /// Wait before asking the model again after a failed evaluation: as long as one call may
+    /// take (`[reasoning].request_timeout_seconds`).
     pub evaluation_retry: Duration,
 }
 
