@@ -84,13 +84,25 @@ async fn the_opening_verdict_escalates_when_the_model_says_so_or_has_nothing_usa
         (Turn::Summarize, "invalid_model_output"),
         (Turn::Raw("I think the buyer is right.".into()), "invalid_model_output"),
         (Turn::ask("Please release the funds to the buyer now.", "Did you receive it?"), "authority_boundary_attempt"),
+        (Turn::Flag("conflicting_claims"), "conflicting_claims"),
+        (Turn::Raw(low_confidence_summary()), "low_confidence"),
     ];
     for (opening, trigger) in cases {
         let s = Scene::start(Setup { brain: brain(opening.clone(), Turn::Summarize), ..Setup::default() }).await;
         assert_eq!(s.wait_for_escalation().await, trigger, "{opening:?}");
         assert!(s.node.requests().is_empty(), "{opening:?}: no take");
+        let recorded = (s.events("escalation_recommended"), s.events("handoff_prepared"));
+        assert_eq!(recorded, (1, 1), "{opening:?}: exactly one of each");
         s.daemon.stop().await;
     }
+}
+
+fn low_confidence_summary() -> String {
+    serde_json::json!({
+        "classification": "coordination_failure_resolvable", "confidence": 0.2,
+        "suggested_action": "summarize", "rationale": "not sure", "flags": []
+    })
+    .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,9 @@ const OWNERS: &[(&str, &str)] = &[
     ("dispute_observations", "actors/src/dispute/store.rs"),
     ("dispute_watch", "actors/src/dispute/store.rs"),
     // By notif_type: the core's three types and the mediation resolution report; the handoff
-    // DMs (mediation_escalation_recommended); a session's summaries and escalation alerts.
+    // DMs; a session's summaries and escalation alerts. The handoff DMs and the alerts share the
+    // type mediation_escalation_recommended (as in the earlier Serbero); each writer records
+    // only the attempts of its own outbox rows.
     ("notifications", "actors/src/dispute/store.rs"),
     ("notifications", "actors/src/escalation/store.rs"),
     ("notifications", "actors/src/session/record.rs"),

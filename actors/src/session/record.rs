@@ -1,7 +1,7 @@
 //! The only writer of a session's mediation rows: `mediation_sessions` (but the escalation flip,
 //! which is the handoff producer's), `mediation_summaries`, `reasoning_rationales`, the
 //! session's own `mediation_events` kinds, and the `notifications` rows of its solver DMs
-//! (`mediation_summary`, `mediation_escalation_alert`). Reads for the transcript and rounds.
+//! (`mediation_summary`, and the alerts of its escalations, `mediation_escalation_recommended`, a type the dispatcher writes for its handoff DMs too: each writes the rows of its own outbox). Reads for the transcript and rounds.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serbero_core::chat::Party;
@@ -18,7 +18,7 @@ use crate::outbox::Settled;
 /// Most transcript lines sent to the model.
 pub const TRANSCRIPT_LIMIT: i64 = 40;
 pub const SUMMARY_DM: &str = "mediation_summary";
-pub const ESCALATION_ALERT: &str = "mediation_escalation_alert";
+pub const ESCALATION_ALERT: &str = "mediation_escalation_recommended";
 
 /// The dispute's mediation session, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
