@@ -55,6 +55,8 @@ async fn a_cooperative_dispute_ends_in_a_summary_for_the_solver() {
     );
     assert_eq!(rationale, ["Both accounts agree on the reference."]);
     assert!(s.session().await.is_none(), "the finished session stopped");
+    let status = serbero::status::StatusReport::read(&s.db()).unwrap();
+    assert_eq!(status.sessions_by_state, [("closed".to_string(), 1)], "{status}");
     s.daemon.stop().await;
 }
 

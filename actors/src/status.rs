@@ -71,6 +71,7 @@ pub struct StatusReport {
     pub unroutable_handoffs: Vec<Unroutable>,
     /// Serbero's takes as a read-only solver, by state.
     pub takes_by_state: Vec<(String, u64)>,
+    pub sessions_by_state: Vec<(String, u64)>,
     pub recent_ended_takes: Vec<EndedTake>,
 }
 
@@ -99,6 +100,7 @@ impl StatusReport {
             recent_dispatches: recent_dispatches(&conn)?,
             unroutable_handoffs: unroutable_handoffs(&conn)?,
             takes_by_state: counts(&conn, "SELECT state, COUNT(*) FROM solver_takes GROUP BY 1 ORDER BY 1")?,
+            sessions_by_state: counts(&conn, "SELECT state, COUNT(*) FROM mediation_sessions GROUP BY 1 ORDER BY 1")?,
             recent_ended_takes: recent_ended_takes(&conn)?,
         })
     }
@@ -279,6 +281,13 @@ impl fmt::Display for StatusReport {
         }
         for (state, n) in &self.takes_by_state {
             write!(f, "\n  {state:<10} {n}")?;
+        }
+        write!(f, "\n\nMediation sessions by state:")?;
+        if self.sessions_by_state.is_empty() {
+            write!(f, "\n  none")?;
+        }
+        for (state, n) in &self.sessions_by_state {
+            write!(f, "\n  {state:<22} {n}")?;
         }
         if !self.recent_ended_takes.is_empty() {
             write!(f, "\n\nRecently ended takes (refusals carry the node's cant-do reason):")?;
