@@ -336,3 +336,33 @@ async fn injected_instructions_a_fooled_model_repeats_never_reach_the_parties() 
         s.daemon.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_session_is_restarted_alone_from_the_database_and_finishes() {
+    let s = Scene::start(Setup::default()).await;
+    // The first summary cannot be stored: the session's handler fails mid-transaction.
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER poison BEFORE INSERT ON mediation_summaries WHEN NEW.summary_text LIKE '%POISON%'
+         BEGIN SELECT RAISE(ABORT, 'injected storage failure'); END;",
+    )
+    .unwrap();
+    let summaries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = summaries.clone();
+    let brain = Brain::cooperative();
+    s.model.respond_with(move |request| {
+        let user = request.user().unwrap_or_default();
+        let summary = user != "ping" && !user.contains("\"suggested_action\"");
+        if summary && counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Reply::content("POISON\nSUGGESTED_NEXT_STEP: none\nRATIONALE: none");
+        }
+        brain.answer(request)
+    });
+    answer_round(&s).await;
+    s.wait_for_session(SessionState::Closed).await;
+    assert_eq!(summaries.load(std::sync::atomic::Ordering::SeqCst), 2, "asked again after the restart");
+    let dm = dm_containing(&s.solver, "mediation_summary/v1").await.expect("summary after the restart");
+    assert!(!dm.text.contains("POISON"));
+    assert!(s.daemon.is_running(), "the core and the other actors ran on");
+    s.daemon.stop().await;
+}
