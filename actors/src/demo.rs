@@ -157,8 +157,13 @@ impl Stage {
         Ok(())
     }
 
-    /// Stops the daemon after `played`, then checks and prints the outcome.
+    /// Stops the daemon after `played`, once the relay confirmed every DM, then checks and prints
+    /// the outcome.
     async fn finish(&self, daemon: RunningDaemon, played: anyhow::Result<()>) -> anyhow::Result<()> {
+        let played = match played {
+            Ok(()) => wait_until_delivered(&self.db_path()).await,
+            failed => failed,
+        };
         let stopped = daemon.stop().await;
         played.and(stopped).and_then(|()| self.summarize())
     }
@@ -166,20 +171,15 @@ impl Stage {
     /// Checks nothing beyond the scripted DMs arrived, then prints what `serbero status` shows.
     fn summarize(&self) -> anyhow::Result<()> {
         for solver in &self.solvers {
-            if let Some(extra) = solver.inbox.messages().get(solver.seen) {
-                bail!("{} received an unexpected DM:\n{}", solver.label, extra.text);
+            if let Some(extra) = solver.unexpected().first() {
+                bail!("{} received an unexpected DM:\n{extra}", solver.label);
             }
         }
-        let delivered: usize = self.solvers.iter().map(|s| s.seen).sum();
-        self.say("demo", format!("daemon stopped cleanly after {delivered} DMs; `serbero status` of the demo database:"));
-        {
-            let conn = Connection::open(self.db_path())?;
-            let mut q = conn.prepare("SELECT * FROM outbox")?;
-            let n = q.column_count();
-            let names: Vec<String> = q.column_names().map(|s| s.to_string()).collect();
-            let rows = q.query_map([], |r| Ok((0..n).map(|i| format!("{}={:?}", names[i], r.get::<_, rusqlite::types::Value>(i).unwrap())).collect::<Vec<_>>().join(" ")))?;
-            for r in rows { let r = r?; if r.contains("claimed") { eprintln!("DEBUG {}", &r[..r.len().min(600)]); } }
-        }
+        let delivered: usize = self.solvers.iter().map(|s| s.expected.len()).sum();
+        self.say(
+            "demo",
+            format!("daemon stopped cleanly after {delivered} DMs; `serbero status` of the demo database:"),
+        );
         println!("\n{}\n", StatusReport::read(&self.db_path())?);
         println!("Demo finished in {:.1} s.", self.started.elapsed().as_secs_f64());
         Ok(())
@@ -196,23 +196,43 @@ impl Stage {
 struct DemoSolver {
     label: &'static str,
     inbox: SolverInbox,
-    seen: usize,
+    /// Indices of the DMs the demo expected and printed.
+    expected: Vec<usize>,
 }
 
 impl DemoSolver {
     async fn start(label: &'static str, relay: &RelayUrl) -> anyhow::Result<Self> {
         let inbox = SolverInbox::start(relay).await.with_context(|| format!("starting the inbox of {label}"))?;
-        Ok(Self { label, inbox, seen: 0 })
+        Ok(Self { label, inbox, expected: Vec::new() })
     }
 
-    /// The text of the next DM, which must start with `headline`.
+    /// The text of the first DM not expected yet that starts with `headline`. DMs queued by
+    /// different actors at about the same time may arrive in either order.
     async fn next_dm(&mut self, headline: &str) -> anyhow::Result<String> {
-        let dm = self.inbox.next_after(self.seen, STEP_TIMEOUT).await.with_context(|| {
-            format!("{} did not receive \"{headline}\" within {} s", self.label, STEP_TIMEOUT.as_secs())
-        })?;
-        self.seen += 1;
-        ensure!(dm.text.starts_with(headline), "{} expected \"{headline}\" but received:\n{}", self.label, dm.text);
-        Ok(dm.text)
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let messages = self.inbox.messages();
+            let found = messages
+                .iter()
+                .enumerate()
+                .find(|(index, dm)| !self.expected.contains(index) && dm.text.starts_with(headline));
+            if let Some((index, dm)) = found {
+                self.expected.push(index);
+                return Ok(dm.text.clone());
+            }
+            let arrived = self.inbox.wait_for(messages.len() + 1, deadline.saturating_duration_since(Instant::now()));
+            if !arrived.await {
+                let (secs, others) = (STEP_TIMEOUT.as_secs(), self.unexpected());
+                let instead = if others.is_empty() { "none".to_owned() } else { others.join("\n---\n") };
+                bail!("{} did not receive \"{headline}\" within {secs} s; received instead: {instead}", self.label);
+            }
+        }
+    }
+
+    /// The texts of the DMs the demo did not expect (so far).
+    fn unexpected(&self) -> Vec<String> {
+        let messages = self.inbox.messages().into_iter().enumerate();
+        messages.filter(|(index, _)| !self.expected.contains(index)).map(|(_, dm)| dm.text).collect()
     }
 }
 
@@ -299,20 +319,46 @@ retry_max_seconds = 2
 
 /// Polls the (read-only) transition history until the dispute is resolved; returns it.
 async fn wait_until_resolved(db: &Path, dispute_id: &str) -> anyhow::Result<Vec<String>> {
+    let waiting_for = format!("dispute {dispute_id} to be resolved");
+    poll(db, &waiting_for, |conn| {
+        let (lifecycle, resolved) = transitions(conn, dispute_id)?;
+        Ok(resolved.then_some(lifecycle))
+    })
+    .await
+}
+
+/// Polls the outbox until no DM waits for the relay's confirmation: a solver may read a DM
+/// before the daemon hears the relay's `OK` for it.
+async fn wait_until_delivered(db: &Path) -> anyhow::Result<()> {
+    poll(db, "the relay to confirm every DM", |conn| {
+        let in_flight: i64 =
+            conn.query_row("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'claimed', 'failed')", [], |r| {
+                r.get(0)
+            })?;
+        Ok((in_flight == 0).then_some(()))
+    })
+    .await
+}
+
+/// Reads the database (read-only) until `read` finds what it waits for, within [`STEP_TIMEOUT`].
+async fn poll<T>(
+    db: &Path,
+    waiting_for: &str,
+    read: impl Fn(&Connection) -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     loop {
-        let (lifecycle, resolved) = transitions(db, dispute_id)?;
-        if resolved {
-            return Ok(lifecycle);
+        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        if let Some(found) = read(&conn)? {
+            return Ok(found);
         }
-        ensure!(Instant::now() < deadline, "dispute {dispute_id} was not resolved within {} s", STEP_TIMEOUT.as_secs());
+        ensure!(Instant::now() < deadline, "waited {} s for {waiting_for} in vain", STEP_TIMEOUT.as_secs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// The dispute's transitions as printable lines, and whether the last one reached `resolved`.
-fn transitions(db: &Path, dispute_id: &str) -> anyhow::Result<(Vec<String>, bool)> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+fn transitions(conn: &Connection, dispute_id: &str) -> anyhow::Result<(Vec<String>, bool)> {
     let mut query = conn.prepare(
         "SELECT COALESCE(from_state, ''), to_state, COALESCE(trigger, '')
            FROM dispute_state_transitions WHERE dispute_id = ?1 ORDER BY id",

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use anyhow::{ensure, Context};
+use mostro_core::message::Action;
 use nostr_sdk::prelude::*;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -59,15 +60,17 @@ async fn mediate(stage: &mut Stage) -> anyhow::Result<()> {
     let cooperative = Trade::new("A");
     let fraudulent = Trade::new("B");
     let fraud = Brain { opening: Turn::Flag("fraud_risk"), ..Brain::cooperative() };
-    let mut model = ScriptedModel::start(&[(&cooperative, Brain::cooperative()), (&fraudulent, fraud)]).await?;
-    let node = FakeNode::start(Keys::generate(), &stage.relay.url(), NodeScript::default())
+    let model = ScriptedModel::start(&[(&cooperative, Brain::cooperative()), (&fraudulent, fraud)]).await?;
+    let serbero = Keys::generate();
+    // The node announces Serbero as its solver, which is how Serbero learns it may take disputes.
+    let script = NodeScript { serbero: Some(serbero.public_key()), ..NodeScript::default() };
+    let node = FakeNode::start(Keys::generate(), &stage.relay.url(), script)
         .await
         .context("starting the scripted Mostro node")?;
-    let serbero = Keys::generate();
     let config = mediation_config(stage, &serbero, &node.pubkey(), &model.endpoint.url())?;
     stage.introduce(
         "Serbero mediation demo: the real daemon with mediation on, against an embedded relay, a scripted Mostro \
-         node, a scripted model endpoint, two parties per dispute and two simulated solvers.",
+         node, a scripted model endpoint, a buyer, a seller and two simulated solvers.",
         &[
             ("serbero", serbero.public_key()),
             ("mostro", node.pubkey()),
@@ -77,72 +80,85 @@ async fn mediate(stage: &mut Stage) -> anyhow::Result<()> {
     );
     println!("  model     {} (scripted, OpenAI-compatible)\n", model.endpoint.url());
     let daemon = RunningDaemon::start(config).await?;
-    let played = play(stage, &daemon, &node, &mut model, [&cooperative, &fraudulent], serbero.public_key()).await;
+    let mut scene = Scene { node, model, serbero: serbero.public_key() };
+    let played = play(stage, &daemon, &mut scene, [&cooperative, &fraudulent]).await;
     stage.finish(daemon, played).await
+}
+
+/// What the daemon talks to besides the relay and the solvers.
+struct Scene {
+    node: FakeNode,
+    model: ScriptedModel,
+    serbero: PublicKey,
 }
 
 async fn play(
     stage: &mut Stage,
     daemon: &RunningDaemon,
-    node: &FakeNode,
-    model: &mut ScriptedModel,
+    scene: &mut Scene,
     [cooperative, fraudulent]: [&Trade; 2],
-    serbero: PublicKey,
 ) -> anyhow::Result<()> {
-    model.expect(stage, None).await?;
+    scene.model.expect(stage, None).await?;
     wait_for_mediation(daemon).await?;
     stage.say("demo", "mediation is up: prompt bundle loaded, model endpoint healthy");
-    mediate_cooperatively(stage, node, model, cooperative, serbero).await?;
-    escalate(stage, node, model, fraudulent).await
+    mediate_cooperatively(stage, scene, cooperative).await?;
+    escalate(stage, scene, fraudulent).await
 }
 
-/// Dispute A: the model asks both parties, they answer, the solvers get a summary.
-async fn mediate_cooperatively(
-    stage: &mut Stage,
-    node: &FakeNode,
-    model: &mut ScriptedModel,
-    trade: &Trade,
-    serbero: PublicKey,
-) -> anyhow::Result<()> {
+/// Dispute A: Serbero takes it, the model asks both parties, they answer, the solvers get a
+/// summary.
+async fn mediate_cooperatively(stage: &mut Stage, scene: &mut Scene, trade: &Trade) -> anyhow::Result<()> {
     let url = stage.relay.url();
-    let mut buyer = Party::connect("buyer A", &trade.buyer, &url, serbero).await?;
-    let mut seller = Party::connect("seller A", &trade.seller, &url, serbero).await?;
-    node.answer(
-        trade.id,
-        TakeAnswer::Took { order_id: Uuid::new_v4(), buyer: buyer.pubkey(), seller: seller.pubkey() },
-    );
-    trade.open(stage, node).await?;
-    model.expect(stage, Some(trade)).await?;
-    ensure!(node.wait_for_requests(1, STEP_TIMEOUT).await, "Serbero did not ask to take dispute A");
-    stage.say("mostro", "Serbero asked to take dispute A: the node hands it over with the trade's details");
+    let mut buyer = Party::connect("buyer A", &trade.buyer, &url, scene.serbero).await?;
+    let mut seller = Party::connect("seller A", &trade.seller, &url, scene.serbero).await?;
+    let handed_over = TakeAnswer::Took { order_id: Uuid::new_v4(), buyer: buyer.pubkey(), seller: seller.pubkey() };
+    scene.node.answer(trade.id, handed_over);
+    trade.open(stage, &scene.node).await?;
+    scene.model.expect(stage, Some(trade)).await?;
+    expect_take(stage, &scene.node, trade).await?;
     stage.expect_everyone(TAKEN).await?;
 
     buyer.expect_question(stage).await?;
     seller.expect_question(stage).await?;
     buyer.answer(stage, "I paid on Monday by SEPA, reference 4711.").await?;
     seller.answer(stage, "I see an incoming transfer with reference 4711 now, sorry for the delay.").await?;
-    model.expect(stage, Some(trade)).await?;
-    model.expect(stage, Some(trade)).await?;
+    scene.model.expect(stage, Some(trade)).await?;
+    scene.model.expect(stage, Some(trade)).await?;
     stage.expect_everyone(SUMMARY).await?;
     buyer.check_nothing_more()?;
     seller.check_nothing_more()
 }
 
+/// The first request the node receives is Serbero's take of `trade`'s dispute.
+async fn expect_take(stage: &Stage, node: &FakeNode, trade: &Trade) -> anyhow::Result<()> {
+    let arrived = node.wait_for_requests(1, STEP_TIMEOUT).await;
+    ensure!(arrived, "Serbero did not ask to take dispute {} within {} s", trade.label, STEP_TIMEOUT.as_secs());
+    let request = node.requests().swap_remove(0);
+    ensure!(
+        request.action == Action::AdminTakeDispute && request.id == Some(trade.id) && request.dropped.is_none(),
+        "the node expected Serbero's take of dispute {} but received {request:?}",
+        trade.label
+    );
+    stage.say(
+        "mostro",
+        format!(
+            "Serbero sent admin-take-dispute for dispute {}: the node hands it over with the trade's details",
+            trade.label
+        ),
+    );
+    Ok(())
+}
+
 /// Dispute B: the model flags fraud at once; Serbero alerts the solvers and hands the dispute to
 /// the write solver without taking it.
-async fn escalate(
-    stage: &mut Stage,
-    node: &FakeNode,
-    model: &mut ScriptedModel,
-    trade: &Trade,
-) -> anyhow::Result<()> {
-    trade.open(stage, node).await?;
-    model.expect(stage, Some(trade)).await?;
+async fn escalate(stage: &mut Stage, scene: &mut Scene, trade: &Trade) -> anyhow::Result<()> {
+    trade.open(stage, &scene.node).await?;
+    scene.model.expect(stage, Some(trade)).await?;
     stage.expect_everyone(ALERT).await?;
     stage.expect(WRITE_SOLVER, HANDOFF).await?;
-    let taken: Vec<_> = node.requests().into_iter().filter_map(|request| request.id).collect();
-    ensure!(!taken.contains(&trade.id), "Serbero asked to take dispute B after escalating it");
-    stage.say("mostro", "no take request for dispute B reached the node");
+    let asked: Vec<_> = scene.node.requests().into_iter().filter_map(|request| request.id).collect();
+    ensure!(!asked.contains(&trade.id), "Serbero asked the node about dispute {} after escalating it", trade.label);
+    stage.say("mostro", format!("no take request for dispute {} reached the node", trade.label));
     Ok(())
 }
 
@@ -227,7 +243,8 @@ struct Party {
 
 impl Party {
     async fn connect(label: &'static str, keys: &Keys, relay: &RelayUrl, serbero: PublicKey) -> anyhow::Result<Self> {
-        let chat = SimParty::connect(keys.clone(), relay, serbero).await.with_context(|| format!("connecting {label}"))?;
+        let chat =
+            SimParty::connect(keys.clone(), relay, serbero).await.with_context(|| format!("connecting {label}"))?;
         Ok(Self { label, chat, seen: 0 })
     }
 
@@ -290,14 +307,16 @@ impl ScriptedModel {
             .await
             .ok()
             .flatten()
-            .with_context(|| format!("the model was not asked about {} in time", about(expected)))?;
-        ensure!(call.dispute == expected, "the model was asked about {} first", about(call.dispute));
-        stage.say("model", format!("{}: {} → {}", about(call.dispute), call.asked, call.answered));
+            .with_context(|| format!("the model was not asked about {} in time", subject(expected)))?;
+        ensure!(call.dispute == expected, "the model was asked about {} first", subject(call.dispute));
+        let about = call.dispute.map(|label| format!("dispute {label}, ")).unwrap_or_default();
+        stage.say("model", format!("{about}{} → {}", call.asked, call.answered));
         Ok(())
     }
 }
 
-fn about(dispute: Option<&str>) -> String {
+/// What a model call was about, for the demo's error messages.
+fn subject(dispute: Option<&str>) -> String {
     dispute.map_or_else(|| "its health check".to_owned(), |label| format!("dispute {label}"))
 }
 

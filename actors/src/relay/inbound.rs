@@ -183,9 +183,9 @@ pub(super) fn log_status_changes(mut changes: Receiver<MonitorNotification>) -> 
             match changes.recv().await {
                 Ok(MonitorNotification::StatusChanged { relay_url, status }) => match status {
                     RelayStatus::Connected => info!(relay = %relay_url, "relay connected"),
-                    RelayStatus::Disconnected | RelayStatus::Terminated => {
-                        warn!(relay = %relay_url, %status, "relay disconnected")
-                    }
+                    RelayStatus::Disconnected => warn!(relay = %relay_url, %status, "relay disconnected"),
+                    // Only our own shutdown terminates a relay connection.
+                    RelayStatus::Terminated => info!(relay = %relay_url, "relay connection closed"),
                     other => debug!(relay = %relay_url, status = %other, "relay status"),
                 },
                 Err(RecvError::Lagged(_)) => continue,

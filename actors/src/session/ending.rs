@@ -26,6 +26,11 @@ use crate::outbox::{self, Draft};
 /// escalates instead.
 pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> {
     let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
+    let ledger = st.outbox.ledger().clone();
+    if st.db.read(move |conn| outbox::store::outcomes(conn, &ledger, SUMMARY_DM)).await?.total > 0 {
+        // Written and queued before a restart: only its delivery is awaited.
+        return Ok(());
+    }
     if session.state == SessionState::Classified {
         advance(st, &session, &[SessionState::Classified], SessionState::SummaryPending).await?;
     }

@@ -55,6 +55,9 @@ async fn resume(st: &mut State, session: &SessionRow) -> Result<(), ActorProcess
     }
     chat::open_channels(st).await?;
     on_delivered(st).await?;
+    if st.winding_down {
+        return Ok(());
+    }
     arm_timers(st).await?;
     match session.state {
         SessionState::Opening | SessionState::FollowUpPending => evaluate(st).await,
