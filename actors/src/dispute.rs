@@ -269,16 +269,10 @@ fn notification_drafts(solvers: &[Solver], event: &DisputeEvent, effects: &Effec
 }
 
 fn drafts_for_all(solvers: &[Solver], dispute_id: &str, kind: NotifType, round: u32, body: &str) -> Vec<Draft> {
-    solvers
-        .iter()
-        .map(|solver| Draft {
-            idempotency_key: kind.idempotency_key(dispute_id, &solver.pubkey.to_hex(), round),
-            dispute_id: Some(dispute_id.to_string()),
-            recipient: solver.pubkey,
-            notif_type: kind.as_str().to_string(),
-            body: body.to_string(),
-        })
-        .collect()
+    let to: Vec<_> = solvers.iter().map(|s| s.pubkey).collect();
+    Draft::to_each(&to, dispute_id, kind.as_str(), body, |solver| {
+        kind.idempotency_key(dispute_id, &solver.to_hex(), round)
+    })
 }
 
 async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {

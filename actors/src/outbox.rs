@@ -35,6 +35,28 @@ pub struct Draft {
     pub body: String,
 }
 
+impl Draft {
+    /// The same `body` for every one of `recipients`, each under the key `key` gives it.
+    pub fn to_each(
+        recipients: &[PublicKey],
+        dispute_id: &str,
+        notif_type: &str,
+        body: &str,
+        key: impl Fn(&PublicKey) -> String,
+    ) -> Vec<Draft> {
+        recipients
+            .iter()
+            .map(|recipient| Draft {
+                idempotency_key: key(recipient),
+                dispute_id: Some(dispute_id.to_string()),
+                recipient: *recipient,
+                notif_type: notif_type.to_string(),
+                body: body.to_string(),
+            })
+            .collect()
+    }
+}
+
 /// A built DM, ready to be stored.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

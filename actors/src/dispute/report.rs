@@ -44,16 +44,10 @@ pub(super) async fn reports(
 
 fn report(solvers: &[Solver], f: &ReportFacts) -> Report {
     let body = resolution_report(f);
-    let drafts = solvers
-        .iter()
-        .map(|solver| Draft {
-            idempotency_key: format!("{NOTIF_TYPE}:{}:{}", f.dispute_id, solver.pubkey.to_hex()),
-            dispute_id: Some(f.dispute_id.clone()),
-            recipient: solver.pubkey,
-            notif_type: NOTIF_TYPE.to_string(),
-            body: body.clone(),
-        })
-        .collect();
+    let to: Vec<_> = solvers.iter().map(|s| s.pubkey).collect();
+    let drafts = Draft::to_each(&to, &f.dispute_id, NOTIF_TYPE, &body, |solver| {
+        format!("{NOTIF_TYPE}:{}:{}", f.dispute_id, solver.to_hex())
+    });
     let payload = json!({
         "dispute_id": f.dispute_id,
         "session_id": f.session_id,

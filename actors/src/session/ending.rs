@@ -69,16 +69,9 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
         return escalate(st, Trigger::NotificationFailed, Vec::new(), Vec::new()).await;
     }
     let body = summary_dm(&st.dispute_id, &session.session_id, label, confidence, &summary.text, &summary.next_step);
-    let drafts = to
-        .iter()
-        .map(|solver| Draft {
-            idempotency_key: format!("summary:{}:{}", session.session_id, solver.to_hex()),
-            dispute_id: Some(st.dispute_id.clone()),
-            recipient: *solver,
-            notif_type: SUMMARY_DM.to_string(),
-            body: body.clone(),
-        })
-        .collect();
+    let drafts = Draft::to_each(&to, &st.dispute_id, SUMMARY_DM, &body, |solver| {
+        format!("summary:{}:{}", session.session_id, solver.to_hex())
+    });
     let built = outbox::build_all(&st.keys, drafts).await?;
     let (bundle, now, ledger) = (st.mediator.bundle.clone(), st.clock.now(), st.outbox.ledger().clone());
     let (reasoner, dispute_id, sid) = (st.mediator.reasoner.clone(), st.dispute_id.clone(), session.session_id.clone());
@@ -163,16 +156,9 @@ pub(super) async fn escalate(
     };
     let body = escalation_alert(&st.dispute_id, session_id.as_deref(), trigger);
     let scope = session_id.clone().unwrap_or_else(|| "dispute".to_string());
-    let drafts = to
-        .iter()
-        .map(|solver| Draft {
-            idempotency_key: format!("alert:{}:{scope}:{trigger}:{}", st.dispute_id, solver.to_hex()),
-            dispute_id: Some(st.dispute_id.clone()),
-            recipient: *solver,
-            notif_type: ESCALATION_ALERT.to_string(),
-            body: body.clone(),
-        })
-        .collect();
+    let drafts = Draft::to_each(&to, &st.dispute_id, ESCALATION_ALERT, &body, |solver| {
+        format!("alert:{}:{scope}:{trigger}:{}", st.dispute_id, solver.to_hex())
+    });
     let built = outbox::build_all(&st.keys, drafts).await?;
     let recommendation = Recommendation {
         session_id: session_id.clone(),
