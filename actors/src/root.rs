@@ -265,14 +265,14 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
             else {
                 return Err("relay, dispute, auth retry and a brought-up mediation must precede the sessions".into());
             };
-            let mediator = Mediator {
+            let mediator = Arc::new(Mediator {
                 reasoner: up.reasoner,
                 bundle: up.bundle,
                 settings: cfg.mediation.clone(),
                 solvers: cfg.solvers.clone(),
                 escalation: st.escalation.clone(),
                 evaluation_retry: Duration::from_secs(cfg.reasoning.request_timeout_seconds.max(1)),
-            };
+            });
             let args = sessions::Args {
                 db_path: PathBuf::from(&cfg.serbero.db_path),
                 keys: cfg.serbero.keys.clone(),

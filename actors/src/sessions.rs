@@ -71,7 +71,7 @@ pub struct Args {
     pub relay: RelayRef,
     pub dispute: DisputeRef,
     pub auth_retry: AuthRetryRef,
-    pub mediator: Mediator,
+    pub mediator: Arc<Mediator>,
     pub take_timeout: Duration,
     pub outbox: OutboxSettings,
     pub clock: Clock,

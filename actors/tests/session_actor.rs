@@ -52,7 +52,7 @@ impl Script {
         Self { db, model, serbero: Keys::generate(), node: Keys::generate(), dispute, relay, relay_ref }
     }
 
-    fn mediator(&self) -> Mediator {
+    fn mediator(&self) -> Arc<Mediator> {
         let settings = ReasoningSettings {
             enabled: true,
             provider: "openai-compatible".into(),
@@ -69,14 +69,14 @@ impl Script {
             mediation_style_path: prompts.join("phase3-mediation-style.md"),
             message_templates_path: prompts.join("phase3-message-templates.md"),
         };
-        Mediator {
+        Arc::new(Mediator {
             reasoner: Reasoner::build(&settings).unwrap(),
             bundle: Arc::new(PromptBundle::load(&paths).unwrap()),
             settings: MediationSettings::default(),
             solvers: Vec::new(),
             escalation: None,
             evaluation_retry: Duration::from_millis(100),
-        }
+        })
     }
 
     async fn start(&self, take_timeout: u64) -> Spawned<session::Msg> {
