@@ -157,6 +157,9 @@ pub struct MediationSettings {
     /// A session still open this long after it started escalates (`mediation_timeout`); 0
     /// disables it.
     pub session_timeout_seconds: u64,
+    /// A session waiting this long for the parties leaves memory until one of them writes or
+    /// one of its timers comes due.
+    pub idle_hibernate_seconds: u64,
 }
 
 impl Default for MediationSettings {
@@ -171,6 +174,7 @@ impl Default for MediationSettings {
             solver_auth_retry_max_attempts: 24,
             take_timeout_seconds: 15,
             session_timeout_seconds: 259_200,
+            idle_hibernate_seconds: 60,
         }
     }
 }
@@ -661,6 +665,7 @@ fn check_intervals(config: &Config) -> Result<(), ConfigError> {
         ("mediation.solver_auth_retry_max_total_seconds", mediation.solver_auth_retry_max_total_seconds),
         ("mediation.solver_auth_retry_max_attempts", u64::from(mediation.solver_auth_retry_max_attempts)),
         ("mediation.take_timeout_seconds", mediation.take_timeout_seconds),
+        ("mediation.idle_hibernate_seconds", mediation.idle_hibernate_seconds),
         ("outbox.max_attempts", u64::from(outbox.max_attempts)),
         ("outbox.retry_initial_seconds", outbox.retry_initial_seconds),
         ("outbox.retry_max_seconds", outbox.retry_max_seconds),
@@ -768,6 +773,7 @@ solver_auth_retry_max_total_seconds = 700
 solver_auth_retry_max_attempts = 4
 take_timeout_seconds = 9
 session_timeout_seconds = 0
+idle_hibernate_seconds = 5
 
 [reasoning]
 provider = "anthropic"
@@ -832,6 +838,7 @@ fallback_to_all_solvers = true
                     solver_auth_retry_max_attempts: 4,
                     take_timeout_seconds: 9,
                     session_timeout_seconds: 0,
+                    idle_hibernate_seconds: 5,
                 }
             ),
             format!(
@@ -972,6 +979,7 @@ fallback_to_all_solvers = true
             "mediation.solver_auth_retry_max_total_seconds",
             "mediation.solver_auth_retry_max_attempts",
             "mediation.take_timeout_seconds",
+            "mediation.idle_hibernate_seconds",
             "outbox.max_attempts",
             "outbox.retry_initial_seconds",
             "outbox.retry_max_seconds",

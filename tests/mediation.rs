@@ -366,3 +366,36 @@ async fn a_failing_session_is_restarted_alone_from_the_database_and_finishes() {
     assert!(s.daemon.is_running(), "the core and the other actors ran on");
     s.daemon.stop().await;
 }
+
+/// Waits until the dispute's session has left memory.
+async fn wait_until_asleep(s: &Scene) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while s.session().await.is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the idle session never hibernated");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_hibernates_and_a_party_or_its_timer_wakes_it() {
+    let s = Scene::start_with(Setup::default(), |c| c.mediation.idle_hibernate_seconds = 1).await;
+    let (buyer, seller) = (s.party(&s.buyer).await, s.party(&s.seller).await);
+    s.wait_for_session(SessionState::AwaitingResponse).await;
+    wait_until_asleep(&s).await;
+    assert_eq!(s.session_state().as_deref(), Some("awaiting_response"), "asleep, not ended");
+    buyer.say("I paid on Monday, reference 4711").await.unwrap();
+    seller.say("Found it, sorry").await.unwrap();
+    s.wait_for_session(SessionState::Closed).await;
+    assert!(dm_containing(&s.solver, "mediation_summary/v1").await.is_some(), "woken by the parties, it finished");
+    s.daemon.stop().await;
+
+    let s = Scene::start_with(Setup::default(), |c| {
+        c.mediation.idle_hibernate_seconds = 1;
+        c.mediation.party_response_timeout_seconds = 3;
+    })
+    .await;
+    s.wait_for_session(SessionState::AwaitingResponse).await;
+    wait_until_asleep(&s).await;
+    assert_eq!(s.wait_for_escalation().await, "party_unresponsive", "woken by its timer");
+    s.daemon.stop().await;
+}

@@ -167,11 +167,16 @@ async fn after_a_restart_the_conversation_continues_with_keys_derived_again() {
 
     let daemon = Daemon::start(mediation_config(&world, &solver, &model)).await;
     let s = Scene { world, node, model, daemon, solver, dispute, buyer: buyer_keys, seller: seller_keys };
+    // Waiting for the parties, it resumes asleep: its channels watched, no actor until news.
+    s.daemon.sessions().await;
+    let watched = |status: serbero::relay::RelayStatus| status.chat_channels;
+    let relay = &s.daemon.children().relay;
     let deadline = tokio::time::Instant::now() + WAIT;
-    while s.session().await.is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "the live session was not resumed");
+    while watched(relay.call(serbero::relay::Msg::Status, Some(WAIT)).await.unwrap().unwrap()) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the live session's channels were not watched again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(s.session().await.is_none(), "no actor for a session only waiting");
     seller.say("after the restart").await.unwrap();
     s.wait_for_inbound(2).await;
     assert_eq!(s.inbound("buyer"), ["before the restart"], "no duplicate on resume");

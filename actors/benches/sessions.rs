@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 const NEVER_SECONDS: u64 = 30 * 24 * 60 * 60;
 /// Idle time before memory is read, so that start-up work has settled.
 const SETTLE: Duration = Duration::from_secs(2);
+/// Sessions waiting for the parties hibernate after this long (the daemon's default is 60 s).
+const HIBERNATE_AFTER_SECONDS: u64 = 1;
 const RESUME_TIMEOUT: Duration = Duration::from_secs(600);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
@@ -73,6 +75,7 @@ fn mediation_config(relay: &TestRelay, mostro: &Keys, model: &FakeModel, db: Pat
     config.mediation.enabled = true;
     config.mediation.party_response_timeout_seconds = NEVER_SECONDS;
     config.mediation.session_timeout_seconds = NEVER_SECONDS;
+    config.mediation.idle_hibernate_seconds = HIBERNATE_AFTER_SECONDS;
     config.reasoning.enabled = true;
     config.reasoning.provider = "openai-compatible".into();
     config.reasoning.model = "scripted".into();
@@ -144,6 +147,7 @@ async fn measure(config: &Config, n: usize, baseline: &Memory) -> anyhow::Result
     let sessions_up = start.elapsed();
     wait_for_channels(&relay, 2 * n).await?;
     let resumed = start.elapsed();
+    wait_for_hibernation(n).await?;
     tokio::time::sleep(SETTLE).await;
     let idle = Memory::now();
     let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
@@ -172,6 +176,16 @@ async fn wait_for_sessions_supervisor(running: &Running) -> anyhow::Result<()> {
     let deadline = Instant::now() + RESUME_TIMEOUT;
     while running.children().await?.sessions.is_none() {
         anyhow::ensure!(Instant::now() < deadline, "mediation never came up");
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Until the idle sessions left memory: each running session is at least one tokio task.
+async fn wait_for_hibernation(n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + RESUME_TIMEOUT;
+    while tokio::runtime::Handle::current().metrics().num_alive_tasks() > n / 100 + 100 {
+        anyhow::ensure!(Instant::now() < deadline, "the idle sessions never hibernated");
         tokio::time::sleep(POLL).await;
     }
     Ok(())

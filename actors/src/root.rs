@@ -272,6 +272,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 solvers: cfg.solvers.clone(),
                 escalation: st.escalation.clone(),
                 evaluation_retry: Duration::from_secs(cfg.reasoning.request_timeout_seconds.max(1)),
+                hibernate_after: Duration::from_secs(cfg.mediation.idle_hibernate_seconds),
             });
             let args = sessions::Args {
                 db_path: PathBuf::from(&cfg.serbero.db_path),

@@ -13,6 +13,7 @@
 
 mod chat;
 mod ending;
+mod idle;
 mod mediate;
 pub mod record;
 pub mod store;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nostr_sdk::{Keys, PublicKey};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::chat::{Channel, Gate};
 use serbero_core::config::{MediationSettings, OutboxSettings, Solver};
 use serbero_core::dispute::DisputeEvent;
@@ -44,6 +45,7 @@ use record::SessionRow;
 use store::{Parties, Take, TakeState};
 
 pub use chat::PARTY_MESSAGE;
+pub use idle::HIBERNATING;
 
 pub type SessionRef = ActorRef<Msg>;
 
@@ -68,6 +70,8 @@ pub enum Msg {
     SessionTimeout,
     /// Serbero lost its standing as a solver.
     AuthorizationLost,
+    /// Nothing happened for `idle_hibernate_seconds`: leave memory if still idle.
+    Idle,
     Published(PublishOutcome),
     DeliveryDue,
     /// Where the take and the mediation stand; also a FIFO barrier for earlier casts.
@@ -99,6 +103,24 @@ pub struct Mediator {
     /// Wait before asking the model again after a failed evaluation: as long as one call may
     /// take (`[reasoning].request_timeout_seconds`).
     pub evaluation_retry: Duration,
+    /// How long a session waits idle before it hibernates.
+    pub hibernate_after: Duration,
+}
+
+/// Where a hibernating session hands its wake-up conditions: the supervisor.
+#[derive(Clone)]
+pub struct Bedroom {
+    pub asleep: DerivedActorRef<Hibernating>,
+    pub chat: DerivedActorRef<ChatEvent>,
+}
+
+/// A session leaving memory: what wakes it (its channels' keys, and when its timers fall due).
+#[derive(Debug, Clone)]
+pub struct Hibernating {
+    pub dispute_id: String,
+    /// Each channel's signing key and legacy key.
+    pub keys: Vec<PublicKey>,
+    pub wake_at: Option<i64>,
 }
 
 pub struct Args {
@@ -111,6 +133,10 @@ pub struct Args {
     pub relay: RelayRef,
     pub auth_retry: Option<AuthRetryRef>,
     pub mediator: Arc<Mediator>,
+    /// Where to hibernate; `None` keeps the session in memory while it lives.
+    pub bedroom: Option<Bedroom>,
+    /// The chat event that woke it, handled once it resumed.
+    pub woken_by: Option<ChatEvent>,
     pub take_timeout: Duration,
     pub outbox: OutboxSettings,
     pub clock: Clock,
@@ -138,6 +164,11 @@ pub struct State {
     relay: RelayRef,
     auth_retry: Option<AuthRetryRef>,
     mediator: Arc<Mediator>,
+    bedroom: Option<Bedroom>,
+    /// Chat events that came before the session resumed its channels (the one that woke it,
+    /// or ones the supervisor passed on while it woke), handled right after.
+    early_chat: Vec<nostr_sdk::Event>,
+    begun: bool,
     take_timeout: Duration,
     outbox: Outbox,
     channels: Vec<(Channel, Gate)>,
@@ -157,6 +188,7 @@ struct Timers {
     unresponsive: Option<TaskGuard>,
     session_deadline: Option<TaskGuard>,
     evaluation_retry: Option<TaskGuard>,
+    idle: Option<TaskGuard>,
 }
 
 pub struct MediationSession;
@@ -189,6 +221,9 @@ impl Actor for MediationSession {
             relay: args.relay,
             auth_retry: args.auth_retry,
             mediator: args.mediator,
+            bedroom: args.bedroom,
+            early_chat: args.woken_by.map(|ChatEvent(event)| *event).into_iter().collect(),
+            begun: false,
             take_timeout: args.take_timeout,
             outbox,
             channels: Vec::new(),
@@ -210,6 +245,9 @@ impl Actor for MediationSession {
         // Boxed: ractor keeps this future allocated for the actor's whole life, sized for the
         // largest handler; an idle session should not carry that (measured: 10 KB a session).
         let handled = Box::pin(on_message(st, msg)).await;
+        if handled.is_ok() {
+            idle::rearm(st);
+        }
         st.db.release();
         handled
     }
@@ -222,16 +260,28 @@ impl Actor for MediationSession {
 
 async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> {
     match msg {
-        Msg::Begin => mediate::begin(st).await,
+        Msg::Begin => {
+            st.begun = true;
+            mediate::begin(st).await?;
+            for event in std::mem::take(&mut st.early_chat) {
+                chat::on_event(st, &event).await?;
+            }
+            Ok(())
+        }
         Msg::Node(message) => take::on_node_message(st, message).await,
         Msg::SendTake => take::send(st).await,
         Msg::TakeDeadline => take::on_deadline(st).await,
+        Msg::Chat(ChatEvent(event)) if !st.begun => {
+            st.early_chat.push(*event);
+            Ok(())
+        }
         Msg::Chat(ChatEvent(event)) => chat::on_event(st, &event).await,
         Msg::Revisions(events) => mediate::on_revisions(st, events).await,
         Msg::Evaluate => mediate::evaluate(st).await,
         Msg::Unresponsive => mediate::on_unresponsive(st).await,
         Msg::SessionTimeout => mediate::on_session_timeout(st).await,
         Msg::AuthorizationLost => mediate::on_authorization_lost(st).await,
+        Msg::Idle => idle::on_idle(st).await,
         Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome),
         Msg::Published(outcome) => {
             st.outbox.settle(&mut st.db, outcome, record::audit).await?;

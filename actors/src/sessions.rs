@@ -13,15 +13,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nostr_sdk::{Keys, PublicKey};
+use nostr_sdk::{Keys, PublicKey, Timestamp};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::AuthState;
+use serbero_core::chat::{Channel, Party};
 use serbero_core::config::{Config, OutboxSettings, PromptSettings, ReasoningSettings};
-use serbero_core::dispute::DisputeStatus;
-use serbero_core::mediation::eligible;
+use serbero_core::dispute::{DisputeEvent, DisputeStatus};
+use serbero_core::mediation::{eligible, session_deadline, unresponsive_at};
 use serbero_core::prompts::PromptBundle;
 use serbero_core::supervision::RestartBudget;
+use serbero_core::take::taken_over;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -30,10 +32,15 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
 use crate::reasoning::Reasoner;
+use crate::relay::ChatEvent;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
 use crate::root::{self, RootRef};
-use crate::session::{self, record, store, MediationSession, Mediator, SessionRef};
+use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, HIBERNATING};
+use crate::tasks::TaskGuard;
 use crate::tasks::Ticker;
+use sleepers::Sleepers;
+
+mod sleepers;
 
 pub type SessionsRef = ActorRef<Msg>;
 
@@ -55,6 +62,12 @@ pub enum Msg {
     Auth(AuthChanged),
     /// Start sessions for eligible disputes.
     Scan,
+    /// A session left memory until a party writes or its timer falls due.
+    Asleep(Hibernating),
+    /// A chat event for a hibernating session.
+    Chat(ChatEvent),
+    /// A hibernating session's timer may be due.
+    Wake,
     /// The running session of a dispute, if any; also a barrier.
     Session { dispute_id: String, reply: RpcReplyPort<Option<SessionRef>> },
 }
@@ -62,6 +75,8 @@ pub enum Msg {
 crate::derived_message!(Msg::Node(NodeMessage));
 crate::derived_message!(Msg::Revisions(DisputesObserved));
 crate::derived_message!(Msg::Auth(AuthChanged));
+crate::derived_message!(Msg::Asleep(Hibernating));
+crate::derived_message!(Msg::Chat(ChatEvent));
 
 #[derive(Clone)]
 pub struct Args {
@@ -89,6 +104,8 @@ pub struct State {
     by_actor: HashMap<ActorId, String>,
     budgets: HashMap<String, RestartBudget>,
     standing: Option<AuthState>,
+    sleepers: Sleepers,
+    wake_timer: Option<TaskGuard>,
     started: Instant,
     _scan: Ticker,
 }
@@ -111,6 +128,8 @@ impl Actor for Sessions {
             by_actor: HashMap::new(),
             budgets: HashMap::new(),
             standing: None,
+            sleepers: Sleepers::default(),
+            wake_timer: None,
             started: Instant::now(),
             _scan: Ticker::every(SCAN_PERIOD, me, || Msg::Scan),
         })
@@ -118,13 +137,16 @@ impl Actor for Sessions {
 
     /// Every session the database holds as having work resumes; then a first scan.
     async fn post_start(&self, me: SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        let unfinished = st.db.read(store::needing_actor).await?;
-        if !unfinished.is_empty() {
-            info!(sessions = unfinished.len(), "resuming mediation sessions");
+        let asleep = put_waiting_to_sleep(&me, st).await?;
+        let unfinished: Vec<_> =
+            st.db.read(store::needing_actor).await?.into_iter().filter(|(id, _)| !st.sleepers.is_asleep(id)).collect();
+        if asleep + unfinished.len() > 0 {
+            info!(waiting = asleep, working = unfinished.len(), "resuming mediation sessions");
         }
         for (dispute_id, request_id) in unfinished {
             resume(&me, st, dispute_id, request_id).await;
         }
+        arm_wake(&me, st);
         me.cast(Msg::Scan)?;
         Ok(())
     }
@@ -135,6 +157,9 @@ impl Actor for Sessions {
             Msg::Revisions(DisputesObserved(events)) => {
                 let mut new_disputes = false;
                 for event in events {
+                    if st.sleepers.is_asleep(&event.dispute_id) && ends_a_session(st, &event).await? {
+                        wake(&me, st, event.dispute_id.clone(), None).await;
+                    }
                     match st.running.get(&event.dispute_id) {
                         Some(running) => {
                             let _ = running.session.cast(session::Msg::Revisions(vec![event]));
@@ -146,8 +171,19 @@ impl Actor for Sessions {
                     scan(&me, st).await?;
                 }
             }
-            Msg::Auth(AuthChanged(now)) => on_standing(st, now),
+            Msg::Auth(AuthChanged(now)) => on_standing(&me, st, now).await,
             Msg::Scan => scan(&me, st).await?,
+            Msg::Asleep(asleep) => {
+                st.sleepers.add(asleep);
+                arm_wake(&me, st);
+            }
+            Msg::Chat(ChatEvent(event)) => on_chat(&me, st, event).await,
+            Msg::Wake => {
+                for dispute_id in st.sleepers.due(st.args.clock.now()) {
+                    wake(&me, st, dispute_id, None).await;
+                }
+                arm_wake(&me, st);
+            }
             Msg::Session { dispute_id, reply } => {
                 let _ = reply.send(st.running.get(&dispute_id).map(|r| r.session.clone()));
             }
@@ -167,8 +203,10 @@ impl Actor for Sessions {
             _ => return Ok(()),
         };
         let Some(dispute_id) = forget(st, cell.get_id()) else { return Ok(()) };
-        if why != "finished" {
-            restart_if_unfinished(&me, st, dispute_id, &why).await?;
+        match why.as_str() {
+            HIBERNATING => {}
+            "finished" => st.sleepers.forget(&dispute_id),
+            _ => restart_if_unfinished(&me, st, dispute_id, &why).await?,
         }
         Ok(())
     }
@@ -204,16 +242,127 @@ async fn scan(me: &SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr
     Ok(())
 }
 
-/// After a standing that allowed takes, losing it ends every live session's mediation.
-fn on_standing(st: &mut State, now: AuthState) {
+/// After a standing that allowed takes, losing it ends every live session's mediation
+/// (hibernating ones are woken for it).
+async fn on_standing(me: &SessionsRef, st: &mut State, now: AuthState) {
     let lost = st.standing == Some(AuthState::Authorized) && now != AuthState::Authorized;
     st.standing = Some(now);
     if lost {
-        warn!(sessions = st.running.len(), "Serbero lost its standing as a solver; escalating live sessions");
+        let sessions = st.running.len() + st.sleepers.len();
+        warn!(sessions, "Serbero lost its standing as a solver; escalating live sessions");
+        for dispute_id in st.sleepers.all() {
+            wake(me, st, dispute_id, None).await;
+        }
         for running in st.running.values() {
             let _ = running.session.cast(session::Msg::AuthorizationLost);
         }
     }
+}
+
+/// Sessions only waiting for the parties go straight back to sleep, without an actor: their
+/// channels are derived again and watched for the supervisor. A session pinned to another
+/// bundle, with an unassessed round or a timer already due gets an actor (it has work).
+async fn put_waiting_to_sleep(me: &SessionsRef, st: &mut State) -> Result<usize, ActorProcessingErr> {
+    let waiting = st.db.read(store::waiting).await?;
+    let (now, settings, pinned) =
+        (st.args.clock.now(), &st.args.mediator.settings, &st.args.mediator.bundle.policy_hash);
+    let mut asleep = 0;
+    for w in waiting {
+        let wake_at = [
+            unresponsive_at(w.started_at, w.newest_reply, now, settings.party_response_timeout_seconds),
+            session_deadline(w.started_at, settings.session_timeout_seconds),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if w.policy_hash != *pinned || w.unassessed_round || wake_at.is_some_and(|at| at <= now) {
+            continue;
+        }
+        let Some(keys) = channel_keys(&st.args.keys, &w) else { continue };
+        let since = Timestamp::from_secs((w.newest_reply.unwrap_or(w.started_at) - 60).max(0) as u64);
+        for pair in keys.chunks(2) {
+            let (sign, legacy, sink) = (pair[0], pair[1], me.get_derived());
+            st.args.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink })?;
+        }
+        st.sleepers.add(Hibernating { dispute_id: w.dispute_id, keys, wake_at });
+        asleep += 1;
+    }
+    Ok(asleep)
+}
+
+/// Each party channel's signing and legacy key, derived from the stored trade keys.
+fn channel_keys(us: &Keys, w: &store::Waiting) -> Option<Vec<PublicKey>> {
+    let mut keys = Vec::with_capacity(4);
+    for (party, trade) in [(Party::Buyer, &w.buyer), (Party::Seller, &w.seller)] {
+        let channel = Channel::derive(us, party, PublicKey::from_hex(trade).ok()?).ok()?;
+        keys.extend([channel.sign.public_key(), channel.legacy.public_key()]);
+    }
+    Some(keys)
+}
+
+/// Whether a revision ends the session of its dispute: a resolution, or a takeover (a newer
+/// `in-progress` than the one our own take produced; relays hand that one out again).
+async fn ends_a_session(st: &mut State, event: &DisputeEvent) -> Result<bool, ActorProcessingErr> {
+    if event.status.is_terminal() {
+        return Ok(true);
+    }
+    if event.status != DisputeStatus::InProgress {
+        return Ok(false);
+    }
+    let id = event.dispute_id.clone();
+    let took_at = st.db.read(move |conn| store::load(conn, &id)).await?.and_then(|t| t.answered_at);
+    Ok(took_at.is_some_and(|took_at| taken_over(took_at, event.created_at)))
+}
+
+/// A party wrote to a hibernating session (or to one waking up): it is restored to read it.
+async fn on_chat(me: &SessionsRef, st: &mut State, event: Box<nostr_sdk::Event>) {
+    let Some(dispute_id) = st.sleepers.dispute_of(&event).cloned() else { return };
+    if let Some(running) = st.running.get(&dispute_id) {
+        let _ = running.session.cast(session::Msg::Chat(ChatEvent(event)));
+        return;
+    }
+    // Relays send a channel's history again whenever its subscription is renewed: only news wakes.
+    let (id, outer) = (dispute_id.clone(), event.id.to_hex());
+    match st.db.read(move |conn| record::has_outer_event(conn, &id, &outer)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            debug!(dispute = %dispute_id, event = %event.id, kind = %event.kind, "news for a hibernating session");
+            wake(me, st, dispute_id, Some(ChatEvent(event))).await
+        }
+        Err(e) => error!(dispute = %dispute_id, error = %e, "cannot tell whether a chat event is new"),
+    }
+}
+
+async fn wake(me: &SessionsRef, st: &mut State, dispute_id: String, woken_by: Option<ChatEvent>) {
+    if !st.sleepers.wake(&dispute_id) || st.running.contains_key(&dispute_id) {
+        return;
+    }
+    debug!(dispute = %dispute_id, by_party = woken_by.is_some(), "waking a hibernating session");
+    let id = dispute_id.clone();
+    let request_id = match st.db.read(move |conn| store::load(conn, &id)).await {
+        Ok(take) => take.map(|t| t.request_id),
+        Err(e) => return error!(dispute = %dispute_id, error = %e, "cannot wake the session"),
+    };
+    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id, woken_by).await {
+        error!(dispute = %dispute_id, error = %e, "mediation session could not wake");
+    }
+}
+
+/// One timer for every hibernating session: the earliest due.
+fn arm_wake(me: &SessionsRef, st: &mut State) {
+    let Some(at) = st.sleepers.next_wake() else {
+        st.wake_timer = None;
+        return;
+    };
+    let wait = Duration::from_secs((at - st.args.clock.now()).max(0) as u64);
+    let me = me.clone();
+    st.wake_timer = Some(
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = me.cast(Msg::Wake);
+        })
+        .into(),
+    );
 }
 
 /// A session that stops before it finished (it failed or was killed) resumes from the
@@ -242,7 +391,7 @@ async fn restart_if_unfinished(
 
 /// A session that cannot start is logged and left alone: the others and the core go on.
 async fn resume(me: &SessionsRef, st: &mut State, dispute_id: String, request_id: Option<u64>) {
-    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id).await {
+    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id, None).await {
         error!(dispute = %dispute_id, error = %e, "mediation session could not start");
     }
 }
@@ -252,8 +401,10 @@ async fn spawn(
     st: &mut State,
     dispute_id: String,
     request_id: Option<u64>,
+    woken_by: Option<ChatEvent>,
 ) -> Result<(), ActorProcessingErr> {
     let a = &st.args;
+    let bedroom = Bedroom { asleep: me.get_derived(), chat: me.get_derived() };
     let fresh = request_id.unwrap_or_else(fresh_request_id);
     let args = session::Args {
         dispute_id: dispute_id.clone(),
@@ -264,6 +415,8 @@ async fn spawn(
         relay: a.relay.clone(),
         auth_retry: Some(a.auth_retry.clone()),
         mediator: a.mediator.clone(),
+        bedroom: Some(bedroom),
+        woken_by,
         take_timeout: a.take_timeout,
         outbox: a.outbox.clone(),
         clock: a.clock,

@@ -76,6 +76,7 @@ impl Script {
             solvers: Vec::new(),
             escalation: None,
             evaluation_retry: Duration::from_millis(100),
+            hibernate_after: Duration::from_secs(60),
         })
     }
 
@@ -89,6 +90,8 @@ impl Script {
             relay: self.relay_ref.clone(),
             auth_retry: None,
             mediator: self.mediator(),
+            bedroom: None,
+            woken_by: None,
             take_timeout: Duration::from_secs(take_timeout),
             outbox: OutboxSettings::default(),
             clock: Clock::tokio(),

@@ -41,15 +41,15 @@ impl<S> Default for ChatWatches<S> {
 }
 
 impl<S> ChatWatches<S> {
-    /// Watches the channel signed by `sign` (legacy envelope to `legacy`) from `since`; a channel
-    /// watched again gets the new sink.
+    /// Watches the channel signed by `sign` (legacy envelope to `legacy`) from `since`. A channel
+    /// watched again gets the new sink, and its chunk is asked again from `since`: what arrived
+    /// while its session restarted (its old sink gone) is delivered once more, and storage drops
+    /// what it already has.
     pub fn watch(&mut self, sign: PublicKey, legacy: PublicKey, since: Timestamp, sink: S) {
         if let Some(watch) = self.by_sign.get_mut(&sign) {
             watch.sink = sink;
-            if since < watch.since {
-                watch.since = since;
-                self.dirty.insert(watch.chunk);
-            }
+            watch.since = watch.since.min(since);
+            self.dirty.insert(watch.chunk);
             return;
         }
         let chunk = match self.chunks.iter().position(|c| c.len() < CHUNK) {
@@ -162,6 +162,9 @@ mod tests {
         let stranger = EventBuilder::text_note("x").sign_with_keys(&Keys::generate()).unwrap();
         assert_eq!(watches.route(&stranger), None);
 
+        watches.watch(sign.public_key(), legacy.public_key(), Timestamp::from(2_000), CHUNK + 7);
+        assert_eq!(ids(watches.changes()), ["+serbero-chat-14-1", "+serbero-chat-1059-1"], "asked again");
+        assert_eq!(watches.route(&direct), Some(&(CHUNK + 7)), "to the new sink");
         watches.unwatch(&sign.public_key());
         assert_eq!(ids(watches.changes()), ["-serbero-chat-14-1", "-serbero-chat-1059-1"], "an empty chunk ends");
         assert_eq!((watches.route(&direct), watches.len()), (None, CHUNK));

@@ -285,6 +285,16 @@ pub fn candidates(conn: &Connection, now: i64, limit: usize) -> rusqlite::Result
     .collect()
 }
 
+/// Whether the chat event with this outer id is in the transcript already (a party's message
+/// or our own, echoed).
+pub fn has_outer_event(conn: &Connection, dispute_id: &str, outer_event_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM party_messages WHERE dispute_id = ?1 AND outer_event_id = ?2)",
+        params![dispute_id, outer_event_id],
+        |r| r.get(0),
+    )
+}
+
 /// How many times the model classified this session (the opening verdict counts once).
 pub fn classifications(conn: &Connection, session_id: &str) -> rusqlite::Result<u32> {
     conn.query_row(

@@ -114,6 +114,46 @@ pub fn needing_actor(conn: &Connection) -> rusqlite::Result<Vec<(String, Option<
     .collect()
 }
 
+/// A session waiting for the parties, as it can be put to sleep without an actor at start.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub dispute_id: String,
+    pub buyer: String,
+    pub seller: String,
+    pub started_at: i64,
+    pub policy_hash: String,
+    /// A round completed that the model has not assessed yet (it stopped in between).
+    pub unassessed_round: bool,
+    pub newest_reply: Option<i64>,
+}
+
+/// Sessions in `awaiting_response` on a take that is ours, with nothing left in their outbox.
+pub fn waiting(conn: &Connection) -> rusqlite::Result<Vec<Waiting>> {
+    conn.prepare(
+        "SELECT s.dispute_id, t.buyer_pubkey, t.seller_pubkey, s.started_at, s.policy_hash,
+                s.round_count > s.round_count_last_evaluated,
+                (SELECT MAX(inner_created_at) FROM party_messages p
+                  WHERE p.dispute_id = s.dispute_id AND p.direction = 'inbound' AND p.stale = 0)
+           FROM mediation_sessions s JOIN solver_takes t ON t.dispute_id = s.dispute_id
+          WHERE s.state = 'awaiting_response' AND t.state = 'took'
+            AND t.buyer_pubkey IS NOT NULL AND t.seller_pubkey IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.owner = 'session:' || s.dispute_id
+                              AND o.status IN ('pending', 'claimed', 'failed'))",
+    )?
+    .query_map([], |r| {
+        Ok(Waiting {
+            dispute_id: r.get(0)?,
+            buyer: r.get(1)?,
+            seller: r.get(2)?,
+            started_at: r.get(3)?,
+            policy_hash: r.get(4)?,
+            unassessed_round: r.get(5)?,
+            newest_reply: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
 /// Records a take request. A live take keeps its own request; one that was refused, timed out
 /// or unusable is asked again; one taken over or resolved stays ended.
 pub(super) fn request(
