@@ -254,6 +254,19 @@ impl Default for PromptSettings {
     }
 }
 
+impl PromptSettings {
+    /// The five files under their default names in `dir`.
+    pub fn in_dir(dir: &std::path::Path) -> Self {
+        Self {
+            system_instructions_path: dir.join("phase3-system.md"),
+            classification_policy_path: dir.join("phase3-classification.md"),
+            escalation_policy_path: dir.join("phase3-escalation-policy.md"),
+            mediation_style_path: dir.join("phase3-mediation-style.md"),
+            message_templates_path: dir.join("phase3-message-templates.md"),
+        }
+    }
+}
+
 /// Section `[chat]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]

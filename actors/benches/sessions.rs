@@ -1,6 +1,8 @@
 //! Many idle mediation sessions: N disputes taken and awaiting the parties' replies, seeded
-//! straight into the database. The real daemon resumes them at start: each session derives its
-//! two chat channels from the stored trade keys, watches them, arms its timers and idles.
+//! straight into the database. The real daemon restores them at start: sessions only waiting go
+//! straight to sleep (the Sessions supervisor derives their two chat channels from the stored
+//! trade keys, watches them and keeps their next deadline); the memory left is what N open idle
+//! sessions cost.
 //! Measures the time until every session watches its channels, on a first start and again after
 //! a restart on the same database, and the memory the idle sessions hold.
 //! Not a test: it prints figures. Run with `cargo bench -p serbero --bench sessions -- [--sessions N]`.
@@ -13,7 +15,7 @@ use ractor::rpc::CallResult;
 use serbero::daemon::{self, Running};
 use serbero::relay::{self, RelayRef};
 use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, TestRelay};
-use serbero_core::config::{Config, Permission, Solver};
+use serbero_core::config::{Config, Permission, PromptSettings, Solver};
 use serbero_core::prompts::PromptBundle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -81,13 +83,7 @@ fn mediation_config(relay: &TestRelay, mostro: &Keys, model: &FakeModel, db: Pat
     config.reasoning.model = "scripted".into();
     config.reasoning.api_base = model.url();
     config.reasoning.api_key = Some("bench-key".into());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../prompts");
-    let p = &mut config.prompts;
-    p.system_instructions_path = dir.join("phase3-system.md");
-    p.classification_policy_path = dir.join("phase3-classification.md");
-    p.escalation_policy_path = dir.join("phase3-escalation-policy.md");
-    p.mediation_style_path = dir.join("phase3-mediation-style.md");
-    p.message_templates_path = dir.join("phase3-message-templates.md");
+    config.prompts = PromptSettings::in_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../prompts"));
     config
 }
 

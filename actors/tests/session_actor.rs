@@ -62,13 +62,7 @@ impl Script {
             ..ReasoningSettings::default()
         };
         let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("prompts");
-        let paths = PromptSettings {
-            system_instructions_path: prompts.join("phase3-system.md"),
-            classification_policy_path: prompts.join("phase3-classification.md"),
-            escalation_policy_path: prompts.join("phase3-escalation-policy.md"),
-            mediation_style_path: prompts.join("phase3-mediation-style.md"),
-            message_templates_path: prompts.join("phase3-message-templates.md"),
-        };
+        let paths = PromptSettings::in_dir(&prompts);
         Arc::new(Mediator {
             reasoner: Reasoner::build(&settings).unwrap(),
             bundle: Arc::new(PromptBundle::load(&paths).unwrap()),

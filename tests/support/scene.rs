@@ -8,7 +8,7 @@ use nostr_sdk::prelude::*;
 use serbero::session::{self, store::TakeState, SessionRef, SessionStatus};
 use serbero::sessions;
 use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverInbox, TakeAnswer};
-use serbero_core::config::Config;
+use serbero_core::config::{Config, PromptSettings};
 use serbero_core::mediation::SessionState;
 use uuid::Uuid;
 
@@ -56,13 +56,7 @@ pub fn mediation_config(world: &World, solver: &SolverInbox, model: &FakeModel) 
     config.reasoning.api_base = model.url();
     config.reasoning.api_key = Some("test-key".into());
     config.reasoning.request_timeout_seconds = 5;
-    let dir = prompts_dir();
-    let p = &mut config.prompts;
-    p.system_instructions_path = dir.join("phase3-system.md");
-    p.classification_policy_path = dir.join("phase3-classification.md");
-    p.escalation_policy_path = dir.join("phase3-escalation-policy.md");
-    p.mediation_style_path = dir.join("phase3-mediation-style.md");
-    p.message_templates_path = dir.join("phase3-message-templates.md");
+    config.prompts = PromptSettings::in_dir(&prompts_dir());
     config
 }
 
