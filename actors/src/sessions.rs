@@ -18,10 +18,9 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::AuthState;
 use serbero_core::chat::{Channel, Party};
-use serbero_core::config::{Config, OutboxSettings, PromptSettings, ReasoningSettings};
+use serbero_core::config::OutboxSettings;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::mediation::{eligible, session_deadline, unresponsive_at};
-use serbero_core::prompts::PromptBundle;
 use serbero_core::supervision::RestartBudget;
 use serbero_core::take::taken_over;
 use tokio::time::Instant;
@@ -31,16 +30,17 @@ use crate::auth_retry::{self, AuthChanged, AuthRetryRef};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
-use crate::reasoning::Reasoner;
 use crate::relay::ChatEvent;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
-use crate::root::{self, RootRef};
 use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, HIBERNATING};
 use crate::tasks::TaskGuard;
 use crate::tasks::Ticker;
 use sleepers::Sleepers;
 
+mod bring_up;
 mod sleepers;
+
+pub use bring_up::{bring_up_in_background, BroughtUp};
 
 pub type SessionsRef = ActorRef<Msg>;
 
@@ -444,48 +444,6 @@ fn route_node_message(st: &State, message: NodeMessage) {
         }
         None => debug!(action = %inner.action, "message from the node for no running session"),
     }
-}
-
-/// What mediation needs that only a successful bring-up provides.
-#[derive(Clone)]
-pub struct BroughtUp {
-    pub reasoner: Reasoner,
-    pub bundle: Arc<PromptBundle>,
-}
-
-/// With `[mediation]` and `[reasoning]` enabled, loads the prompt bundle, builds the provider
-/// and checks the endpoint, off the start path; success is told to Root, failure disables
-/// mediation for this run in one ERROR line. The core never waits for it.
-pub fn bring_up_in_background(config: &Config, root: RootRef) {
-    if !(config.mediation.enabled && config.reasoning.enabled) {
-        if config.mediation.enabled {
-            info!("mediation sessions need [reasoning] too; Serbero takes no dispute in this run");
-        }
-        return;
-    }
-    let (prompts, reasoning) = (config.prompts.clone(), config.reasoning.clone());
-    tokio::spawn(async move {
-        match bring_up(&prompts, &reasoning).await {
-            Ok(up) => {
-                info!(provider = %reasoning.provider, model = %reasoning.model, bundle = %up.bundle.id,
-                    policy_hash = %up.bundle.policy_hash, "mediation enabled");
-                let _ = root.cast(root::Msg::MediationReady(up));
-            }
-            Err(why) => error!("mediation disabled for this run: {why}"),
-        }
-    });
-}
-
-async fn bring_up(prompts: &PromptSettings, reasoning: &ReasoningSettings) -> Result<BroughtUp, String> {
-    let bundle = PromptBundle::load(prompts).map_err(|e| e.to_string())?;
-    let reasoner = Reasoner::build(reasoning)?;
-    reasoner.health_check().await.map_err(|e| {
-        format!(
-            "the {} endpoint at {} failed its health check ({e}); model {}",
-            reasoning.provider, reasoning.api_base, reasoning.model
-        )
-    })?;
-    Ok(BroughtUp { reasoner, bundle: Arc::new(bundle) })
 }
 
 /// Request ids are stored as SQLite integers.
