@@ -202,8 +202,10 @@ impl Actor for Relay {
             }
             Msg::FlushChats => flush_chats(st).await,
             Msg::ChatArrived(event) => {
-                if let Some(sink) = st.chats.route(&event) {
-                    let _ = sink.send_message(ChatEvent(event));
+                if let Some((sign, sink)) = st.chats.route(&event) {
+                    if sink.send_message(ChatEvent(event)).is_err() {
+                        st.chats.missed(&sign);
+                    }
                 }
             }
             Msg::Status(reply) => {

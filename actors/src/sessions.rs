@@ -94,7 +94,7 @@ pub struct Args {
 
 struct Running {
     session: SessionRef,
-    request_id: Option<u64>,
+    request_id: u64,
 }
 
 pub struct State {
@@ -423,7 +423,7 @@ async fn spawn(
     };
     let (session, _) = Actor::spawn_linked(None, MediationSession, args, me.get_cell()).await?;
     st.by_actor.insert(session.get_id(), dispute_id.clone());
-    st.running.insert(dispute_id, Running { session, request_id: Some(fresh) });
+    st.running.insert(dispute_id, Running { session, request_id: fresh });
     Ok(())
 }
 
@@ -436,7 +436,7 @@ fn forget(st: &mut State, actor: ActorId) -> Option<String> {
 /// By the echoed request id; a reply without one, by the dispute id it names.
 fn route_node_message(st: &State, message: NodeMessage) {
     let inner = message.message.get_inner_message_kind();
-    let by_request = inner.request_id.and_then(|id| st.running.values().find(|r| r.request_id == Some(id)));
+    let by_request = inner.request_id.and_then(|id| st.running.values().find(|r| r.request_id == id));
     let by_dispute = || inner.id.and_then(|id| st.running.get(&id.to_string()));
     match by_request.or_else(by_dispute) {
         Some(running) => {

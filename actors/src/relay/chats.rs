@@ -18,6 +18,9 @@ struct Watch<S> {
     since: Timestamp,
     chunk: usize,
     sink: S,
+    /// An event could not be handed to the sink (its session had stopped): the next watch asks
+    /// the relays again.
+    missed: bool,
 }
 
 /// The watched channels, each with `S`, where its events go.
@@ -42,14 +45,15 @@ impl<S> Default for ChatWatches<S> {
 
 impl<S> ChatWatches<S> {
     /// Watches the channel signed by `sign` (legacy envelope to `legacy`) from `since`. A channel
-    /// watched again gets the new sink, and its chunk is asked again from `since`: what arrived
-    /// while its session restarted (its old sink gone) is delivered once more, and storage drops
-    /// what it already has.
+    /// watched again gets the new sink; if an event was missed meanwhile (its session restarted,
+    /// its old sink gone), its chunk is asked again from `since` and storage drops what it has.
     pub fn watch(&mut self, sign: PublicKey, legacy: PublicKey, since: Timestamp, sink: S) {
         if let Some(watch) = self.by_sign.get_mut(&sign) {
             watch.sink = sink;
-            watch.since = watch.since.min(since);
-            self.dirty.insert(watch.chunk);
+            if std::mem::take(&mut watch.missed) || since < watch.since {
+                watch.since = watch.since.min(since);
+                self.dirty.insert(watch.chunk);
+            }
             return;
         }
         let chunk = match self.chunks.iter().position(|c| c.len() < CHUNK) {
@@ -61,7 +65,7 @@ impl<S> ChatWatches<S> {
         };
         self.chunks[chunk].insert(sign);
         self.by_legacy.insert(legacy, sign);
-        self.by_sign.insert(sign, Watch { legacy, since, chunk, sink });
+        self.by_sign.insert(sign, Watch { legacy, since, chunk, sink, missed: false });
         self.dirty.insert(chunk);
     }
 
@@ -102,16 +106,28 @@ impl<S> ChatWatches<S> {
         Change::Subscribe(vec![(direct_id, direct), (legacy_id, legacy)])
     }
 
-    /// Where an event of a chat subscription goes: by author (kind 14) or `p` tag (legacy).
-    pub fn route(&self, event: &Event) -> Option<&S> {
-        let sign = match event.kind {
+    /// Where an event of a chat subscription goes: its channel (by author for kind 14, by `p`
+    /// tag for the legacy envelope) and that channel's sink.
+    pub fn route(&self, event: &Event) -> Option<(PublicKey, &S)> {
+        let sign = self.channel_of(event)?;
+        self.by_sign.get(&sign).map(|w| (sign, &w.sink))
+    }
+
+    /// Records that an event of the channel signed by `sign` could not reach its sink.
+    pub fn missed(&mut self, sign: &PublicKey) {
+        if let Some(watch) = self.by_sign.get_mut(sign) {
+            watch.missed = true;
+        }
+    }
+
+    fn channel_of(&self, event: &Event) -> Option<PublicKey> {
+        match event.kind {
             Kind::GiftWrap => {
                 let p = event.tags.iter().find(|t| t.kind() == TagKind::p()).and_then(|t| t.content())?;
-                self.by_legacy.get(&PublicKey::from_hex(p).ok()?)?
+                self.by_legacy.get(&PublicKey::from_hex(p).ok()?).copied()
             }
-            _ => &event.pubkey,
-        };
-        self.by_sign.get(sign).map(|w| &w.sink)
+            _ => Some(event.pubkey),
+        }
     }
 
     /// Channels watched now.
@@ -158,15 +174,19 @@ mod tests {
             .tag(Tag::public_key(legacy.public_key()))
             .sign_with_keys(&Keys::generate())
             .unwrap();
-        assert_eq!((watches.route(&direct), watches.route(&wrapped)), (Some(&CHUNK), Some(&CHUNK)));
+        let sink = |event: &Event| watches.route(event).map(|(_, sink)| *sink);
+        assert_eq!((sink(&direct), sink(&wrapped)), (Some(CHUNK), Some(CHUNK)));
         let stranger = EventBuilder::text_note("x").sign_with_keys(&Keys::generate()).unwrap();
-        assert_eq!(watches.route(&stranger), None);
+        assert_eq!(sink(&stranger), None);
 
         watches.watch(sign.public_key(), legacy.public_key(), Timestamp::from(2_000), CHUNK + 7);
-        assert_eq!(ids(watches.changes()), ["+serbero-chat-14-1", "+serbero-chat-1059-1"], "asked again");
-        assert_eq!(watches.route(&direct), Some(&(CHUNK + 7)), "to the new sink");
+        assert!(ids(watches.changes()).is_empty(), "a new sink alone needs no new subscription");
+        assert_eq!(watches.route(&direct).map(|(_, s)| *s), Some(CHUNK + 7), "to the new sink");
+        watches.missed(&sign.public_key());
+        watches.watch(sign.public_key(), legacy.public_key(), Timestamp::from(2_000), CHUNK + 8);
+        assert_eq!(ids(watches.changes()), ["+serbero-chat-14-1", "+serbero-chat-1059-1"], "missed: asked again");
         watches.unwatch(&sign.public_key());
         assert_eq!(ids(watches.changes()), ["-serbero-chat-14-1", "-serbero-chat-1059-1"], "an empty chunk ends");
-        assert_eq!((watches.route(&direct), watches.len()), (None, CHUNK));
+        assert_eq!((watches.route(&direct).is_none(), watches.len()), (true, CHUNK));
     }
 }

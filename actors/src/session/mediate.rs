@@ -120,7 +120,7 @@ async fn judge(
             Ok((Decision::Escalate(failure_trigger(&e)), json!(null), None))
         }
         Ok(c) => {
-            let decision = policy::check_outbound(&policy::decide(&c, stage));
+            let decision = policy::decide(&c, stage);
             let text = c.rationale.0.clone();
             let rid = st.db.write(move |tx| record::rationale(tx, &text, &provider, &model, &bundle, now)).await?;
             let summary = json!({ "classification": c.label.as_str(), "confidence": c.confidence });
