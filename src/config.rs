@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -20,6 +21,7 @@ const ENV_CONFIG_PATH: &str = "SERBERO_CONFIG";
 const ENV_PRIVATE_KEY: &str = "SERBERO_PRIVATE_KEY";
 const ENV_DB_PATH: &str = "SERBERO_DB_PATH";
 const ENV_LOG: &str = "SERBERO_LOG";
+const ENV_LOG_FORMAT: &str = "SERBERO_LOG_FORMAT";
 
 /// Looked for in the working directory, in this order, when no path is given.
 const DEFAULT_FILE_NAMES: [&str; 2] = ["serbero.toml", "config.toml"];
@@ -28,6 +30,7 @@ const INLINE_ORIGIN: &str = "<inline>";
 const DEFAULT_DB_PATH: &str = "serbero.db";
 const DEFAULT_LOG_LEVEL: &str = "info";
 const REASONING_PROVIDERS: [&str; 3] = ["openai", "openai-compatible", "anthropic"];
+const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9797));
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -42,6 +45,7 @@ pub struct Config {
     pub prompts: PromptSettings,
     pub chat: ChatSettings,
     pub escalation: EscalationSettings,
+    pub http: HttpSettings,
 }
 
 /// Section `[serbero]`.
@@ -52,6 +56,50 @@ pub struct SerberoSettings {
     pub db_path: PathBuf,
     /// A level (`info`) or tracing directives (`serbero=debug,nostr_sdk=warn`).
     pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, with the same fields.
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        match word {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not text or json")),
+        }
+    }
+}
+
+/// Section `[http]`: the health and metrics endpoint, off unless enabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { enabled: false, listen: DEFAULT_HTTP_LISTEN }
+    }
 }
 
 /// Section `[mostro]`.
@@ -364,7 +412,12 @@ impl Config {
         db_path: PathBuf,
     ) -> Config {
         Config {
-            serbero: SerberoSettings { keys, db_path, log_level: DEFAULT_LOG_LEVEL.to_owned() },
+            serbero: SerberoSettings {
+                keys,
+                db_path,
+                log_level: DEFAULT_LOG_LEVEL.to_owned(),
+                log_format: LogFormat::Text,
+            },
             mostro: MostroSettings { pubkey: mostro },
             relays,
             solvers,
@@ -375,6 +428,7 @@ impl Config {
             prompts: PromptSettings::default(),
             chat: ChatSettings::default(),
             escalation: EscalationSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -433,6 +487,7 @@ struct RawConfig {
     prompts: PromptSettings,
     chat: ChatSettings,
     escalation: EscalationSettings,
+    http: RawHttp,
 }
 
 #[derive(Default, Deserialize)]
@@ -441,6 +496,14 @@ struct RawSerbero {
     private_key: Option<String>,
     db_path: Option<PathBuf>,
     log_level: Option<String>,
+    log_format: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawHttp {
+    enabled: bool,
+    listen: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -539,6 +602,7 @@ impl RawConfig {
             prompts: self.prompts,
             chat: self.chat,
             escalation: self.escalation,
+            http: self.http.validate(warnings)?,
         };
         check_intervals(&config)?;
         warn_if_handoffs_unroutable(&config, warnings);
@@ -566,7 +630,35 @@ impl RawSerbero {
             return Err(invalid("serbero.db_path", "must not be empty"));
         }
         let log_level = env_override(env, ENV_LOG).or(self.log_level).unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
-        Ok(SerberoSettings { keys, db_path, log_level })
+        let log_format = match env_override(env, ENV_LOG_FORMAT) {
+            Some(word) => {
+                word.parse().map_err(|problem| invalid("serbero.log_format (from SERBERO_LOG_FORMAT)", problem))?
+            }
+            None => match self.log_format {
+                Some(word) => word.trim().parse().map_err(|problem| invalid("serbero.log_format", problem))?,
+                None => LogFormat::Text,
+            },
+        };
+        Ok(SerberoSettings { keys, db_path, log_level, log_format })
+    }
+}
+
+impl RawHttp {
+    /// The endpoint shows counts and relay URLs, no secrets; still, an address other than
+    /// loopback is something the operator must have meant.
+    fn validate(self, warnings: &mut Vec<String>) -> Result<HttpSettings, ConfigError> {
+        let listen = match self.listen {
+            Some(text) => text.trim().parse::<SocketAddr>().map_err(|_| {
+                invalid("http.listen", format!("`{}` is not an address and port (e.g. 127.0.0.1:9797)", text.trim()))
+            })?,
+            None => DEFAULT_HTTP_LISTEN,
+        };
+        if self.enabled && !listen.ip().is_loopback() {
+            warnings.push(format!(
+                "http.listen = {listen} is not a loopback address: /health and /metrics are reachable from the network"
+            ));
+        }
+        Ok(HttpSettings { enabled: self.enabled, listen })
     }
 }
 
@@ -1213,5 +1305,58 @@ fallback_to_all_solvers = true
         }
         assert_eq!(Permission::Write.as_str(), "write");
         assert!("READ".parse::<Permission>().is_err());
+    }
+
+    #[test]
+    fn log_format_from_the_file_or_the_environment() {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            assert_eq!(format.as_str().parse::<LogFormat>(), Ok(format));
+        }
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Result<LogFormat, &'a str>);
+        let cases: &[Case] = &[
+            ("", &[], Ok(LogFormat::Text)),
+            ("log_format = \"json\"\n", &[], Ok(LogFormat::Json)),
+            ("log_format = \"text\"\n", &[("SERBERO_LOG_FORMAT", "json")], Ok(LogFormat::Json)),
+            ("log_format = \"json\"\n", &[("SERBERO_LOG_FORMAT", " ")], Ok(LogFormat::Json)),
+            ("log_format = \"xml\"\n", &[], Err("serbero.log_format: `xml` is not text or json")),
+            ("", &[("SERBERO_LOG_FORMAT", "JSON")], Err("serbero.log_format (from SERBERO_LOG_FORMAT): `JSON`")),
+        ];
+        for (line, env, expected) in cases {
+            let text = base().replace("[mostro]", &format!("{line}\n[mostro]"));
+            match (parse_with_env(&text, env), expected) {
+                (Ok(loaded), Ok(format)) => assert_eq!(loaded.config.serbero.log_format, *format, "{line} {env:?}"),
+                (Err(error), Err(message)) => assert!(error.to_string().starts_with(message), "{error}"),
+                (got, want) => {
+                    panic!("{line} {env:?}: got {:?}, want {want:?}", got.map(|l| l.config.serbero.log_format))
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn http_endpoint_is_off_and_on_loopback_by_default() {
+        let http = parse_ok(&base()).config.http;
+        assert_eq!(http, HttpSettings { enabled: false, listen: "127.0.0.1:9797".parse().unwrap() });
+        let loaded = parse_ok(&(base() + "[http]\nenabled = true\nlisten = \"[::1]:9100\"\n"));
+        assert_eq!(loaded.config.http.listen, "[::1]:9100".parse().unwrap());
+        assert!(!loaded.warnings.iter().any(|w| w.contains("http")), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn http_listen_must_be_an_address_and_a_public_one_is_warned_about() {
+        let error = parse_err(&(base() + "[http]\nlisten = \"localhost\"\n"));
+        assert_eq!(error, "http.listen: `localhost` is not an address and port (e.g. 127.0.0.1:9797)");
+        let loaded = parse_ok(&(base() + "[http]\nenabled = true\nlisten = \"0.0.0.0:9797\"\n"));
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains("0.0.0.0:9797 is not a loopback address")),
+            "{:?}",
+            loaded.warnings
+        );
+        let off = parse_ok(&(base() + "[http]\nlisten = \"0.0.0.0:9797\"\n"));
+        assert!(
+            !off.warnings.iter().any(|w| w.contains("http")),
+            "a disabled endpoint listens nowhere: {:?}",
+            off.warnings
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod dispute;
 pub mod dm;
 pub mod escalation;
 pub mod handoff;
+pub mod health;
 pub mod lifecycle;
 pub mod mediation;
 pub mod node_info;

@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     let n = sessions_option();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        daemon::init_logging("error,nostr_relay_pool=off");
+        daemon::init_logging("error,nostr_relay_pool=off", serbero_core::config::LogFormat::Text);
         let relay = TestRelay::start().await?;
         let mostro = Keys::generate();
         let _node = FakeNode::start(mostro.clone(), &relay.url(), NodeScript::default()).await?;

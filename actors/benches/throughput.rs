@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     let o = options();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        serbero::daemon::init_logging("error,nostr_relay_pool=off");
+        serbero::daemon::init_logging("error,nostr_relay_pool=off", serbero_core::config::LogFormat::Text);
         crypto_ceiling().await?;
         let burst = pipeline(&o, None).await?;
         burst.print(&format!("burst: {} disputes x {} solvers, published at once", o.disputes, o.solvers));

@@ -16,7 +16,11 @@ pub fn print_check_config(loaded: &Loaded) {
     println!("  register this key with your Mostro node as a solver to let Serbero take disputes");
     println!("mostro pubkey:         {}", c.mostro.pubkey.to_hex());
     println!("database:              {}", c.serbero.db_path.display());
-    println!("log level:             {}", c.serbero.log_level);
+    println!("log level:             {} (format: {})", c.serbero.log_level, c.serbero.log_format.as_str());
+    match c.http.enabled {
+        true => println!("http endpoint:         http://{}/health and /metrics", c.http.listen),
+        false => println!("http endpoint:         disabled ([http].enabled = false)"),
+    }
     println!("relays ({}):", c.relays.len());
     for url in &c.relays {
         println!("  {url}");
@@ -54,7 +58,11 @@ fn on(enabled: bool) -> &'static str {
     }
 }
 
-pub fn print_status(db_path: &Path) -> anyhow::Result<()> {
-    println!("{}", StatusReport::read(db_path)?);
+pub fn print_status(db_path: &Path, json: bool) -> anyhow::Result<()> {
+    let report = StatusReport::read(db_path)?;
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => println!("{report}"),
+    }
     Ok(())
 }

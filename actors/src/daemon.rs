@@ -9,38 +9,52 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use ractor::rpc::CallResult;
 use ractor::Actor;
-use serbero_core::config::Config;
+use serbero_core::config::{Config, LogFormat};
 use serbero_core::storage;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::relay;
+use crate::health::TreeView;
 use crate::root::{self, Root, RootRef};
+use crate::{http, relay, systemd};
 
 /// Upper bound for the tree to stop after a signal; each child finishes its current message.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until `shutdown` resolves (clean stop, `Ok`) or the actor tree stops on its
-/// own, which is always an error.
+/// own, which is always an error. Tells systemd it is ready once the dispute subscription is out.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    start(config).await?.run_until(shutdown).await
+    let relays = config.relays.len();
+    let running = start(config).await?;
+    running.ready().await?;
+    systemd::notify(&format!("READY=1\nSTATUS=watching disputes on {relays} relay(s)"));
+    running.run_until(shutdown).await
 }
 
 /// A started actor tree.
 pub struct Running {
     root: RootRef,
     tree: JoinHandle<()>,
+    /// The `[http]` endpoint, when enabled and listening.
+    endpoint: Option<JoinHandle<()>>,
 }
 
-/// Prepares the database and starts the actor tree.
+/// Prepares the database, opens the HTTP endpoint when enabled (it reports "starting" until the
+/// tree is up) and starts the actor tree.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     log_summary(&config);
     prepare_database(&config.serbero.db_path).await?;
-    let args = root::Args { config: Arc::new(config), clock: Clock::System };
+    let (view, watching) = watch::channel(TreeView::starting(root::initial_mediation(&config)));
+    let endpoint = match config.http.enabled {
+        true => http::serve(config.http.listen, watching, config.serbero.db_path.clone()).await,
+        false => None,
+    };
+    let args = root::Args { config: Arc::new(config), clock: Clock::System, view };
     let (root, tree) = Actor::spawn(None, Root, args).await.context("starting the actor tree")?;
-    Ok(Running { root, tree })
+    Ok(Running { root, tree, endpoint })
 }
 
 impl Running {
@@ -67,18 +81,23 @@ impl Running {
     }
 
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        tokio::select! {
+        let outcome = tokio::select! {
             () = shutdown => {
                 info!("shutdown signal received, stopping daemon");
+                systemd::notify("STOPPING=1");
                 if let Err(e) = self.root.stop_and_wait(None, Some(SHUTDOWN_TIMEOUT)).await {
                     warn!(error = %e, "actor tree did not stop in time");
                 }
-                let _ = self.tree.await;
+                let _ = (&mut self.tree).await;
                 info!("serbero exited cleanly");
                 Ok(())
             }
-            _ = &mut self.tree => bail!("the actor tree stopped after repeated failures; see the errors above"),
+            _ = &mut self.tree => Err(anyhow::anyhow!("the actor tree stopped after repeated failures; see the errors above")),
+        };
+        if let Some(endpoint) = self.endpoint.take() {
+            endpoint.abort();
         }
+        outcome
     }
 }
 
@@ -130,8 +149,9 @@ fn log_summary(config: &Config) {
     }
 }
 
-/// Logging to stderr; the filter is `SERBERO_LOG` when it parses, else the configured level.
-pub fn init_logging(config_level: &str) {
+/// Logging to stderr, as text or one JSON object per line; the filter is `SERBERO_LOG` when it
+/// parses, else the configured level.
+pub fn init_logging(config_level: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("SERBERO_LOG")
         .ok()
@@ -139,5 +159,9 @@ pub fn init_logging(config_level: &str) {
         .and_then(|v| EnvFilter::try_new(v.trim()).ok())
         .or_else(|| EnvFilter::try_new(config_level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).try_init(),
+    };
 }

@@ -13,7 +13,7 @@ use anyhow::{bail, ensure, Context};
 use nostr_sdk::prelude::*;
 use ractor::rpc::CallResult;
 use rusqlite::{Connection, OpenFlags};
-use serbero_core::config::Config;
+use serbero_core::config::{Config, LogFormat};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -43,7 +43,7 @@ renotification_check_interval_seconds = 1
 "#;
 
 pub async fn run() -> anyhow::Result<()> {
-    daemon::init_logging(LOG_FILTER);
+    daemon::init_logging(LOG_FILTER, LogFormat::Text);
     let mut stage = Stage::set_up().await?;
     let outcome = lifecycle(&mut stage).await;
     stage.close().await;

@@ -34,7 +34,10 @@ pub mod dispute;
 pub mod escalation;
 #[cfg(feature = "test-harness")]
 pub mod harness;
+pub mod health;
+pub mod http;
 pub mod outbox;
+pub mod prometheus;
 pub mod reasoning;
 pub mod relay;
 pub mod root;
@@ -42,4 +45,5 @@ pub mod session;
 pub mod sessions;
 pub mod sim;
 pub mod status;
+pub mod systemd;
 pub mod tasks;

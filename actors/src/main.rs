@@ -28,6 +28,9 @@ enum Command {
         /// Database file (default: the configured db_path).
         #[arg(long, value_name = "PATH")]
         db: Option<PathBuf>,
+        /// Print the report as one JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the real daemon against an embedded relay with a simulated Mostro and two solvers.
     Demo {
@@ -49,7 +52,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Demo { mediation: false } => report(runtime.block_on(serbero::demo::run())),
         Command::Demo { mediation: true } => report(runtime.block_on(serbero::demo::mediation::run())),
-        Command::Status { db: Some(db) } => report(cli::print_status(&db)),
+        Command::Status { db: Some(db), json } => report(cli::print_status(&db, json)),
         command => {
             let loaded = match Config::load(cli.config.as_deref()) {
                 Ok(loaded) => loaded,
@@ -63,9 +66,9 @@ fn main() -> ExitCode {
                     cli::print_check_config(&loaded);
                     ExitCode::SUCCESS
                 }
-                Command::Status { .. } => report(cli::print_status(&loaded.config.serbero.db_path)),
+                Command::Status { json, .. } => report(cli::print_status(&loaded.config.serbero.db_path, json)),
                 _ => {
-                    daemon::init_logging(&loaded.config.serbero.log_level);
+                    daemon::init_logging(&loaded.config.serbero.log_level, loaded.config.serbero.log_format);
                     for warning in &loaded.warnings {
                         tracing::warn!("{warning}");
                     }

@@ -21,6 +21,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 
+use crate::prometheus;
+
 pub const PROVIDERS: [&str; 3] = ["openai", "openai-compatible", "anthropic"];
 
 /// What differs between providers: how a call goes out and where the model's text is in the
@@ -83,6 +85,9 @@ struct Inner {
     http: reqwest::Client,
     /// Extra attempts after the first, on retryable failures only.
     retries: u32,
+    /// Kept only to take it out of error bodies that echo it back (some servers quote the key
+    /// they refused), since those bodies end up in logs and in `/health`.
+    api_key: String,
 }
 
 /// One failed attempt, and whether another may succeed.
@@ -138,6 +143,7 @@ impl Reasoner {
                 provider,
                 http,
                 retries: settings.followup_retry_count,
+                api_key: key.to_owned(),
             }),
         })
     }
@@ -161,8 +167,10 @@ impl Reasoner {
         request: &ClassifyRequest<'_>,
     ) -> Result<Classification, ReasoningError> {
         let messages = prompt::classification_messages(bundle, request);
-        let reply = self.complete(CallKind::Classify, &messages).await?;
-        parse::classification(&reply)
+        self.measured(CallKind::Classify, async {
+            parse::classification(&self.complete(CallKind::Classify, &messages).await?)
+        })
+        .await
     }
 
     pub async fn summarize(
@@ -171,14 +179,29 @@ impl Reasoner {
         request: &SummaryRequest<'_>,
     ) -> Result<Summary, ReasoningError> {
         let messages = prompt::summary_messages(bundle, request);
-        let reply = self.complete(CallKind::Summarize, &messages).await?;
-        parse::summary(&reply)
+        self.measured(CallKind::Summarize, async {
+            parse::summary(&self.complete(CallKind::Summarize, &messages).await?)
+        })
+        .await
     }
 
     /// A tiny call that proves the endpoint answers, accepts the key and knows the model: any
     /// success status with a JSON body passes; the model's text is not looked at.
     pub async fn health_check(&self) -> Result<(), ReasoningError> {
-        self.send(&Call::health()).await.map(drop)
+        self.measured(CallKind::Health, async { self.send(&Call::health()).await.map(drop) }).await
+    }
+
+    /// Times a call, its retries and the reading of its answer, for `/metrics`.
+    async fn measured<T>(
+        &self,
+        kind: CallKind,
+        call: impl std::future::Future<Output = Result<T, ReasoningError>>,
+    ) -> Result<T, ReasoningError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let error = result.as_ref().err().map(ReasoningError::category);
+        prometheus::reasoning_call(self.provider(), kind.as_str(), started.elapsed(), error);
+        result
     }
 
     async fn complete(&self, kind: CallKind, messages: &prompt::Messages) -> Result<String, ReasoningError> {
@@ -238,12 +261,8 @@ impl Reasoner {
             "reasoning endpoint answered"
         );
         if !(200..300).contains(&status) {
-            let error = wire::http_error(
-                &inner.provider_name,
-                status,
-                &String::from_utf8_lossy(&bytes),
-                retry_after.as_deref(),
-            );
+            let body = String::from_utf8_lossy(&bytes).replace(inner.api_key.as_str(), "[redacted]");
+            let error = wire::http_error(&inner.provider_name, status, &body, retry_after.as_deref());
             return Err(Failure { error, retryable: wire::status_is_retryable(status), retry_after });
         }
         serde_json::from_slice(&bytes)

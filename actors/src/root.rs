@@ -14,7 +14,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::AuthSchedule;
 use serbero_core::config::{Config, Permission};
+use serbero_core::health::{Mediation, Tree};
 use serbero_core::supervision::RestartBudget;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -22,6 +24,8 @@ use crate::auth_retry::{self, AuthRetry, AuthRetryRef};
 use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
 use crate::escalation::{self, EscalationDispatcher, EscalationRef};
+use crate::health::TreeView;
+use crate::prometheus;
 use crate::relay::{self, Relay, RelayRef};
 use crate::session::Mediator;
 use crate::sessions::{self, BroughtUp, Sessions, SessionsRef};
@@ -38,6 +42,8 @@ pub enum Msg {
     Children(RpcReplyPort<Children>),
     /// Mediation's bring-up succeeded: start the sessions.
     MediationReady(BroughtUp),
+    /// Mediation's bring-up failed; mediation stays off for this run.
+    MediationFailed(String),
 }
 
 #[derive(Clone)]
@@ -55,6 +61,8 @@ pub struct Children {
 pub struct Args {
     pub config: Arc<Config>,
     pub clock: Clock,
+    /// Where the tree's state is published for the health endpoint.
+    pub view: watch::Sender<TreeView>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,6 +72,27 @@ enum Child {
     Escalation,
     AuthRetry,
     Sessions,
+}
+
+impl Child {
+    fn name(self) -> &'static str {
+        match self {
+            Child::Relay => "relay",
+            Child::Dispute => "dispute",
+            Child::Escalation => "escalation",
+            Child::AuthRetry => "auth_retry",
+            Child::Sessions => "sessions",
+        }
+    }
+}
+
+/// Mediation before its bring-up reported.
+pub fn initial_mediation(config: &Config) -> Mediation {
+    match (config.mediation.enabled, config.reasoning.enabled) {
+        (false, _) => Mediation::Off,
+        (true, false) => Mediation::WithoutReasoning,
+        (true, true) => Mediation::Starting,
+    }
 }
 
 /// Children in the order they start: each may hold refs to the ones before it.
@@ -94,6 +123,23 @@ pub struct State {
     by_id: HashMap<ActorId, Child>,
     budget: RestartBudget,
     started: Instant,
+    view: watch::Sender<TreeView>,
+    tree: Tree,
+    mediation: Mediation,
+    /// Children being restarted now.
+    restarting: Vec<Child>,
+}
+
+impl State {
+    fn publish(&self) {
+        self.view.send_replace(TreeView {
+            tree: self.tree,
+            restarting: self.restarting.iter().map(|child| child.name()).collect(),
+            relay: self.relay.clone(),
+            auth_retry: self.auth_retry.clone(),
+            mediation: self.mediation.clone(),
+        });
+    }
 }
 
 pub struct Root;
@@ -117,6 +163,7 @@ impl Actor for Root {
             info!("escalation dispatcher disabled ([escalation].enabled = false)");
         }
         let mut st = State {
+            mediation: initial_mediation(&args.config),
             boot_order: boot_order(&args.config),
             config: args.config,
             clock: args.clock,
@@ -130,10 +177,15 @@ impl Actor for Root {
             by_id: HashMap::new(),
             budget: RestartBudget::new(MAX_RESTARTS, RESTART_WINDOW),
             started: Instant::now(),
+            view: args.view,
+            tree: Tree::Starting,
+            restarting: Vec::new(),
         };
         for child in st.boot_order.clone() {
             start_child(&me, child, &mut st).await?;
         }
+        st.tree = Tree::Running;
+        st.publish();
         info!("actor tree started");
         sessions::bring_up_in_background(&st.config, me.clone());
         Ok(st)
@@ -156,6 +208,12 @@ impl Actor for Root {
                 st.brought_up = Some(brought_up);
                 st.boot_order.push(Child::Sessions);
                 start_child(&me, Child::Sessions, st).await?;
+                st.mediation = Mediation::Running;
+                st.publish();
+            }
+            Msg::MediationFailed(why) => {
+                st.mediation = Mediation::Failed(why);
+                st.publish();
             }
         }
         Ok(())
@@ -181,19 +239,26 @@ impl Actor for Root {
             return Err(format!("{child:?} exited too often (last: {reason})").into());
         }
         warn!(?child, %reason, "child exited; restarting it and the children that depend on it");
+        prometheus::actor_restarted(child.name());
         let order = st.boot_order.clone();
         let from = order.iter().position(|c| *c == child).unwrap_or(0);
+        st.restarting = order[from..].to_vec();
+        st.publish();
         for later in order[from + 1..].iter().rev() {
             stop_child(*later, st).await;
         }
         for kind in &order[from..] {
             start_child(&me, *kind, st).await?;
         }
+        st.restarting.clear();
+        st.publish();
         Ok(())
     }
 
     /// Stops children in reverse boot order, each after the message it is handling commits.
     async fn post_stop(&self, _me: RootRef, st: &mut State) -> Result<(), ActorProcessingErr> {
+        st.tree = Tree::Stopped;
+        st.publish();
         for child in st.boot_order.clone().iter().rev() {
             stop_child(*child, st).await;
         }
@@ -292,6 +357,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
         }
     };
     st.by_id.insert(cell.get_id(), child);
+    prometheus::actor_started(child.name());
     Ok(())
 }
 

@@ -30,6 +30,7 @@ use crate::auth_retry::{self, AuthChanged, AuthRetryRef};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
+use crate::prometheus;
 use crate::relay::ChatEvent;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
 use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, HIBERNATING};
@@ -383,6 +384,7 @@ async fn restart_if_unfinished(
         return Ok(());
     }
     warn!(dispute = %dispute_id, reason = %why, "session stopped before it finished; restarting it from the database");
+    prometheus::session_restarted();
     let id = dispute_id.clone();
     let request_id = st.db.read(move |conn| store::load(conn, &id)).await?.map(|t| t.request_id);
     resume(me, st, dispute_id, request_id).await;

@@ -1,5 +1,6 @@
 //! `serbero status`: what the database says about disputes, notifications and the outbox.
-//! Read-only.
+//! Read-only. `--json` prints the same report as one JSON object (counts as `{state: n}` maps,
+//! times as Unix seconds).
 
 use std::fmt;
 use std::path::Path;
@@ -9,11 +10,13 @@ use nostr_sdk::Timestamp;
 use rusqlite::{Connection, OpenFlags};
 use serbero_core::lifecycle::LifecycleState;
 use serbero_core::storage;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 const RECENT: i64 = 10;
 const DEAD_LETTERS_SHOWN: i64 = 20;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notification {
     pub sent_at: i64,
     pub dispute_id: String,
@@ -23,7 +26,7 @@ pub struct Notification {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
     pub id: i64,
     pub notif_type: String,
@@ -33,7 +36,7 @@ pub struct DeadLetter {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dispatch {
     pub dispatch_id: String,
     pub dispute_id: String,
@@ -43,7 +46,7 @@ pub struct Dispatch {
     pub dispatched_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unroutable {
     pub handoff_event_id: i64,
     pub dispute_id: String,
@@ -51,7 +54,7 @@ pub struct Unroutable {
 }
 
 /// A take that did not end in a conversation, or whose conversation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EndedTake {
     pub dispute_id: String,
     pub state: String,
@@ -59,18 +62,22 @@ pub struct EndedTake {
     pub at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
     pub db_path: String,
     pub schema_version: u32,
+    #[serde(serialize_with = "as_map")]
     pub disputes_by_state: Vec<(String, u64)>,
     pub recent_notifications: Vec<Notification>,
+    #[serde(serialize_with = "as_map")]
     pub outbox_by_status: Vec<(String, u64)>,
     pub dead_letters: Vec<DeadLetter>,
     pub recent_dispatches: Vec<Dispatch>,
     pub unroutable_handoffs: Vec<Unroutable>,
     /// Serbero's takes as a read-only solver, by state.
+    #[serde(serialize_with = "as_map")]
     pub takes_by_state: Vec<(String, u64)>,
+    #[serde(serialize_with = "as_map")]
     pub sessions_by_state: Vec<(String, u64)>,
     pub recent_ended_takes: Vec<EndedTake>,
 }
@@ -104,6 +111,15 @@ impl StatusReport {
             recent_ended_takes: recent_ended_takes(&conn)?,
         })
     }
+}
+
+/// Counts as a JSON object, keys in the report's order.
+fn as_map<S: Serializer>(counts: &[(String, u64)], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(counts.len()))?;
+    for (key, n) in counts {
+        map.serialize_entry(key, n)?;
+    }
+    map.end()
 }
 
 fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {

@@ -280,6 +280,14 @@ async fn client_errors_fail_fast() {
 }
 
 #[tokio::test]
+async fn an_error_body_quoting_the_key_is_redacted() {
+    let model = FakeModel::start().await.unwrap();
+    model.respond_with(|_| Reply::Status(401, format!("Incorrect API key provided: {KEY}. Check it.")));
+    let message = unreachable_message(classify(&reasoner("openai", model.url(), 0)).await);
+    assert_eq!(message, "openai http 401: Incorrect API key provided: [redacted]. Check it.");
+}
+
+#[tokio::test]
 async fn a_slow_endpoint_times_out() {
     let model = FakeModel::start().await.unwrap();
     model.push(Reply::content(SUMMARY_REPLY).delayed(Duration::from_secs(10)));

@@ -480,16 +480,23 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Starts `serbero --config <config> run` and waits until its actor tree started.
     pub async fn start(binary: &Path, config: &Path, log: PathBuf) -> Self {
+        Self::start_with(binary, config, log, &[("SERBERO_LOG", "info")]).await
+    }
+
+    /// Same, with these environment variables set for the process.
+    pub async fn start_with(binary: &Path, config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Self {
         let file = std::fs::File::create(&log).expect("create log");
         let child = tokio::process::Command::new(binary)
             .arg("--config")
             .arg(config)
             .arg("run")
-            .env("SERBERO_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("SERBERO_CONFIG")
             .env_remove("SERBERO_PRIVATE_KEY")
             .env_remove("SERBERO_DB_PATH")
+            .env_remove("SERBERO_LOG_FORMAT")
+            .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log handle"))
             .stderr(file)
@@ -530,4 +537,76 @@ impl DaemonProcess {
         assert_eq!(status.code(), Some(0), "serbero exited with {status}:\n{}", self.log());
         assert!(self.log().contains("serbero exited cleanly"), "no clean-exit line:\n{}", self.log());
     }
+}
+
+/// `config` as a TOML file `serbero --config` reads back to the same settings; the API key is
+/// left to the environment variable named by `reasoning.api_key_env`, as the daemon requires.
+pub fn config_toml(config: &Config) -> String {
+    let path = |p: &Path| format!("{:?}", p.to_str().expect("utf-8 path"));
+    let (m, r, p, o, t) = (&config.mediation, &config.reasoning, &config.prompts, &config.outbox, &config.timeouts);
+    let mut toml = format!(
+        "[serbero]\nprivate_key = \"{}\"\ndb_path = {}\nlog_level = \"{}\"\nlog_format = \"{}\"\n\n\
+         [mostro]\npubkey = \"{}\"\n\n\
+         [timeouts]\nrenotification_seconds = {}\nrenotification_check_interval_seconds = {}\n\n\
+         [outbox]\nmax_attempts = {}\nretry_initial_seconds = {}\nretry_max_seconds = {}\nclaim_ttl_seconds = {}\n\n\
+         [mediation]\nenabled = {}\nmax_rounds = {}\nparty_response_timeout_seconds = {}\n\
+         solver_auth_retry_initial_seconds = {}\nsolver_auth_retry_max_interval_seconds = {}\n\
+         solver_auth_retry_max_total_seconds = {}\nsolver_auth_retry_max_attempts = {}\ntake_timeout_seconds = {}\n\
+         session_timeout_seconds = {}\nidle_hibernate_seconds = {}\n\n\
+         [reasoning]\nenabled = {}\nprovider = \"{}\"\nmodel = \"{}\"\napi_base = \"{}\"\napi_key_env = \"{}\"\n\
+         request_timeout_seconds = {}\nfollowup_retry_count = {}\n\n\
+         [prompts]\nsystem_instructions_path = {}\nclassification_policy_path = {}\nescalation_policy_path = {}\n\
+         mediation_style_path = {}\nmessage_templates_path = {}\n\n\
+         [escalation]\nenabled = {}\ndispatch_interval_seconds = {}\nfallback_to_all_solvers = {}\n\n\
+         [http]\nenabled = {}\nlisten = \"{}\"\n",
+        config.serbero.keys.secret_key().to_secret_hex(),
+        path(&config.serbero.db_path),
+        config.serbero.log_level,
+        config.serbero.log_format.as_str(),
+        config.mostro.pubkey.to_hex(),
+        t.renotification_seconds,
+        t.renotification_check_interval_seconds,
+        o.max_attempts,
+        o.retry_initial_seconds,
+        o.retry_max_seconds,
+        o.claim_ttl_seconds,
+        m.enabled,
+        m.max_rounds,
+        m.party_response_timeout_seconds,
+        m.solver_auth_retry_initial_seconds,
+        m.solver_auth_retry_max_interval_seconds,
+        m.solver_auth_retry_max_total_seconds,
+        m.solver_auth_retry_max_attempts,
+        m.take_timeout_seconds,
+        m.session_timeout_seconds,
+        m.idle_hibernate_seconds,
+        r.enabled,
+        r.provider,
+        r.model,
+        r.api_base,
+        r.api_key_env,
+        r.request_timeout_seconds,
+        r.followup_retry_count,
+        path(&p.system_instructions_path),
+        path(&p.classification_policy_path),
+        path(&p.escalation_policy_path),
+        path(&p.mediation_style_path),
+        path(&p.message_templates_path),
+        config.escalation.enabled,
+        config.escalation.dispatch_interval_seconds,
+        config.escalation.fallback_to_all_solvers,
+        config.http.enabled,
+        config.http.listen,
+    );
+    for url in &config.relays {
+        toml += &format!("\n[[relays]]\nurl = \"{url}\"\n");
+    }
+    for solver in &config.solvers {
+        toml += &format!(
+            "\n[[solvers]]\npubkey = \"{}\"\npermission = \"{}\"\n",
+            solver.pubkey.to_hex(),
+            solver.permission
+        );
+    }
+    toml
 }

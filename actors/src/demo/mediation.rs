@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use anyhow::{ensure, Context};
 use mostro_core::message::Action;
 use nostr_sdk::prelude::*;
+use serbero_core::config::LogFormat;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -49,7 +50,7 @@ const PROMPTS: [(&str, &str, &str); 5] = [
 const DEMO_MODEL_KEY: &str = "demo-key";
 
 pub async fn run() -> anyhow::Result<()> {
-    daemon::init_logging(LOG_FILTER);
+    daemon::init_logging(LOG_FILTER, LogFormat::Text);
     let mut stage = Stage::set_up().await?;
     let outcome = mediate(&mut stage).await;
     stage.close().await;

@@ -96,7 +96,8 @@ fn accept(
     batch: &mut Vec<serbero_core::dispute::DisputeEvent>,
 ) {
     // `Message` carries every copy, not only the first the client ever saw: after the dispute
-    // actor restarts, a replay must reach it again. Storage deduplicates.
+    // actor restarts, a replay must reach it again. Storage deduplicates; within one batch the
+    // copies (several relays, or one relay's stored and live copy) are dropped here.
     let RelayPoolNotification::Message { relay_url, message: RelayMessage::Event { subscription_id, event } } =
         notification
     else {
@@ -106,6 +107,7 @@ fn accept(
         return;
     }
     match parse_dispute_event(&event, mostro) {
+        Ok(parsed) if batch.iter().any(|seen| seen.event_id == parsed.event_id) => {}
         Ok(parsed) => {
             debug!(relay = %relay_url, event = %event.id, dispute = %parsed.dispute_id, status = %parsed.status, "dispute event received");
             batch.push(parsed);

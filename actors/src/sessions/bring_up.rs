@@ -35,7 +35,10 @@ pub fn bring_up_in_background(config: &Config, root: RootRef) {
                     policy_hash = %up.bundle.policy_hash, "mediation enabled");
                 let _ = root.cast(root::Msg::MediationReady(up));
             }
-            Err(why) => error!("mediation disabled for this run: {why}"),
+            Err(why) => {
+                error!("mediation disabled for this run: {why}");
+                let _ = root.cast(root::Msg::MediationFailed(why));
+            }
         }
     });
 }

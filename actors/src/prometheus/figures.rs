@@ -1,0 +1,142 @@
+//! The metrics the database holds, read on a read-only connection at scrape time. Every known
+//! state is published, zeros included, so a state that empties drops to 0 instead of keeping
+//! its last value.
+
+use std::path::Path;
+
+use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
+use rusqlite::{Connection, OpenFlags};
+use serbero_core::delivery::OutboxStatus;
+use serbero_core::lifecycle::LifecycleState;
+use serbero_core::mediation::SessionState;
+
+/// The handoff decisions of the escalation dispatcher's ledger.
+const HANDOFF_OUTCOMES: [&str; 4] = ["dispatched", "superseded", "unroutable", "parse_failed"];
+/// How long SQLite waits for a writer before a scrape gives up on the database.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    pub disputes_by_state: Vec<(String, u64)>,
+    /// `(notif_type, status)` with the number of notification rows.
+    pub notifications: Vec<(String, String, u64)>,
+    pub outbox_by_status: Vec<(String, u64)>,
+    /// Seconds since the oldest row still on its way was queued; 0 when none is.
+    pub outbox_oldest_pending_age: u64,
+    pub sessions_by_state: Vec<(String, u64)>,
+    pub handoffs_by_outcome: Vec<(String, u64)>,
+}
+
+pub fn describe() {
+    describe_gauge!("serbero_disputes", "Disputes stored, by lifecycle state.");
+    describe_counter!(
+        "serbero_notifications_total",
+        "Notification attempts recorded, by type and outcome (sent or failed)."
+    );
+    describe_gauge!("serbero_outbox_messages", "Outbox rows, by status.");
+    describe_gauge!(
+        "serbero_outbox_oldest_pending_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest outbox row still on its way (pending, claimed or failed); 0 when none."
+    );
+    describe_gauge!("serbero_dead_letters", "Outbox rows Serbero gave up on after every attempt.");
+    describe_gauge!("serbero_mediation_sessions", "Mediation sessions, by state.");
+    describe_gauge!("serbero_mediation_sessions_open", "Mediation sessions still mediating.");
+    describe_gauge!("serbero_escalation_handoffs", "Escalation handoffs the dispatcher decided, by outcome.");
+}
+
+impl Figures {
+    pub fn read(db_path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let live: Vec<&str> = OutboxStatus::ALL.iter().filter(|s| s.is_live()).map(|s| s.as_str()).collect();
+        let oldest: Option<i64> = conn.query_row(
+            &format!("SELECT MIN(created_at) FROM outbox WHERE status IN ('{}')", live.join("','")),
+            [],
+            |row| row.get(0),
+        )?;
+        let notifications = conn
+            .prepare("SELECT notif_type, status, COUNT(*) FROM notifications GROUP BY 1, 2 ORDER BY 1, 2")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Self {
+            disputes_by_state: with_zeros(
+                LifecycleState::ALL.map(LifecycleState::as_str),
+                counts(&conn, "SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1")?,
+            ),
+            notifications,
+            outbox_by_status: with_zeros(
+                OutboxStatus::ALL.map(OutboxStatus::as_str),
+                counts(&conn, "SELECT status, COUNT(*) FROM outbox GROUP BY 1")?,
+            ),
+            outbox_oldest_pending_age: oldest.map_or(0, |at| (now - at).max(0) as u64),
+            sessions_by_state: with_zeros(
+                SessionState::ALL.map(SessionState::as_str),
+                counts(&conn, "SELECT state, COUNT(*) FROM mediation_sessions GROUP BY 1")?,
+            ),
+            handoffs_by_outcome: with_zeros(
+                HANDOFF_OUTCOMES,
+                counts(&conn, "SELECT outcome, COUNT(*) FROM escalation_handoffs GROUP BY 1")?,
+            ),
+        })
+    }
+
+    pub fn publish(&self) {
+        for (state, n) in &self.disputes_by_state {
+            gauge!("serbero_disputes", "state" => state.clone()).set(*n as f64);
+        }
+        for (notif_type, status, n) in &self.notifications {
+            counter!("serbero_notifications_total", "type" => notif_type.clone(), "outcome" => status.clone())
+                .absolute(*n);
+        }
+        for (status, n) in &self.outbox_by_status {
+            gauge!("serbero_outbox_messages", "status" => status.clone()).set(*n as f64);
+        }
+        gauge!("serbero_outbox_oldest_pending_age_seconds").set(self.outbox_oldest_pending_age as f64);
+        gauge!("serbero_dead_letters").set(count_of(&self.outbox_by_status, OutboxStatus::DeadLettered.as_str()));
+        for (state, n) in &self.sessions_by_state {
+            gauge!("serbero_mediation_sessions", "state" => state.clone()).set(*n as f64);
+        }
+        let open: u64 = self
+            .sessions_by_state
+            .iter()
+            .filter(|(state, _)| SessionState::parse(state).is_some_and(SessionState::is_live))
+            .map(|(_, n)| n)
+            .sum();
+        gauge!("serbero_mediation_sessions_open").set(open as f64);
+        for (outcome, n) in &self.handoffs_by_outcome {
+            gauge!("serbero_escalation_handoffs", "outcome" => outcome.clone()).set(*n as f64);
+        }
+    }
+}
+
+fn count_of(counted: &[(String, u64)], key: &str) -> f64 {
+    counted.iter().find(|(k, _)| k == key).map_or(0.0, |(_, n)| *n as f64)
+}
+
+fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare(sql)?.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
+}
+
+/// Every known key in its order with its count (0 when absent), then any unknown ones found.
+fn with_zeros<const N: usize>(known: [&str; N], found: Vec<(String, u64)>) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = known
+        .iter()
+        .map(|key| (key.to_string(), found.iter().find(|(f, _)| f == key).map_or(0, |(_, n)| *n)))
+        .collect();
+    all.extend(found.into_iter().filter(|(f, _)| !known.contains(&f.as_str())));
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_come_first_with_zeros_and_unknown_ones_are_kept() {
+        let found = vec![("b".to_owned(), 2), ("zz".to_owned(), 9)];
+        let all = with_zeros(["a", "b", "c"], found);
+        assert_eq!(all, [("a".into(), 0), ("b".into(), 2), ("c".into(), 0), ("zz".into(), 9)]);
+    }
+}
