@@ -2,7 +2,7 @@
 //! port, JSON logs and a systemd notify socket. Health and metrics follow a relay going down and
 //! coming back; a full mediation run logs no secret at the most verbose level; `status --json`
 //! reports the same database as `status`; a failed bring-up and a lost solver standing each
-//! make `/health` answer 503 with the reason.
+//! make `/health` answer 503 with the reason; an actor restart is counted.
 
 mod support;
 
@@ -189,6 +189,29 @@ async fn a_terminated_solver_authorization_is_a_503_with_the_reason() {
     let named = reasons.iter().filter_map(Value::as_str).any(|r| r.starts_with("Serbero is not a registered solver"));
     assert!(reasons.len() == 1 && named, "{health}");
     assert_eq!(endpoint.health().await.0, 503);
+    daemon.stop().await;
+}
+
+/// In-process: Root restarts a killed relay actor; the restart is counted for that actor only
+/// and `/health` asks the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_actor_is_counted_and_health_follows_its_successor() {
+    let world = World::new().await;
+    let solver = world.solver().await;
+    let mut config = world.config(&[&solver]);
+    let endpoint = Endpoint::enable(&mut config);
+    let daemon = Daemon::start(config).await;
+    endpoint.wait_for_health(200, WAIT).await;
+
+    daemon.children().relay.kill();
+    let restarts = |m: &Metrics, actor: &str| m.value("serbero_actor_restarts_total", &[("actor", actor)]);
+    let metrics = endpoint.metrics_once(|m| restarts(m, "relay") == 1.0).await;
+    assert_eq!(restarts(&metrics, "dispute"), 0.0, "the dispute actor restarted with it is not counted");
+    let health = endpoint.wait_for_health(200, WAIT).await;
+    assert_eq!(health["relays"][0]["connected"], true, "{health}");
+    assert_ne!(daemon.current_children().await.relay.get_id(), daemon.children().relay.get_id());
+    world.mostro.publish(&dispute_id(1), "initiated", "buyer", &[]).await.unwrap();
+    assert!(solver.wait_for(1, WAIT).await, "notified through the new relay actor");
     daemon.stop().await;
 }
 

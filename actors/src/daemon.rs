@@ -150,8 +150,10 @@ fn log_summary(config: &Config) {
 }
 
 /// Logging to stderr, as text or one JSON object per line; the filter is `SERBERO_LOG` when it
-/// parses, else the configured level.
+/// parses, else the configured level. Text is coloured only on a terminal (journald and log
+/// files get plain lines) and never with `NO_COLOR` set.
 pub fn init_logging(config_level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("SERBERO_LOG")
         .ok()
@@ -159,7 +161,8 @@ pub fn init_logging(config_level: &str, format: LogFormat) {
         .and_then(|v| EnvFilter::try_new(v.trim()).ok())
         .or_else(|| EnvFilter::try_new(config_level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = match format {
         LogFormat::Text => logs.try_init(),
         LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).try_init(),

@@ -6,6 +6,7 @@
 //! plays [`mediation`] on the same stage.
 
 use std::fmt::Display;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,10 +20,11 @@ use tokio::task::JoinHandle;
 
 use crate::daemon;
 use crate::root::{self, RootRef};
-use crate::sim::{SimMostro, SolverInbox, TestRelay};
+use crate::sim::{free_port, SimMostro, SolverInbox, TestRelay};
 use crate::status::StatusReport;
 
 pub mod mediation;
+mod monitor;
 
 /// How long each expected DM or state change may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -91,11 +93,13 @@ async fn play(stage: &mut Stage, mostro: &SimMostro) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The relay, the two solvers and the temporary directory holding the database.
+/// The relay, the two solvers, the temporary directory holding the database, and where the
+/// daemon's `[http]` endpoint listens.
 struct Stage {
     relay: TestRelay,
     dir: tempfile::TempDir,
     solvers: [DemoSolver; 2],
+    monitor: SocketAddr,
     started: Instant,
 }
 
@@ -108,7 +112,8 @@ impl Stage {
             [DemoSolver::start("solver 1 (read)", &url).await?, DemoSolver::start("solver 2 (write)", &url).await?];
         let dir =
             tempfile::Builder::new().prefix("serbero-demo-").tempdir().context("creating a temporary directory")?;
-        Ok(Self { relay, dir, solvers, started })
+        let monitor = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Ok(Self { relay, dir, solvers, monitor, started })
     }
 
     fn db_path(&self) -> PathBuf {
@@ -157,11 +162,14 @@ impl Stage {
         Ok(())
     }
 
-    /// Stops the daemon after `played`, once the relay confirmed every DM, then checks and prints
-    /// the outcome.
+    /// Stops the daemon after `played`, once the relay confirmed every DM and the operator's view
+    /// is shown, then checks and prints the outcome.
     async fn finish(&self, daemon: RunningDaemon, played: anyhow::Result<()>) -> anyhow::Result<()> {
         let played = match played {
-            Ok(()) => wait_until_delivered(&self.db_path()).await,
+            Ok(()) => match wait_until_delivered(&self.db_path()).await {
+                Ok(()) => monitor::show(self, self.monitor).await,
+                failed => failed,
+            },
             failed => failed,
         };
         let stopped = daemon.stop().await;
@@ -300,13 +308,14 @@ permission = "write"
 [outbox]
 retry_initial_seconds = 1
 retry_max_seconds = 2
-{sections}"#,
+{http}{sections}"#,
         secret = serbero.secret_key().to_bech32()?,
         db = stage.db_path().display(),
         mostro = npub(mostro),
         relay = stage.relay.url(),
         reader = npub(&reader.inbox.pubkey()),
         writer = npub(&writer.inbox.pubkey()),
+        http = monitor::http_section(stage.monitor),
     );
     let loaded = Config::from_toml_str(&text).context("the demo's embedded configuration")?;
     ensure!(loaded.warnings.is_empty(), "the demo's embedded configuration: {}", loaded.warnings.join("; "));

@@ -490,7 +490,7 @@ impl DaemonProcess {
             .arg("--config")
             .arg(config)
             .arg("run")
-            .env("NO_COLOR", "1")
+            .env_remove("NO_COLOR")
             .env_remove("SERBERO_CONFIG")
             .env_remove("SERBERO_PRIVATE_KEY")
             .env_remove("SERBERO_DB_PATH")
@@ -536,6 +536,7 @@ impl DaemonProcess {
             .expect("reap serbero");
         assert_eq!(status.code(), Some(0), "serbero exited with {status}:\n{}", self.log());
         assert!(self.log().contains("serbero exited cleanly"), "no clean-exit line:\n{}", self.log());
+        assert!(!self.log().contains('\u{1b}'), "a log written to a file carries no colour codes");
     }
 }
 
