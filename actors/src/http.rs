@@ -18,14 +18,14 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::health::{observe, TreeView};
-use crate::prometheus;
+use crate::prometheus::{self, Scraper};
 
 /// The Prometheus text exposition format.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 struct Endpoint {
     view: watch::Receiver<TreeView>,
-    db_path: PathBuf,
+    metrics: Scraper,
 }
 
 /// Binds `listen` and serves until the returned task is aborted. A failure to bind is logged and
@@ -45,7 +45,7 @@ pub async fn serve(listen: SocketAddr, view: watch::Receiver<TreeView>, db_path:
     let app = Router::new()
         .route("/health", get(health_route))
         .route("/metrics", get(metrics_route))
-        .with_state(Arc::new(Endpoint { view, db_path }));
+        .with_state(Arc::new(Endpoint { view, metrics: Scraper::new(db_path) }));
     Some(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             error!(error = %e, "the /health and /metrics endpoint stopped");
@@ -62,6 +62,6 @@ async fn health_route(State(endpoint): State<Arc<Endpoint>>) -> Response {
 async fn metrics_route(State(endpoint): State<Arc<Endpoint>>) -> Response {
     let observed = observe(&endpoint.view).await;
     let health = health::judge(&observed);
-    let text = prometheus::render(&endpoint.db_path, &observed, &health).await;
+    let text = endpoint.metrics.render(&observed, &health).await;
     ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response()
 }

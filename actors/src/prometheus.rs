@@ -6,8 +6,8 @@
 
 mod figures;
 
-use std::path::Path;
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
@@ -15,7 +15,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serbero_core::health::{Answer, Health, Observed};
 use tracing::warn;
 
-pub use figures::Figures;
+pub use figures::{Figures, NotificationTally};
 
 const ACTOR_RESTARTS: &str = "serbero_actor_restarts_total";
 const SESSION_RESTARTS: &str = "serbero_session_restarts_total";
@@ -76,22 +76,39 @@ pub fn reasoning_call(provider: &str, call: &'static str, took: Duration, error:
     }
 }
 
-/// Sets the scrape-time gauges and renders every metric in the Prometheus text format.
-pub async fn render(db_path: &Path, observed: &Observed, health: &Health) -> String {
-    gauge!("serbero_healthy").set(if health.is_ok() { 1.0 } else { 0.0 });
-    if let Answer::Said(relays) = &observed.relays {
-        for relay in relays {
-            gauge!("serbero_relay_connected", "relay" => relay.url.clone()).set(f64::from(u8::from(relay.connected)));
+/// Renders `/metrics`, reading the database figures at each scrape.
+pub struct Scraper {
+    db_path: PathBuf,
+    tally: Arc<Mutex<NotificationTally>>,
+}
+
+impl Scraper {
+    pub fn new(db_path: PathBuf) -> Self {
+        Self { db_path, tally: Arc::default() }
+    }
+
+    /// Sets the scrape-time gauges and renders every metric in the Prometheus text format.
+    pub async fn render(&self, observed: &Observed, health: &Health) -> String {
+        gauge!("serbero_healthy").set(if health.is_ok() { 1.0 } else { 0.0 });
+        if let Answer::Said(relays) = &observed.relays {
+            for relay in relays {
+                let connected = f64::from(u8::from(relay.connected));
+                gauge!("serbero_relay_connected", "relay" => relay.url.clone()).set(connected);
+            }
+            gauge!("serbero_relays_connected").set(relays.iter().filter(|relay| relay.connected).count() as f64);
         }
-        gauge!("serbero_relays_connected").set(relays.iter().filter(|relay| relay.connected).count() as f64);
+        let (path, tally) = (self.db_path.clone(), self.tally.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let mut tally = tally.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Figures::read(&path, &mut tally)
+        });
+        match read.await {
+            Ok(Ok(figures)) => figures.publish(),
+            Ok(Err(e)) => warn!(error = %e, "metrics: cannot read the database; its figures are from the last scrape"),
+            Err(e) => warn!(error = %e, "metrics: the database read did not finish"),
+        }
+        let handle = recorder();
+        handle.run_upkeep();
+        handle.render()
     }
-    let path = db_path.to_path_buf();
-    match tokio::task::spawn_blocking(move || Figures::read(&path)).await {
-        Ok(Ok(figures)) => figures.publish(),
-        Ok(Err(e)) => warn!(error = %e, "metrics: cannot read the database; its figures are from the last scrape"),
-        Err(e) => warn!(error = %e, "metrics: the database read did not finish"),
-    }
-    let handle = recorder();
-    handle.run_upkeep();
-    handle.render()
 }

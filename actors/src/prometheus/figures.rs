@@ -2,6 +2,7 @@
 //! state is published, zeros included, so a state that empties drops to 0 instead of keeping
 //! its last value.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
@@ -45,10 +46,38 @@ pub fn describe() {
     describe_gauge!("serbero_escalation_handoffs", "Escalation handoffs the dispatcher decided, by outcome.");
 }
 
+/// Notification rows by `(notif_type, status)`, counted once: the table is append-only and its
+/// ids grow with each commit, so each scrape reads only the rows added since the last one (a
+/// full count of a million rows takes most of a second).
+#[derive(Debug, Default)]
+pub struct NotificationTally {
+    last_id: i64,
+    counts: BTreeMap<(String, String), u64>,
+}
+
+impl NotificationTally {
+    fn catch_up(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut query = conn
+            .prepare("SELECT notif_type, status, COUNT(*), MAX(id) FROM notifications WHERE id > ?1 GROUP BY 1, 2")?;
+        let added = query.query_map([self.last_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)?))
+        })?;
+        let mut newest = self.last_id;
+        for row in added {
+            let (notif_type, status, n, max_id) = row?;
+            *self.counts.entry((notif_type, status)).or_default() += n;
+            newest = newest.max(max_id);
+        }
+        self.last_id = newest;
+        Ok(())
+    }
+}
+
 impl Figures {
-    pub fn read(db_path: &Path) -> rusqlite::Result<Self> {
+    pub fn read(db_path: &Path, tally: &mut NotificationTally) -> rusqlite::Result<Self> {
         let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        tally.catch_up(&conn)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let live: Vec<&str> = OutboxStatus::ALL.iter().filter(|s| s.is_live()).map(|s| s.as_str()).collect();
         let oldest: Option<i64> = conn.query_row(
@@ -56,10 +85,7 @@ impl Figures {
             [],
             |row| row.get(0),
         )?;
-        let notifications = conn
-            .prepare("SELECT notif_type, status, COUNT(*) FROM notifications GROUP BY 1, 2 ORDER BY 1, 2")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let notifications = tally.counts.iter().map(|((t, s), n)| (t.clone(), s.clone(), *n)).collect();
         Ok(Self {
             disputes_by_state: with_zeros(
                 LifecycleState::ALL.map(LifecycleState::as_str),
@@ -132,6 +158,71 @@ fn with_zeros<const N: usize>(known: [&str; N], found: Vec<(String, u64)>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serbero_core::storage;
+
+    fn notify(conn: &Connection, notif_type: &str, status: &str) {
+        conn.execute(
+            "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, notif_type) VALUES ('d', 's', 1, ?1, ?2)",
+            [status, notif_type],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn figures_come_from_the_database_and_notifications_are_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serbero.db");
+        let mut conn = storage::open(&path).unwrap();
+        storage::migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO disputes (dispute_id, event_id, mostro_pubkey, initiator_role, event_timestamp, detected_at)
+             VALUES ('d', 'e', 'm', 'buyer', 1, 1)",
+            [],
+        )
+        .unwrap();
+        notify(&conn, "initial", "sent");
+        notify(&conn, "initial", "failed");
+        let mut tally = NotificationTally::default();
+        let first = Figures::read(&path, &mut tally).unwrap();
+        assert_eq!(first.notifications, [("initial".into(), "failed".into(), 1), ("initial".into(), "sent".into(), 1)]);
+        assert_eq!(first.disputes_by_state[0], ("new".into(), 1));
+        assert_eq!(first.outbox_by_status.len(), OutboxStatus::ALL.len(), "every status, zeros included");
+        assert_eq!(first.outbox_oldest_pending_age, 0);
+
+        notify(&conn, "initial", "sent");
+        notify(&conn, "assignment", "sent");
+        let second = Figures::read(&path, &mut tally).unwrap();
+        let expected = [("assignment", "sent", 1), ("initial", "failed", 1), ("initial", "sent", 2)];
+        let expected: Vec<(String, String, u64)> =
+            expected.iter().map(|(t, s, n)| (t.to_string(), s.to_string(), *n)).collect();
+        assert_eq!(second.notifications, expected);
+        assert_eq!(tally.last_id, 4, "the next scrape reads only rows after the fourth");
+    }
+
+    #[test]
+    fn the_oldest_row_still_on_its_way_gives_the_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serbero.db");
+        let mut conn = storage::open(&path).unwrap();
+        storage::migrate(&mut conn).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let queued = |key: &str, status: &str, age: i64| {
+            conn.execute(
+                "INSERT INTO outbox (owner, idempotency_key, recipient, notif_type, body, event_id, event_json, status,
+                                     next_attempt_at, created_at, updated_at)
+                 VALUES ('dispute', ?1, 'r', 'initial', 'b', 'e', '{}', ?2, 0, ?3, ?3)",
+                rusqlite::params![key, status, now - age],
+            )
+            .unwrap();
+        };
+        queued("a", "sent", 900);
+        queued("b", "dead_lettered", 800);
+        queued("c", "failed", 100);
+        queued("d", "pending", 5);
+        let figures = Figures::read(&path, &mut NotificationTally::default()).unwrap();
+        assert!((100..=102).contains(&figures.outbox_oldest_pending_age), "{}", figures.outbox_oldest_pending_age);
+        assert_eq!(count_of(&figures.outbox_by_status, "dead_lettered"), 1.0);
+    }
 
     #[test]
     fn known_keys_come_first_with_zeros_and_unknown_ones_are_kept() {
