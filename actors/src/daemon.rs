@@ -165,6 +165,6 @@ pub fn init_logging(config_level: &str, format: LogFormat) {
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = match format {
         LogFormat::Text => logs.try_init(),
-        LogFormat::Json => logs.json().with_current_span(false).with_span_list(false).try_init(),
+        LogFormat::Json => logs.json().with_span_list(false).try_init(),
     };
 }

@@ -35,12 +35,13 @@ impl TreeView {
 pub async fn observe(view: &watch::Receiver<TreeView>) -> Observed {
     let published = view.borrow().clone();
     let tree = if view.has_changed().is_err() { Tree::Stopped } else { published.tree };
+    let (relays, solver_standing) = tokio::join!(relay_links(published.relay), solver_standing(published.auth_retry));
     Observed {
         tree,
         restarting: published.restarting.iter().map(|child| (*child).to_owned()).collect(),
-        relays: relay_links(published.relay).await,
+        relays,
         mediation: published.mediation,
-        solver_standing: solver_standing(published.auth_retry).await,
+        solver_standing,
     }
 }
 

@@ -4,7 +4,9 @@
 //! [`start_child`]: a failed child is started again together with every child started after it
 //! (they hold its ref), within a restart budget. Past the budget Root fails, the daemon exits
 //! non-zero and the service manager restarts it; every actor reloads from the database.
-//! Writes no table.
+//! Publishes its view of the tree (starting, running, stopped; children being restarted; where
+//! mediation stands) on a watch channel for the health endpoint, and counts restarts for
+//! `/metrics`. Writes no table.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
