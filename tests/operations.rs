@@ -168,6 +168,10 @@ async fn a_failed_mediation_bring_up_is_a_503_with_the_reason() {
         format!("mediation disabled for this run: the openai-compatible endpoint at {}", config.reasoning.api_base);
     assert!(reasons.len() == 1 && reasons[0].as_str().is_some_and(|r| r.starts_with(&expected)), "{health}");
     assert_eq!(endpoint.health().await.0, 503);
+    let metrics = endpoint.metrics().await;
+    let failed = [("provider", "openai-compatible"), ("call", "health"), ("error", "unreachable")];
+    assert_eq!(metrics.value("serbero_reasoning_failures_total", &failed), 1.0, "the only failing model call here");
+    assert_eq!(metrics.value("serbero_healthy", &[]), 0.0);
     daemon.stop().await;
 }
 

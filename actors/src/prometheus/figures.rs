@@ -160,6 +160,14 @@ mod tests {
     use super::*;
     use serbero_core::storage;
 
+    /// A migrated database file in `dir`, and a connection to write it.
+    fn database(dir: &tempfile::TempDir) -> (std::path::PathBuf, Connection) {
+        let path = dir.path().join("serbero.db");
+        let mut conn = storage::open(&path).unwrap();
+        storage::migrate(&mut conn).unwrap();
+        (path, conn)
+    }
+
     fn notify(conn: &Connection, notif_type: &str, status: &str) {
         conn.execute(
             "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, notif_type) VALUES ('d', 's', 1, ?1, ?2)",
@@ -171,9 +179,7 @@ mod tests {
     #[test]
     fn figures_come_from_the_database_and_notifications_are_counted_once() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("serbero.db");
-        let mut conn = storage::open(&path).unwrap();
-        storage::migrate(&mut conn).unwrap();
+        let (path, conn) = database(&dir);
         conn.execute(
             "INSERT INTO disputes (dispute_id, event_id, mostro_pubkey, initiator_role, event_timestamp, detected_at)
              VALUES ('d', 'e', 'm', 'buyer', 1, 1)",
@@ -202,9 +208,7 @@ mod tests {
     #[test]
     fn the_oldest_row_still_on_its_way_gives_the_age() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("serbero.db");
-        let mut conn = storage::open(&path).unwrap();
-        storage::migrate(&mut conn).unwrap();
+        let (path, conn) = database(&dir);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         let queued = |key: &str, status: &str, age: i64| {
             conn.execute(
