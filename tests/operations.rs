@@ -33,8 +33,9 @@ async fn health_and_metrics_follow_a_relay_going_down_and_coming_back() {
     config.relays = vec![link.url()];
     let endpoint = Endpoint::enable(&mut config);
     let relay = link.url().to_string();
+    config.serbero.log_format = LogFormat::Json;
     let notify = NotifySocket::bind(world.dir.path());
-    let env = [("SERBERO_LOG", "debug"), ("SERBERO_LOG_FORMAT", "json"), ("NOTIFY_SOCKET", notify.path())];
+    let env = [("SERBERO_LOG", "debug"), ("NOTIFY_SOCKET", notify.path())];
     let daemon = DaemonProcess::start_with(&binary, &write_config(&world, &config), log_path(&world), &env).await;
 
     let ready = notify.next().await;
@@ -216,6 +217,20 @@ async fn a_restarted_actor_is_counted_and_health_follows_its_successor() {
     assert_ne!(daemon.current_children().await.relay.get_id(), daemon.children().relay.get_id());
     world.mostro.publish(&dispute_id(1), "initiated", "buyer", &[]).await.unwrap();
     assert!(solver.wait_for(1, WAIT).await, "notified through the new relay actor");
+    daemon.stop().await;
+}
+
+/// In-process: the endpoint's port is taken; the daemon says so and notifies all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_leaves_the_daemon_running_without_the_endpoint() {
+    let world = World::new().await;
+    let solver = world.solver().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let mut config = world.config(&[&solver]);
+    config.http = HttpSettings { enabled: true, listen: taken.local_addr().unwrap() };
+    let daemon = Daemon::start(config).await;
+    world.mostro.publish(&dispute_id(1), "initiated", "buyer", &[]).await.unwrap();
+    assert!(solver.wait_for(1, WAIT).await, "the core runs without the endpoint");
     daemon.stop().await;
 }
 
