@@ -103,7 +103,8 @@ async fn a_full_mediation_run_logs_no_secret_at_any_level() {
     let node = FakeNode::start(world.mostro.keys.clone(), &world.relay.url(), NodeScript::default()).await.unwrap();
     let model = FakeModel::start().await.unwrap();
     let brain = Brain::cooperative();
-    model.respond_with(move |request| brain.answer(request));
+    let script = brain.clone();
+    model.respond_with(move |request| script.answer(request));
     let (dispute, buyer, seller) = (Uuid::new_v4(), Keys::generate(), Keys::generate());
     let order_id = Uuid::new_v4();
     node.answer(dispute, TakeAnswer::Took { order_id, buyer: buyer.public_key(), seller: seller.public_key() });
@@ -148,6 +149,9 @@ async fn a_full_mediation_run_logs_no_secret_at_any_level() {
     let mut secrets = secrets_of(&config);
     secrets.push(API_KEY.to_owned());
     secrets.extend(rows(&world.db_path(), "SELECT rationale_text FROM reasoning_rationales"));
+    // Not secrets, but private: what the parties said and what the model wrote stay out too.
+    secrets.extend(["I paid on Monday, reference 4711".to_owned(), "I will check my bank app now".to_owned()]);
+    secrets.extend([brain.summary.clone(), "Did the fiat payment leave your account?".to_owned()]);
     assert!(secrets.len() >= 5, "the rationales were stored: {secrets:?}");
     assert_no_secret(&log, &secrets);
 }
