@@ -35,11 +35,11 @@ async fn health_and_metrics_follow_a_relay_going_down_and_coming_back() {
     let relay = link.url().to_string();
     config.serbero.log_format = LogFormat::Json;
     let notify = NotifySocket::bind(world.dir.path());
-    let env = [("SERBERO_LOG", "debug"), ("NOTIFY_SOCKET", notify.path())];
+    let env = [("SERBERO_LOG", "debug"), ("NOTIFY_SOCKET", notify.path()), ("WATCHDOG_USEC", "400000")];
     let daemon = DaemonProcess::start_with(&binary, &write_config(&world, &config), log_path(&world), &env).await;
 
-    let ready = notify.next().await;
-    assert!(ready.starts_with("READY=1\nSTATUS=watching disputes on 1 relay(s)"), "{ready:?}");
+    let ready = notify.wait_for("READY=1").await;
+    assert_eq!(ready[0], "READY=1\nSTATUS=watching disputes on 1 relay(s)", "readiness comes first");
     let health = endpoint.wait_for_health(200, WAIT).await;
     assert_eq!(health["relays"], json!([{"url": relay, "connected": true}]), "{health}");
     assert_eq!((&health["mediation"], &health["solver_standing"]), (&json!("off"), &Value::Null));
@@ -87,7 +87,9 @@ async fn health_and_metrics_follow_a_relay_going_down_and_coming_back() {
 
     let log = daemon.log();
     daemon.terminate().await;
-    assert_eq!(notify.next().await, "STOPPING=1");
+    let told = notify.wait_for("STOPPING=1").await;
+    let keep_alive = told.iter().filter(|message| *message == "WATCHDOG=1").count();
+    assert!(keep_alive >= 10, "the watchdog heard every 0.2 s, relay down or not: {told:?}");
     assert_every_line_is_json(&log);
     assert_no_secret(&log, &secrets_of(&config));
     assert_status_json_matches(&binary, &world.db_path(), 2);
@@ -349,30 +351,47 @@ fn parse_series(series: &str) -> (&str, BTreeMap<String, String>) {
     (name, labels.map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned())).collect())
 }
 
-/// A socket standing in for systemd's `$NOTIFY_SOCKET`.
+/// A socket standing in for systemd's `$NOTIFY_SOCKET`, read as it fills like systemd does.
 struct NotifySocket {
     path: PathBuf,
-    socket: tokio::net::UnixDatagram,
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _reader: tokio::task::JoinHandle<()>,
 }
 
 impl NotifySocket {
     fn bind(dir: &Path) -> Self {
         let path = dir.join("notify.sock");
         let socket = tokio::net::UnixDatagram::bind(&path).expect("bind the notify socket");
-        Self { path, socket }
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        let reader = tokio::spawn(async move {
+            let mut buffer = vec![0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buffer).await {
+                sink.lock().unwrap().push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+            }
+        });
+        Self { path, received, _reader: reader }
     }
 
     fn path(&self) -> &str {
         self.path.to_str().expect("utf-8 temp path")
     }
 
-    async fn next(&self) -> String {
-        let mut buffer = vec![0u8; 4096];
-        let n = tokio::time::timeout(WAIT, self.socket.recv(&mut buffer))
-            .await
-            .expect("a state reaches the notify socket in time")
-            .expect("read the notify socket");
-        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    fn received(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Every message so far, once one starts with `state`.
+    async fn wait_for(&self, state: &str) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let received = self.received();
+            if received.iter().any(|message| message.starts_with(state)) {
+                return received;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no {state} on the notify socket: {received:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

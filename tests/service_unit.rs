@@ -22,6 +22,7 @@ fn the_unit_waits_for_readiness_restarts_on_failure_and_is_hardened() {
     let expected = [
         ("Type", "notify"),
         ("NotifyAccess", "main"),
+        ("WatchdogSec", "60"),
         ("Restart", "on-failure"),
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),

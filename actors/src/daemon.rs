@@ -31,7 +31,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let running = start(config).await?;
     running.ready().await?;
     systemd::notify(&format!("READY=1\nSTATUS=watching disputes on {relays} relay(s)"));
-    running.run_until(shutdown).await
+    let keep_alive = systemd::watchdog_interval().map(|every| tokio::spawn(keep_alive(running.root(), every)));
+    let outcome = running.run_until(shutdown).await;
+    if let Some(keep_alive) = keep_alive {
+        keep_alive.abort();
+    }
+    outcome
+}
+
+/// Tells systemd's watchdog that Serbero is alive as long as the supervisor answers, so that a
+/// wedged daemon (a stuck runtime, a supervisor that no longer handles messages) is restarted.
+/// A relay being down is not a wedge: the supervisor still answers.
+async fn keep_alive(root: RootRef, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match root.call(root::Msg::Children, Some(every)).await {
+            Ok(CallResult::Success(_)) => systemd::notify("WATCHDOG=1"),
+            _ => warn!("the actor tree did not answer; not telling systemd's watchdog that Serbero is alive"),
+        }
+    }
 }
 
 /// A started actor tree.

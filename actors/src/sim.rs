@@ -34,15 +34,30 @@ impl TestRelay {
     /// On a free loopback port. To take it away from a client and bring it back, put a
     /// [`Link`] in between: stopping the relay itself can miss a connection mid-handshake.
     pub async fn start() -> anyhow::Result<Self> {
-        let builder = RelayBuilder::default()
-            .addr("127.0.0.1".parse()?)
-            .rate_limit(RateLimit { max_reqs: 1_000, notes_per_minute: 1_000_000 })
-            .max_filter_limit(100_000)
-            .default_filter_limit(100_000);
-        let relay = LocalRelay::new(builder);
-        relay.run().await.context("starting the in-process relay")?;
-        let url = relay.url().await;
-        Ok(Self { relay, url })
+        // The builder picks a random port that is free, then binds it a moment later; a port
+        // taken in between by another test is retried on another port.
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            let builder = RelayBuilder::default()
+                .addr("127.0.0.1".parse()?)
+                .rate_limit(RateLimit { max_reqs: 1_000, notes_per_minute: 1_000_000 })
+                .max_filter_limit(100_000)
+                .default_filter_limit(100_000);
+            let relay = LocalRelay::new(builder);
+            match relay.run().await {
+                Ok(()) => {
+                    let url = relay.url().await;
+                    return Ok(Self { relay, url });
+                }
+                Err(nostr_relay_builder::Error::IO(e))
+                    if e.kind() == std::io::ErrorKind::AddrInUse && attempt < ATTEMPTS =>
+                {
+                    attempt += 1
+                }
+                Err(e) => return Err(e).context("starting the in-process relay"),
+            }
+        }
     }
 
     pub fn url(&self) -> RelayUrl {

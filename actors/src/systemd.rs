@@ -1,9 +1,11 @@
 //! The service manager's readiness protocol (`sd_notify`): with `Type=notify`, systemd starts
-//! units ordered after Serbero only once it sends `READY=1`, and shows its `STATUS=` line.
+//! units ordered after Serbero only once it sends `READY=1`, and shows its `STATUS=` line; with
+//! `WatchdogSec=` it restarts Serbero when `WATCHDOG=1` stops coming.
 //! Without `$NOTIFY_SOCKET` (not run by systemd) every call does nothing.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
 
 use tracing::warn;
 
@@ -15,9 +17,25 @@ pub fn notify(state: &str) {
     }
 }
 
+/// How often to tell the watchdog we are alive: half the `WatchdogSec=` systemd passed in
+/// `$WATCHDOG_USEC`, as systemd advises; `None` when no watchdog is set for this process.
+pub fn watchdog_interval() -> Option<Duration> {
+    interval_for(std::env::var("WATCHDOG_USEC").ok().as_deref(), std::env::var("WATCHDOG_PID").ok().as_deref())
+}
+
+fn interval_for(usec: Option<&str>, pid: Option<&str>) -> Option<Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|usec| *usec > 0)?;
+    if pid.is_some_and(|pid| pid.trim().parse::<u32>().ok() != Some(std::process::id())) {
+        return None;
+    }
+    Some(Duration::from_micros(usec / 2))
+}
+
 fn send(socket: &std::ffi::OsStr, state: &str) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let sender = UnixDatagram::unbound()?;
+    // A listener that stopped reading must not block a runtime thread; the message is dropped.
+    sender.set_nonblocking(true)?;
     match socket.as_bytes().strip_prefix(b"@") {
         Some(name) => send_abstract(&sender, name, state),
         None => sender.send_to(state.as_bytes(), socket).map(drop),
@@ -60,6 +78,22 @@ mod tests {
             send(std::ffi::OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
             let n = receiver.recv(&mut buffer).unwrap();
             assert_eq!(&buffer[..n], b"STOPPING=1");
+        }
+    }
+
+    #[test]
+    fn the_watchdog_interval_is_half_the_timeout_and_only_for_this_process() {
+        let us = std::process::id().to_string();
+        let cases = [
+            (None, None, None),
+            (Some("60000000"), None, Some(Duration::from_secs(30))),
+            (Some("60000000"), Some(us.as_str()), Some(Duration::from_secs(30))),
+            (Some("60000000"), Some("1"), None),
+            (Some("0"), None, None),
+            (Some("soon"), None, None),
+        ];
+        for (usec, pid, expected) in cases {
+            assert_eq!(interval_for(usec, pid), expected, "{usec:?} {pid:?}");
         }
     }
 
