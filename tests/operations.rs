@@ -280,26 +280,22 @@ impl Endpoint {
     }
 
     async fn wait_for_health(&self, code: u16, timeout: Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let (status, body) = self.health().await;
-            if status == code {
-                return body;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "/health never answered {code}; last {status} {body}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_until(timeout, |status, _| status == code).await
     }
 
     /// The first `/health` body that satisfies `wanted`.
     async fn wait_for(&self, timeout: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        self.wait_until(timeout, |_, body| wanted(body)).await
+    }
+
+    async fn wait_until(&self, timeout: Duration, wanted: impl Fn(u16, &Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let (_, body) = self.health().await;
-            if wanted(&body) {
+            let (status, body) = self.health().await;
+            if wanted(status, &body) {
                 return body;
             }
-            assert!(tokio::time::Instant::now() < deadline, "/health never got there; last {body}");
+            assert!(tokio::time::Instant::now() < deadline, "/health never got there; last {status} {body}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

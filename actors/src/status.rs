@@ -122,19 +122,25 @@ fn as_map<S: Serializer>(counts: &[(String, u64)], serializer: S) -> Result<S::O
     map.end()
 }
 
-fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {
+/// `(key, count)` rows of a `SELECT key, COUNT(*) … GROUP BY 1`.
+pub(crate) fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {
     conn.prepare(sql)?.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
 }
 
 /// Every lifecycle state, in lifecycle order, zero counts included.
-fn disputes_by_state(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+pub(crate) fn disputes_by_state(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
     let found = counts(conn, "SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1")?;
-    let mut all: Vec<(String, u64)> = LifecycleState::ALL
+    Ok(with_zeros(LifecycleState::ALL.map(LifecycleState::as_str), found))
+}
+
+/// Every known key in its order with its count (0 when absent), then any unknown ones found.
+pub(crate) fn with_zeros<const N: usize>(known: [&str; N], found: Vec<(String, u64)>) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = known
         .iter()
-        .map(|s| (s.as_str().to_string(), found.iter().find(|(f, _)| f == s.as_str()).map_or(0, |(_, n)| *n)))
+        .map(|key| (key.to_string(), found.iter().find(|(f, _)| f == key).map_or(0, |(_, n)| *n)))
         .collect();
-    all.extend(found.into_iter().filter(|(s, _)| LifecycleState::parse(s).is_none()));
-    Ok(all)
+    all.extend(found.into_iter().filter(|(f, _)| !known.contains(&f.as_str())));
+    all
 }
 
 fn recent_notifications(conn: &Connection) -> rusqlite::Result<Vec<Notification>> {
@@ -312,5 +318,17 @@ impl fmt::Display for StatusReport {
             write!(f, "\n  {}  {:<10} dispute {}  {}", when(t.at), t.state, t.dispute_id, t.reason)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_come_first_with_zeros_and_unknown_ones_are_kept() {
+        let found = vec![("b".to_owned(), 2), ("zz".to_owned(), 9)];
+        let all = with_zeros(["a", "b", "c"], found);
+        assert_eq!(all, [("a".into(), 0), ("b".into(), 2), ("c".into(), 0), ("zz".into(), 9)]);
     }
 }

@@ -8,8 +8,9 @@ use std::path::Path;
 use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 use rusqlite::{Connection, OpenFlags};
 use serbero_core::delivery::OutboxStatus;
-use serbero_core::lifecycle::LifecycleState;
 use serbero_core::mediation::SessionState;
+
+use crate::status::{counts, disputes_by_state, with_zeros};
 
 /// The handoff decisions of the escalation dispatcher's ledger.
 const HANDOFF_OUTCOMES: [&str; 4] = ["dispatched", "superseded", "unroutable", "parse_failed"];
@@ -87,10 +88,7 @@ impl Figures {
         )?;
         let notifications = tally.counts.iter().map(|((t, s), n)| (t.clone(), s.clone(), *n)).collect();
         Ok(Self {
-            disputes_by_state: with_zeros(
-                LifecycleState::ALL.map(LifecycleState::as_str),
-                counts(&conn, "SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1")?,
-            ),
+            disputes_by_state: disputes_by_state(&conn)?,
             notifications,
             outbox_by_status: with_zeros(
                 OutboxStatus::ALL.map(OutboxStatus::as_str),
@@ -139,20 +137,6 @@ impl Figures {
 
 fn count_of(counted: &[(String, u64)], key: &str) -> f64 {
     counted.iter().find(|(k, _)| k == key).map_or(0.0, |(_, n)| *n as f64)
-}
-
-fn counts(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {
-    conn.prepare(sql)?.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
-}
-
-/// Every known key in its order with its count (0 when absent), then any unknown ones found.
-fn with_zeros<const N: usize>(known: [&str; N], found: Vec<(String, u64)>) -> Vec<(String, u64)> {
-    let mut all: Vec<(String, u64)> = known
-        .iter()
-        .map(|key| (key.to_string(), found.iter().find(|(f, _)| f == key).map_or(0, |(_, n)| *n)))
-        .collect();
-    all.extend(found.into_iter().filter(|(f, _)| !known.contains(&f.as_str())));
-    all
 }
 
 #[cfg(test)]
@@ -226,12 +210,5 @@ mod tests {
         let figures = Figures::read(&path, &mut NotificationTally::default()).unwrap();
         assert!((100..=102).contains(&figures.outbox_oldest_pending_age), "{}", figures.outbox_oldest_pending_age);
         assert_eq!(count_of(&figures.outbox_by_status, "dead_lettered"), 1.0);
-    }
-
-    #[test]
-    fn known_keys_come_first_with_zeros_and_unknown_ones_are_kept() {
-        let found = vec![("b".to_owned(), 2), ("zz".to_owned(), 9)];
-        let all = with_zeros(["a", "b", "c"], found);
-        assert_eq!(all, [("a".into(), 0), ("b".into(), 2), ("c".into(), 0), ("zz".into(), 9)]);
     }
 }
