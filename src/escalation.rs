@@ -24,10 +24,12 @@ pub enum Trigger {
     PolicyBundleMissing,
     InvalidModelOutput,
     NotificationFailed,
+    /// Every try to take the dispute went unanswered by the node.
+    TakeUnanswered,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 12] = [
+    pub const ALL: [Trigger; 13] = [
         Self::ConflictingClaims,
         Self::FraudIndicator,
         Self::LowConfidence,
@@ -40,6 +42,7 @@ impl Trigger {
         Self::PolicyBundleMissing,
         Self::InvalidModelOutput,
         Self::NotificationFailed,
+        Self::TakeUnanswered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Trigger {
             Self::PolicyBundleMissing => "policy_bundle_missing",
             Self::InvalidModelOutput => "invalid_model_output",
             Self::NotificationFailed => "notification_failed",
+            Self::TakeUnanswered => "take_unanswered",
         }
     }
 

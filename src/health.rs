@@ -124,8 +124,8 @@ pub fn judge(seen: &Observed) -> Health {
     }
     match &seen.solver_standing {
         Answer::Said(AuthState::Terminated) => reasons.push(
-            "Serbero is not a registered solver on the Mostro node and stopped checking (AuthRetry terminated); \
-             register its key and restart"
+            "Serbero is not a registered solver of the Mostro node: the evidence outlived the retry schedule \
+             (AuthRetry terminated); register its key and restart"
                 .to_owned(),
         ),
         Answer::Silent => reasons.push("the solver-authorization actor did not answer".to_owned()),

@@ -2,6 +2,7 @@
 //! notification texts, delivery policy and the storage schema. Nothing here knows about actors;
 //! the running system lives in the `serbero` crate (`actors/`).
 
+pub mod attachment;
 pub mod auth_retry;
 pub mod backoff;
 pub mod chat;

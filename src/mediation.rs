@@ -225,6 +225,9 @@ pub fn escalation_alert(dispute_id: &str, session_id: Option<&str>, trigger: Tri
         Some(session) => format!(
             "Serbero mediation needs human judgment.\nDispute: {dispute_id}\nSession: {session}\nTrigger: {trigger}\nSerbero has stopped writing to the parties."
         ),
+        None if trigger == Trigger::TakeUnanswered => format!(
+            "Serbero mediation needs human judgment.\nDispute: {dispute_id}\nSession: <none — escalated before taking the dispute>\nTrigger: {trigger}\nThe Mostro node never answered Serbero's requests to take the dispute; take it yourself."
+        ),
         None => format!(
             "Serbero mediation needs human judgment.\nDispute: {dispute_id}\nSession: <none — escalated before taking the dispute>\nTrigger: {trigger}\nSerbero's assessment ruled mediation out; it did not take the dispute."
         ),

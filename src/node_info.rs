@@ -16,11 +16,23 @@ pub struct NodeInfo {
     pub protocol_version: u8,
     /// Proof-of-work difficulty the node demands of every message (`pow`).
     pub pow: u8,
-    /// Difficulty demanded of senders the node does not know yet (`pow_first_contact`).
-    pub pow_first_contact: u8,
+    /// Difficulty demanded of senders the node does not know yet (`pow_first_contact`); `None`
+    /// when not announced (nodes from 0.18.0 enforced it before 0.18.1 announced it).
+    pub pow_first_contact: Option<u8>,
     /// The key the node announces as its Serbero (`serbero` tag), registered as a read solver.
     pub serbero: Option<PublicKey>,
     pub created_at: i64,
+}
+
+/// Guesses at an unannounced first-contact demand, for the take's second and later attempts:
+/// mostrod's sample settings suggest 16 bits; 20 is the last step before mining gets slow.
+const UNANNOUNCED_FIRST_CONTACT_GUESSES: [u8; 2] = [16, 20];
+
+impl Default for NodeInfo {
+    /// mostrod 0.18.5's defaults: protocol v2, no proof of work, no Serbero announced.
+    fn default() -> Self {
+        Self { protocol_version: 2, pow: 0, pow_first_contact: None, serbero: None, created_at: 0 }
+    }
 }
 
 impl NodeInfo {
@@ -37,12 +49,31 @@ impl NodeInfo {
 
     /// How a message to the node is wrapped: signed, with the proof of work it demands.
     pub fn wrap_options(&self) -> WrapOptions {
-        WrapOptions { pow: self.required_pow(), expiration: None, signed: true }
+        self.wrap_options_for_attempt(1)
+    }
+
+    /// The same for the take's `attempt`-th try (1 is the first).
+    pub fn wrap_options_for_attempt(&self, attempt: u32) -> WrapOptions {
+        WrapOptions { pow: self.pow_for_attempt(attempt), expiration: None, signed: true }
     }
 
     /// The difficulty to mine: the higher demand, since the node may not know us yet.
     pub fn required_pow(&self) -> u8 {
-        self.pow.max(self.pow_first_contact)
+        self.pow.max(self.pow_first_contact.unwrap_or(0))
+    }
+
+    /// The difficulty for a take's `attempt`-th try. A v2 node that announces no first-contact
+    /// demand may still enforce one it does not announce (spec/mostro-protocol.md §14.6): a try
+    /// that went unanswered is followed by one with more work.
+    pub fn pow_for_attempt(&self, attempt: u32) -> u8 {
+        let guess = match (self.protocol_version >= 2, self.pow_first_contact, attempt) {
+            (true, None, 2..) => {
+                let step = (attempt as usize - 2).min(UNANNOUNCED_FIRST_CONTACT_GUESSES.len() - 1);
+                UNANNOUNCED_FIRST_CONTACT_GUESSES[step]
+            }
+            _ => 0,
+        };
+        self.required_pow().max(guess)
     }
 
     /// Whether the node announces `us` as its registered Serbero.
@@ -62,10 +93,10 @@ pub fn parse_node_info(event: &Event, mostro: &PublicKey) -> Result<NodeInfo, Re
         return Err(Rejection::WrongAuthor(event.pubkey.to_hex()));
     }
     event.verify().map_err(|_| Rejection::BadSignature)?;
-    let number = |name: &'static str, default: u8| -> Result<u8, Rejection> {
+    let number = |name: &'static str| -> Result<Option<u8>, Rejection> {
         match value(event, name) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| Rejection::InvalidTag { tag: name, value: clip(v) }),
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| Rejection::InvalidTag { tag: name, value: clip(v) }),
         }
     };
     let serbero = match value(event, "serbero") {
@@ -73,9 +104,9 @@ pub fn parse_node_info(event: &Event, mostro: &PublicKey) -> Result<NodeInfo, Re
         Some(v) => Some(PublicKey::parse(v).map_err(|_| Rejection::InvalidTag { tag: "serbero", value: clip(v) })?),
     };
     Ok(NodeInfo {
-        protocol_version: number("protocol_version", 1)?,
-        pow: number("pow", 0)?,
-        pow_first_contact: number("pow_first_contact", 0)?,
+        protocol_version: number("protocol_version")?.unwrap_or(1),
+        pow: number("pow")?.unwrap_or(0),
+        pow_first_contact: number("pow_first_contact")?,
         serbero,
         created_at: event.created_at.as_secs() as i64,
     })
@@ -119,6 +150,24 @@ mod tests {
             assert_eq!(parsed.wrap_options().pow, pow, "{tags:?}");
             assert_eq!(parsed.required_pow(), pow, "{tags:?}");
             assert_eq!(parsed.registers(&serbero.public_key()), registered, "{tags:?}");
+        }
+    }
+
+    #[test]
+    fn an_unanswered_take_is_tried_with_more_work_only_where_the_demand_is_unknown() {
+        let v2 = |pow, first| NodeInfo { pow, pow_first_contact: first, ..NodeInfo::default() };
+        let v1 = NodeInfo { protocol_version: 1, pow: 3, ..NodeInfo::default() };
+        // (node, pow of attempts 1 to 4)
+        let cases = [
+            (v2(0, None), [0, 16, 20, 20]),
+            (v2(18, None), [18, 18, 20, 20]),
+            (v2(0, Some(0)), [0, 0, 0, 0]),
+            (v2(2, Some(12)), [12, 12, 12, 12]),
+            (v1, [3, 3, 3, 3]),
+        ];
+        for (node, want) in cases {
+            let got: Vec<u8> = (1..=4).map(|attempt| node.wrap_options_for_attempt(attempt).pow).collect();
+            assert_eq!(got, want, "{node:?}");
         }
     }
 

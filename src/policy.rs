@@ -26,6 +26,8 @@
 mod boundary;
 mod lexicon;
 
+/// Also what an attachment's file name is cleaned of.
+pub(crate) use boundary::is_invisible;
 pub use boundary::{boundary_violation, Violation, ViolationKind};
 
 use crate::escalation::Trigger;

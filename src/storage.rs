@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009", "escalation_handoffs"),
     migration!(10, "0010", "solver_auth"),
     migration!(11, "0011", "solver_takes"),
+    migration!(12, "0012", "take_evidence"),
 ];
 
 /// The newest schema version this build understands.
@@ -255,6 +256,7 @@ mod tests {
         "schema_version",
         "solver_auth",
         "solver_takes",
+        "take_evidence",
     ];
 
     fn fresh_db() -> (TempDir, Connection) {

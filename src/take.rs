@@ -10,10 +10,9 @@ use uuid::Uuid;
 /// human write solvers: no request below builds them, and [`ensure_read_only`] refuses them.
 pub const READ_ONLY_ACTIONS: &[Action] = &[Action::AdminTakeDispute];
 
-/// How much later than the node's answer our own take's revision may be dated: the node signs
-/// it when the take commits, just before answering, and bumps it a second when two revisions of
-/// a dispute fall in one second.
-pub const OWN_REVISION_SLACK_SECS: i64 = 2;
+/// Tries of one take before the dispute is handed to the human solvers: the node reads only
+/// live events, so a request published while it was away is lost, and each try is signed anew.
+pub const MAX_TAKE_ATTEMPTS: u32 = 3;
 
 /// `admin-take-dispute` for one dispute, correlated by `request_id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,10 +103,92 @@ fn parties(order_id: Uuid, buyer: Option<&str>, seller: Option<&str>) -> Result<
     Ok(TakenDispute { order_id, buyer, seller })
 }
 
-/// Whether an `in-progress` revision dated `revision_at` is a takeover of the dispute we took at
-/// `took_at` (the node's answer's time), rather than the revision our own take produced.
-pub fn taken_over(took_at: i64, revision_at: i64) -> bool {
-    revision_at > took_at + OWN_REVISION_SLACK_SECS
+/// What the node's refusal of our take means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `invalid_pubkey` for a dispute a revision shows claimed or resolved: someone else was
+    /// first. Says nothing about Serbero.
+    LostRace,
+    /// `invalid_pubkey` for a dispute still `initiated` as far as Serbero knows: either Serbero
+    /// is not a solver, or a revision is still on its way. Wait for one before judging.
+    AwaitRevision,
+    /// Any other reason (a missing order, ...): this dispute only.
+    ThisDisputeOnly,
+}
+
+pub fn judge_refusal(reason: &str, claimed_or_resolved: bool) -> Refusal {
+    match (reason, claimed_or_resolved) {
+        ("invalid_pubkey", true) => Refusal::LostRace,
+        ("invalid_pubkey", false) => Refusal::AwaitRevision,
+        _ => Refusal::ThisDisputeOnly,
+    }
+}
+
+/// What the node said about one take, counted over the take's life (distinct events).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TakeLedger {
+    /// Requests a relay acknowledged.
+    pub sent: u32,
+    /// `admin-took-dispute` answers.
+    pub accepted: u32,
+    /// `cant-do` answers.
+    pub refused: u32,
+    /// `in-progress` revisions of the dispute seen since the take was first requested.
+    pub in_progress: u32,
+}
+
+impl TakeLedger {
+    /// Requests that got no answer yet (a slow node may still accept them).
+    pub fn unanswered(&self) -> u32 {
+        self.sent.saturating_sub(self.accepted + self.refused)
+    }
+}
+
+/// Whose the dispute is, judged from the revisions after our take was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    Us,
+    /// More revisions than accepted takes while a request is unanswered: wait for its answer
+    /// (or its deadline) before judging.
+    Undecided,
+    SomeoneElse,
+}
+
+/// mostrod publishes exactly one `in-progress` revision per accepted take, and accepts a take
+/// of a dispute in progress only from its current solver (or, as a takeover, from a write
+/// solver or the admin): the first revisions after ours, as many as the takes it accepted from
+/// us, are ours; any more is someone else's (spec/mostro-protocol.md §14.5). Counting, not
+/// dating: a human taking over one second after us is seen.
+pub fn holder(ledger: &TakeLedger, answer_may_still_come: bool) -> Holder {
+    if ledger.in_progress <= ledger.accepted {
+        Holder::Us
+    } else if ledger.unanswered() > 0 && answer_may_still_come {
+        Holder::Undecided
+    } else {
+        Holder::SomeoneElse
+    }
+}
+
+/// What a take does when a try's deadline passes without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unanswered {
+    /// Try again (freshly signed) as try number `attempt`.
+    TryAgain { attempt: u32 },
+    /// The dispute was resolved meanwhile: nothing to take.
+    Resolved,
+    /// Every try went unanswered: hand the dispute to the human solvers.
+    GiveUp,
+}
+
+/// `tries_unanswered` counts the try whose deadline just passed.
+pub fn after_unanswered(tries_unanswered: u32, resolved: bool) -> Unanswered {
+    if resolved {
+        Unanswered::Resolved
+    } else if tries_unanswered < MAX_TAKE_ATTEMPTS {
+        Unanswered::TryAgain { attempt: tries_unanswered + 1 }
+    } else {
+        Unanswered::GiveUp
+    }
 }
 
 #[cfg(test)]
@@ -215,11 +296,52 @@ mod tests {
     }
 
     #[test]
-    fn a_takeover_is_a_revision_clearly_after_our_take() {
-        let took_at = 1_000;
-        let cases = [(990, false), (1_000, false), (1_002, false), (1_003, true), (5_000, true)];
-        for (revision_at, over) in cases {
-            assert_eq!(taken_over(took_at, revision_at), over, "revision at {revision_at}");
+    fn refusals_are_judged_by_what_revisions_show() {
+        let cases = [
+            ("invalid_pubkey", true, Refusal::LostRace),
+            ("invalid_pubkey", false, Refusal::AwaitRevision),
+            ("not_found", false, Refusal::ThisDisputeOnly),
+            ("not_found", true, Refusal::ThisDisputeOnly),
+            ("not_authorized", false, Refusal::ThisDisputeOnly),
+        ];
+        for (reason, claimed, want) in cases {
+            assert_eq!(judge_refusal(reason, claimed), want, "{reason} claimed={claimed}");
+        }
+    }
+
+    #[test]
+    fn a_takeover_is_one_revision_more_than_our_accepted_takes() {
+        let ledger = |sent, accepted, refused, in_progress| TakeLedger { sent, accepted, refused, in_progress };
+        let cases = [
+            // (ledger, an answer may still come, holder)
+            (ledger(1, 1, 0, 0), false, Holder::Us),
+            (ledger(1, 1, 0, 1), false, Holder::Us),
+            (ledger(1, 1, 0, 2), false, Holder::SomeoneElse),
+            (ledger(1, 1, 0, 2), true, Holder::SomeoneElse),
+            // A slow node answering both tries: the second revision may be our second take's.
+            (ledger(2, 1, 0, 2), true, Holder::Undecided),
+            (ledger(2, 1, 0, 2), false, Holder::SomeoneElse),
+            (ledger(2, 2, 0, 2), false, Holder::Us),
+            (ledger(2, 2, 0, 3), true, Holder::SomeoneElse),
+            (ledger(2, 1, 1, 2), true, Holder::SomeoneElse),
+        ];
+        for (l, may_come, want) in cases {
+            assert_eq!(holder(&l, may_come), want, "{l:?} answer may come: {may_come}");
+        }
+    }
+
+    #[test]
+    fn unanswered_tries_are_bounded() {
+        let cases = [
+            (1, false, Unanswered::TryAgain { attempt: 2 }),
+            (2, false, Unanswered::TryAgain { attempt: 3 }),
+            (3, false, Unanswered::GiveUp),
+            (9, false, Unanswered::GiveUp),
+            (1, true, Unanswered::Resolved),
+            (3, true, Unanswered::Resolved),
+        ];
+        for (tries, resolved, want) in cases {
+            assert_eq!(after_unanswered(tries, resolved), want, "{tries} resolved={resolved}");
         }
     }
 }

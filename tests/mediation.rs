@@ -1,5 +1,5 @@
 //! Mediation end to end (spec/mediation.md §9, our own scenarios): the daemon with a scripted
-//! model endpoint on loopback, a scripted Mostro node and simulated parties on a real relay.
+//! model endpoint on loopback, a simulated Mostro node and simulated parties on a real relay.
 //! Cooperative summaries, every way a session escalates, the authority boundary, external
 //! resolution with its final report, a changed prompt bundle, and a failed bring-up.
 
@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use mostro_core::dispute::Status as DisputeStatus;
 use serbero::session::store::TakeState;
 use serbero::sim::{Brain, FakeModel, Reply, Turn};
 use serbero_core::mediation::SessionState;
@@ -112,8 +113,7 @@ async fn an_unreachable_model_at_the_opening_escalates_with_only_the_error_categ
     let s = Scene::start(Setup::default()).await;
     // Bring-up passed; from now on the endpoint fails.
     s.model.respond_with(|_| Reply::Status(500, "upstream on fire: secret detail".into()));
-    let other = uuid::Uuid::new_v4();
-    s.node.publish_dispute(other, "initiated").await.unwrap();
+    let other = s.open_another_dispute().await;
     let sql = format!(
         "SELECT COUNT(*) FROM mediation_events WHERE kind = 'handoff_prepared'
            AND json_extract(payload_json, '$.dispute_id') = '{other}'
@@ -191,7 +191,7 @@ async fn a_summary_crossing_the_authority_boundary_or_reaching_nobody_escalates(
 async fn an_external_resolution_closes_the_session_and_reports_once() {
     let s = Scene::start(Setup::default()).await;
     s.wait_for_session(SessionState::AwaitingResponse).await;
-    let settled = s.node.publish_dispute(s.dispute, "settled").await.unwrap();
+    let settled = s.node.resolve(s.dispute, DisputeStatus::Settled).await.unwrap();
     s.wait_for_session(SessionState::Closed).await;
     let report = dm_containing(&s.solver, "mediation_resolution_report/v1").await.expect("final report");
     assert!(
@@ -271,10 +271,9 @@ async fn three_failed_evaluations_in_a_row_escalate_as_reasoning_unavailable() {
 async fn losing_the_standing_as_a_solver_escalates_live_sessions() {
     let s = Scene::start(Setup::default()).await;
     s.wait_for_session(SessionState::AwaitingResponse).await;
-    // The node refuses the next take as not coming from a solver: Serbero's registration is gone.
-    let second = uuid::Uuid::new_v4();
-    s.node.answer(second, serbero::sim::TakeAnswer::CantDo(mostro_core::error::CantDoReason::NotAuthorized));
-    s.node.publish_dispute(second, "initiated").await.unwrap();
+    // The operator deletes Serbero's solver row: the node refuses its take of the next dispute.
+    s.node.unregister_solver(s.world.serbero.public_key());
+    s.open_another_dispute().await;
     assert_eq!(s.wait_for_escalation().await, "authorization_lost");
     s.wait_for_session(SessionState::EscalationRecommended).await;
     s.daemon.stop().await;
@@ -284,7 +283,7 @@ async fn losing_the_standing_as_a_solver_escalates_live_sessions() {
 async fn a_dispute_escalated_before_any_take_is_reported_when_resolved() {
     let s = Scene::start(Setup { brain: brain(Turn::Flag("fraud_risk"), Turn::Summarize), ..Setup::default() }).await;
     s.wait_for_escalation().await;
-    s.node.publish_dispute(s.dispute, "seller-refunded").await.unwrap();
+    s.node.resolve(s.dispute, DisputeStatus::SellerRefunded).await.unwrap();
     let report = dm_containing(&s.solver, "mediation_resolution_report/v1").await.expect("final report");
     assert!(report.text.contains("Session: <none — dispute-scoped handoff>"), "{}", report.text);
     assert!(report.text.contains("Serbero's opening assessment escalated it"), "{}", report.text);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{free_port, Brain, FakeModel, FakeNode, Link, NodeScript, SimParty, TakeAnswer};
+use serbero::sim::{free_port, Brain, FakeModel, FakeNode, Link, NodeScript, SimParty, SolverCategory, Trade};
 use serbero_core::config::{Config, HttpSettings, LogFormat};
 use serbero_core::storage;
 use serde_json::{json, Value};
@@ -110,8 +110,7 @@ async fn a_full_mediation_run_logs_no_secret_at_any_level() {
     let script = brain.clone();
     model.respond_with(move |request| script.answer(request));
     let (dispute, buyer, seller) = (Uuid::new_v4(), Keys::generate(), Keys::generate());
-    let order_id = Uuid::new_v4();
-    node.answer(dispute, TakeAnswer::Took { order_id, buyer: buyer.public_key(), seller: seller.public_key() });
+    node.register_solver(world.serbero.public_key(), SolverCategory::Read);
     let mut config = mediation_config(&world, &solver, &model);
     config.reasoning.api_key_env = KEY_VARIABLE.to_owned();
     let endpoint = Endpoint::enable(&mut config);
@@ -120,7 +119,7 @@ async fn a_full_mediation_run_logs_no_secret_at_any_level() {
 
     let running = endpoint.wait_for(WAIT, |h| h["mediation"] == "running").await;
     assert_eq!(running["status"], "ok", "{running}");
-    node.publish_dispute(dispute, "initiated").await.unwrap();
+    node.open_dispute(dispute, Trade::opened_by_buyer(buyer.public_key(), seller.public_key())).await.unwrap();
     let relay_url = world.relay.url();
     let connect = |keys: &Keys| SimParty::connect(keys.clone(), &relay_url, world.serbero.public_key());
     let (buyer, seller) = (connect(&buyer).await.unwrap(), connect(&seller).await.unwrap());

@@ -1,4 +1,4 @@
-//! Serbero as a read-only solver in the running daemon, against a scripted Mostro node, a
+//! Serbero as a read-only solver in the running daemon, against a simulated Mostro node, a
 //! scripted model and simulated parties on a real relay: taking a dispute on either transport
 //! with the node's proof of work, refusals and silence, party chat with every receive check, a
 //! restart mid-conversation, a killed session, and losing the dispute to a human.
@@ -7,13 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use mostro_core::error::CantDoReason;
 use mostro_core::message::Action;
 use nostr_sdk::prelude::*;
 use serbero::auth_retry;
 use serbero::session::store::TakeState;
-use serbero::sim::{FakeNode, NodeScript};
-use serbero_core::auth_retry::AuthState;
+use serbero::sim::{FakeNode, NodeScript, SolverCategory};
+use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::mediation::SessionState;
 use support::scene::{mediation_config, Scene, Setup};
 use support::*;
@@ -23,9 +22,19 @@ fn no_forbidden_action_reached(node: &FakeNode) {
     assert!(actions.iter().all(|a| *a == Action::AdminTakeDispute), "the node received {actions:?}");
 }
 
+/// Take requests Serbero published to the node (one key is its identity and trade key).
+async fn takes_on_relay(s: &Scene) -> usize {
+    let client = Client::default();
+    client.add_relay(s.world.relay.url()).await.unwrap();
+    client.try_connect(WAIT).await;
+    let to_the_node =
+        Filter::new().kind(Kind::PrivateDirectMessage).author(s.world.serbero.public_key()).pubkey(s.node.pubkey());
+    client.fetch_events(to_the_node, WAIT).await.unwrap().len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_on_protocol_v2_meets_the_first_contact_proof_of_work_and_persists_the_parties() {
-    let node = NodeScript { protocol_version: 2, pow: 2, pow_first_contact: 8, serbero: None };
+    let node = NodeScript { protocol_version: 2, pow: 2, pow_first_contact: 8, ..NodeScript::default() };
     let s = Scene::start(Setup { node, ..Setup::default() }).await;
     s.wait_for_take(TakeState::Took).await;
 
@@ -52,7 +61,7 @@ async fn a_take_on_protocol_v2_meets_the_first_contact_proof_of_work_and_persist
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_on_protocol_v1_goes_as_a_gift_wrap() {
-    let node = NodeScript { protocol_version: 1, pow: 4, pow_first_contact: 0, serbero: None };
+    let node = NodeScript { protocol_version: 1, pow: 4, ..NodeScript::default() };
     let s = Scene::start(Setup { node, ..Setup::default() }).await;
     s.wait_for_take(TakeState::Took).await;
     let take = &s.node.requests()[0];
@@ -62,8 +71,8 @@ async fn a_take_on_protocol_v1_goes_as_a_gift_wrap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refusal_is_recorded_with_its_reason_and_stops_further_takes() {
-    let s = Scene::start(Setup { refusal: Some(CantDoReason::InvalidPubkey), ..Setup::default() }).await;
+async fn a_refusal_no_revision_explains_counts_against_serbero_and_stops_further_takes() {
+    let s = Scene::start(Setup { serbero_registered: None, ..Setup::default() }).await;
     s.wait_for_take(TakeState::Refused).await;
     let (_, cant_do, ended) = s.take().unwrap();
     assert_eq!(cant_do.as_deref(), Some("invalid_pubkey"));
@@ -73,13 +82,14 @@ async fn a_refusal_is_recorded_with_its_reason_and_stops_further_takes() {
     assert_eq!(report.takes_by_state, [("refused".to_string(), 1)]);
     assert!(report.to_string().contains("cant-do: invalid_pubkey"), "with the node's reason:\n{report}");
 
-    // `invalid_pubkey` means "not a solver": AuthRetry no longer lets a session try.
+    // No revision shows the dispute claimed within the grace period: evidence against Serbero.
     let auth = s.daemon.children().auth_retry.clone().unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let standing = auth.call(auth_retry::Msg::Status, Some(WAIT)).await.unwrap().unwrap();
-        if !standing.may_take {
-            assert_eq!(standing.state, AuthState::Unauthorized);
+        if standing.state != AuthState::Unconfirmed {
+            assert_eq!((standing.state, standing.takes), (AuthState::Unauthorized, Takes::None));
+            assert!(standing.against.is_some_and(|why| why.contains("invalid_pubkey")), "{standing:?}");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "AuthRetry never learned of the refusal");
@@ -89,11 +99,15 @@ async fn a_refusal_is_recorded_with_its_reason_and_stops_further_takes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silence_ends_in_a_recorded_timeout() {
-    let s = Scene::start(Setup { took: None, ..Setup::default() }).await;
-    s.wait_for_take(TakeState::TimedOut).await;
-    assert_eq!(s.take().unwrap().2.as_deref(), Some("no answer from the node in time"));
-    assert_eq!(s.node.requests().len(), 1, "one take, not retried once relays acknowledged it");
+async fn an_unanswered_take_is_tried_three_times_then_handed_to_the_human_solvers() {
+    let s = Scene::start(Setup { node_offline: true, ..Setup::default() }).await;
+    assert_eq!(s.wait_for_escalation().await, "take_unanswered");
+    let (state, _, ended) = s.take().unwrap();
+    assert_eq!((state.as_str(), ended.as_deref()), ("timed_out", Some("no answer from the node to any try")));
+    assert!(s.node.requests().is_empty(), "the node heard nothing");
+    assert_eq!(takes_on_relay(&s).await, 3, "three tries, each signed anew");
+    let alert = dm_containing(&s.solver, "take_unanswered").await.expect("the solvers are told");
+    assert!(alert.text.contains(&s.dispute.to_string()), "{}", alert.text);
     s.daemon.stop().await;
 }
 
@@ -191,7 +205,9 @@ async fn after_a_restart_the_conversation_continues_with_keys_derived_again() {
 async fn a_human_taking_over_supersedes_the_session() {
     let s = Scene::start(Setup::default()).await;
     s.wait_for_session(SessionState::AwaitingResponse).await;
-    s.node.hand_over(s.dispute).await.unwrap();
+    let human = Keys::generate().public_key();
+    s.node.register_solver(human, SolverCategory::ReadWrite);
+    assert!(s.node.take_by(s.dispute, human).await.unwrap(), "a write solver takes over from Serbero");
     s.wait_for_take(TakeState::Superseded).await;
     assert_eq!(s.take().unwrap().2.as_deref(), Some("taken over by a human solver"));
     s.wait_for_session(SessionState::Closed).await;

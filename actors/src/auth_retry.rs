@@ -1,52 +1,57 @@
-//! AuthRetry: Serbero's standing as a Mostro solver — authorized, unauthorized (checked again
-//! on the bounded schedule of the `[mediation].solver_auth_retry_*` keys) or terminated (until
-//! the operator restarts the daemon). The evidence is the node's info event (asked of Relay)
-//! and the outcome of takes (told by whoever takes a dispute). Other actors ask before opening a
-//! session and may subscribe to changes. Core notification never depends on it.
-//! Writes: solver_auth and the auth_retry_* events (see `store`). Calls: relay (status).
+//! AuthRetry: Serbero's standing as a Mostro solver — authorized, unconfirmed, unauthorized
+//! (evidence against, checked again on the bounded schedule of the
+//! `[mediation].solver_auth_retry_*` keys) or terminated (until the operator restarts the
+//! daemon). The evidence is the node's info event (watched through Relay) and what sessions
+//! learn from their takes; only evidence moves the standing (`serbero_core::auth_retry`).
+//! Sessions claim takes from it and may subscribe to changes. Core notification never depends on it.
+//! Writes: solver_auth and the auth_retry_* events (see `store`). Casts: relay (node info watch).
 
 mod store;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use nostr_sdk::PublicKey;
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use serbero_core::auth_retry::{judge, AuthSchedule, AuthState, Next, TakeOutcome, Verdict};
+use serbero_core::auth_retry::{
+    takes_allowed, AuthSchedule, AuthState, Effect, Evidence, Standing, TakeOutcome, Takes,
+};
 use serbero_core::node_info::NodeInfo;
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::relay::{self, RelayRef};
+use crate::relay::{self, NodeInfoChanged, RelayRef};
 use crate::tasks::TaskGuard;
 
 pub type AuthRetryRef = ActorRef<Msg>;
 
-/// How long a check waits for Relay's answer.
-const RELAY_TIMEOUT: Duration = Duration::from_secs(5);
-
 pub enum Msg {
-    /// The node answered one of our takes.
+    /// What a session learned about Serbero from one of its takes.
     TakeAnswered(TakeOutcome),
+    /// The node's newest info event.
+    NodeInfo(NodeInfoChanged),
     /// A scheduled re-check; ignored unless `generation` is current.
     RetryDue { generation: u64 },
+    /// How many sessions may try a take now; a probe allowed at a check is used up by asking.
+    ClaimTakes(RpcReplyPort<Takes>),
     /// Tell `to` of every change of standing; it is told the current one at once.
     Subscribe(DerivedActorRef<AuthChanged>),
     /// The current standing; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<AuthStatus>),
 }
 
+crate::derived_message!(Msg::NodeInfo(NodeInfoChanged));
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthStatus {
     pub state: AuthState,
+    /// Why the standing is in doubt, when evidence stands against Serbero.
+    pub against: Option<&'static str>,
     /// Failed checks in the current schedule.
     pub attempts: u32,
-    /// Whether a session may try a take: authorized, or nothing has proven otherwise yet (a
-    /// node that announces no Serbero leaves the first take as the only evidence).
-    pub may_take: bool,
+    /// What a claim would be given now (without using up a probe).
+    pub takes: Takes,
 }
 
 /// Told to subscribers when the standing changes.
@@ -68,10 +73,11 @@ pub struct State {
     me: AuthRetryRef,
     us: PublicKey,
     schedule: AuthSchedule,
-    relay: RelayRef,
-    stored: store::Stored,
-    last_verdict: Verdict,
-    last_take: Option<TakeOutcome>,
+    daemon_run: String,
+    standing: Standing,
+    node_info: Option<NodeInfo>,
+    /// A scheduled check happened: one take may probe the node.
+    probe_due: bool,
     generation: u64,
     timer: Option<TaskGuard>,
     subscribers: Vec<DerivedActorRef<AuthChanged>>,
@@ -88,21 +94,17 @@ impl Actor for AuthRetry {
     async fn pre_start(&self, me: AuthRetryRef, args: Args) -> Result<State, ActorProcessingErr> {
         let mut db = Db::open(&args.db_path).await?;
         let run = args.daemon_run.clone();
-        let stored = db.read(store::load).await?.filter(|s| s.daemon_run == run).unwrap_or(store::Stored {
-            daemon_run: run,
-            state: AuthState::Unauthorized,
-            attempts: 0,
-            waited_seconds: 0,
-        });
+        let stored = db.read(store::load).await?.filter(|(stored_run, _)| *stored_run == run);
+        args.relay.cast(relay::Msg::WatchNodeInfo { sink: me.get_derived() })?;
         Ok(State {
             db,
             me,
             us: args.us,
             schedule: args.schedule,
-            relay: args.relay,
-            stored,
-            last_verdict: Verdict::Inconclusive,
-            last_take: None,
+            daemon_run: run,
+            standing: stored.map_or(Standing::START, |(_, standing)| standing),
+            node_info: None,
+            probe_due: false,
             generation: 0,
             timer: None,
             subscribers: Vec::new(),
@@ -110,24 +112,41 @@ impl Actor for AuthRetry {
         })
     }
 
-    /// Checks at once, unless this run already gave up.
+    /// A schedule an earlier incarnation of this run was following goes on from a check.
     async fn post_start(&self, _me: AuthRetryRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        if st.stored.state == AuthState::Terminated {
-            warn!("solver authorization checks ended earlier in this run; restart the daemon to try again");
-            return Ok(());
+        match st.standing.state {
+            AuthState::Terminated => {
+                warn!("solver authorization checks ended earlier in this run; restart the daemon to try again")
+            }
+            AuthState::Unauthorized => arm(st, st.schedule.backoff.delay(st.standing.attempts)),
+            AuthState::Authorized | AuthState::Unconfirmed => {}
         }
-        check(st).await
+        Ok(())
     }
 
     async fn handle(&self, _me: AuthRetryRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
-            Msg::TakeAnswered(outcome) => on_take(st, outcome).await,
-            Msg::RetryDue { generation } if generation == st.generation && st.stored.state != AuthState::Terminated => {
-                check(st).await
+            Msg::TakeAnswered(outcome) => {
+                let evidence = Evidence::of_take(&outcome);
+                judge(st, evidence, "a take").await
             }
+            Msg::NodeInfo(NodeInfoChanged(info)) => {
+                let evidence = Evidence::of_node_info(&info, &st.us);
+                st.node_info = Some(info);
+                judge(st, evidence, "the node's info event").await
+            }
+            Msg::RetryDue { generation } if generation == st.generation => recheck(st).await,
             Msg::RetryDue { .. } => Ok(()),
+            Msg::ClaimTakes(reply) => {
+                let takes = takes_allowed(st.standing.state, st.probe_due);
+                if takes == Takes::One {
+                    st.probe_due = false;
+                }
+                let _ = reply.send(takes);
+                Ok(())
+            }
             Msg::Subscribe(to) => {
-                let _ = to.send_message(AuthChanged(st.stored.state));
+                let _ = to.send_message(AuthChanged(st.standing.state));
                 st.subscribers.push(to);
                 Ok(())
             }
@@ -140,114 +159,102 @@ impl Actor for AuthRetry {
 }
 
 fn status(st: &State) -> AuthStatus {
-    let state = st.stored.state;
-    let may_take = state == AuthState::Authorized
-        || (state == AuthState::Unauthorized && st.last_verdict == Verdict::Inconclusive);
-    AuthStatus { state, attempts: st.stored.attempts, may_take }
-}
-
-/// One check: judges the node's info event and the last take.
-async fn check(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let node = node_info(&st.relay).await;
-    let verdict = judge(node.as_ref(), &st.us, st.last_take.as_ref());
-    apply(st, verdict).await
-}
-
-async fn node_info(relay: &RelayRef) -> Option<NodeInfo> {
-    match relay.call(relay::Msg::Status, Some(RELAY_TIMEOUT)).await {
-        Ok(CallResult::Success(status)) => status.node_info,
-        _ => {
-            warn!("relay did not answer; judging solver standing without the node's info event");
-            None
-        }
+    AuthStatus {
+        state: st.standing.state,
+        against: st.standing.against.map(|a| a.reason()),
+        attempts: st.standing.attempts,
+        takes: takes_allowed(st.standing.state, st.probe_due),
     }
 }
 
-async fn on_take(st: &mut State, outcome: TakeOutcome) -> Result<(), ActorProcessingErr> {
-    st.last_take = Some(outcome);
-    if st.stored.state == AuthState::Terminated {
+/// New evidence, from a take or the node's info event.
+async fn judge(st: &mut State, evidence: Evidence, from: &str) -> Result<(), ActorProcessingErr> {
+    let (standing, effect) = st.schedule.on_evidence(&st.standing, evidence);
+    apply(st, standing, effect, from).await
+}
+
+/// A scheduled check: the node's info event is judged again; evidence against that nothing
+/// refutes counts as a failed check, and one take may probe before the next.
+async fn recheck(st: &mut State) -> Result<(), ActorProcessingErr> {
+    if st.standing.state != AuthState::Unauthorized {
         return Ok(());
     }
-    let node = node_info(&st.relay).await;
-    let verdict = judge(node.as_ref(), &st.us, st.last_take.as_ref());
-    if st.stored.state == AuthState::Authorized && matches!(verdict, Verdict::NotAuthorized(_)) {
-        error!("the node no longer accepts Serbero as a solver; checking again on the retry schedule");
-        st.stored.attempts = 0;
-        st.stored.waited_seconds = 0;
+    if let Some(Evidence::For) = st.node_info.as_ref().map(|info| Evidence::of_node_info(info, &st.us)) {
+        return judge(st, Evidence::For, "the node's info event").await;
     }
-    apply(st, verdict).await
+    st.probe_due = true;
+    let (standing, effect) = st.schedule.failed_check(&st.standing);
+    apply(st, standing, effect, "a scheduled check").await
 }
 
-async fn apply(st: &mut State, verdict: Verdict) -> Result<(), ActorProcessingErr> {
-    let before = st.stored.state;
-    st.last_verdict = verdict.clone();
-    let now = st.clock.now();
-    let mut events = Vec::new();
-    match verdict {
-        Verdict::Authorized => {
-            if before != AuthState::Authorized {
-                info!(attempts = st.stored.attempts, "Serbero is a registered solver of the Mostro node");
-                if st.stored.attempts > 0 {
-                    events.push(("auth_retry_recovered", json!({ "attempt": st.stored.attempts + 1 })));
-                }
-            }
-            st.stored =
-                store::Stored { state: AuthState::Authorized, attempts: 0, waited_seconds: 0, ..st.stored.clone() };
-            st.timer = None;
-        }
-        Verdict::NotAuthorized(why) => events.extend(fail(st, &why)),
-        Verdict::Inconclusive => events.extend(fail(st, "nothing proves registration yet (no serbero tag, no take)")),
+async fn apply(st: &mut State, after: Standing, effect: Effect, from: &str) -> Result<(), ActorProcessingErr> {
+    let before = std::mem::replace(&mut st.standing, after.clone());
+    match effect {
+        Effect::Keep => {}
+        Effect::RetryIn(delay) => arm(st, delay),
+        Effect::Cancel => st.timer = None,
     }
-    let (stored, after) = (st.stored.clone(), st.stored.state);
+    if after == before {
+        return Ok(());
+    }
+    let events = log_change(&before, &after, from);
+    let (now, run) = (st.clock.now(), st.daemon_run.clone());
     st.db
         .write(move |tx| {
             for (kind, payload) in &events {
                 store::event(tx, kind, payload, now)?;
             }
-            store::save(tx, &stored, now)
+            store::save(tx, &run, &after, now)
         })
         .await?;
-    if after != before {
-        st.subscribers.retain(|s| s.send_message(AuthChanged(after)).is_ok());
+    if st.standing.state != before.state {
+        let state = st.standing.state;
+        st.subscribers.retain(|s| s.send_message(AuthChanged(state)).is_ok());
     }
     Ok(())
 }
 
-/// Counts a failed check and schedules the next one, or terminates.
-fn fail(st: &mut State, why: &str) -> Vec<(&'static str, serde_json::Value)> {
-    st.stored.attempts += 1;
-    let attempt = st.stored.attempts;
-    let mut events = vec![("auth_retry_attempt", json!({ "attempt": attempt, "error": why }))];
-    match st.schedule.after_failure(attempt, Duration::from_secs(st.stored.waited_seconds)) {
-        Next::RetryIn(delay) => {
+/// One log line an operator can act on, and the audit events of the change.
+fn log_change(before: &Standing, after: &Standing, from: &str) -> Vec<(&'static str, serde_json::Value)> {
+    let why = after.against.map(|a| a.reason()).unwrap_or("no evidence either way");
+    match after.state {
+        AuthState::Authorized if before.state != AuthState::Authorized => {
+            info!(evidence = from, "Serbero is a registered solver of the Mostro node");
+            if before.state == AuthState::Unauthorized {
+                return vec![("auth_retry_recovered", json!({ "attempt": before.attempts + 1 }))];
+            }
+        }
+        AuthState::Unconfirmed if before.state == AuthState::Unauthorized => {
+            info!("the node withdrew the evidence against Serbero's registration; takes go ahead")
+        }
+        AuthState::Unauthorized => {
             warn!(
-                attempt,
-                retry_in_seconds = delay.as_secs(),
+                attempt = after.attempts,
                 reason = why,
-                "Serbero's solver registration not confirmed"
+                evidence = from,
+                "Serbero's registration as a solver is in doubt; checking again on the retry schedule"
             );
-            st.stored.state = AuthState::Unauthorized;
-            st.stored.waited_seconds += delay.as_secs();
-            arm(st, delay);
+            return vec![("auth_retry_attempt", json!({ "attempt": after.attempts, "error": why }))];
         }
-        Next::Terminate => {
+        AuthState::Terminated if before.state != AuthState::Terminated => {
             error!(
-                attempt,
-                waited_seconds = st.stored.waited_seconds,
-                "giving up on Serbero's solver registration: register its key with the Mostro node, then restart Serbero"
+                attempt = after.attempts,
+                waited_seconds = after.waited_seconds,
+                reason = why,
+                "giving up on Serbero's solver registration: register its key with the Mostro node \
+                 (admin-add-solver npub…:read, or serbero_pubkey), then restart Serbero"
             );
-            st.stored.state = AuthState::Terminated;
-            st.timer = None;
-            events.push((
+            return vec![(
                 "auth_retry_terminated",
-                json!({ "attempt": attempt, "cumulative_secs": st.stored.waited_seconds }),
-            ));
+                json!({ "attempt": after.attempts, "cumulative_secs": after.waited_seconds, "error": why }),
+            )];
         }
+        _ => {}
     }
-    events
+    Vec::new()
 }
 
-fn arm(st: &mut State, delay: Duration) {
+fn arm(st: &mut State, delay: std::time::Duration) {
     st.generation += 1;
     let (generation, me) = (st.generation, st.me.clone());
     st.timer = Some(

@@ -48,6 +48,10 @@ pub enum Msg {
     },
     /// The node's info event, read by our own subscription.
     NodeInfoObserved(NodeInfo),
+    /// Tell `sink` the node's info event now (if known) and each newer one.
+    WatchNodeInfo {
+        sink: DerivedActorRef<NodeInfoChanged>,
+    },
     /// Forward every message the node sends us (either transport), unwrapped, to `sink`.
     WatchNode {
         sink: DerivedActorRef<NodeMessage>,
@@ -101,6 +105,10 @@ impl PublishOutcome {
     }
 }
 
+/// The node's newest info event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfoChanged(pub NodeInfo);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayStatus {
     pub relays: Vec<(String, bool)>,
@@ -128,6 +136,7 @@ pub struct State {
     mostro: PublicKey,
     us: PublicKey,
     node_info: Option<NodeInfo>,
+    node_info_sinks: Vec<DerivedActorRef<NodeInfoChanged>>,
     _node_info_reader: TaskGuard,
     watcher: Option<TaskGuard>,
     node_messages: Option<TaskGuard>,
@@ -164,6 +173,7 @@ impl Actor for Relay {
             mostro: args.mostro,
             us,
             node_info: None,
+            node_info_sinks: Vec::new(),
             _node_info_reader: node_info_reader,
             watcher: None,
             node_messages: None,
@@ -185,7 +195,14 @@ impl Actor for Relay {
                 let newer = st.node_info.as_ref().is_none_or(|known| info.created_at > known.created_at);
                 if newer && st.node_info.as_ref() != Some(&info) {
                     inbound::log_node_info(&info, &st.us);
+                    st.node_info_sinks.retain(|sink| sink.send_message(NodeInfoChanged(info.clone())).is_ok());
                     st.node_info = Some(info);
+                }
+            }
+            Msg::WatchNodeInfo { sink } => {
+                let told = st.node_info.clone().is_none_or(|info| sink.send_message(NodeInfoChanged(info)).is_ok());
+                if told {
+                    st.node_info_sinks.push(sink);
                 }
             }
             Msg::WatchNode { sink } => {

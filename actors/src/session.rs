@@ -56,8 +56,12 @@ pub enum Msg {
     Node(NodeMessage),
     /// Publish the take request (again).
     SendTake,
-    /// The node did not answer in time.
+    /// The node did not answer the current try in time.
     TakeDeadline,
+    /// No revision explained the node's refusal in time.
+    RefusalGrace,
+    /// A possible takeover waited for an unanswered try: judge it now.
+    HolderCheck,
     /// An event on one of our chat channels.
     Chat(ChatEvent),
     /// Checked revisions of our dispute, in arrival order.
@@ -137,6 +141,8 @@ pub struct Args {
     pub bedroom: Option<Bedroom>,
     /// The chat event that woke it, handled once it resumed.
     pub woken_by: Option<ChatEvent>,
+    /// A node answer that came after the session had ended its take (the reason it was started).
+    pub late_answer: Option<NodeMessage>,
     pub take_timeout: Duration,
     pub outbox: OutboxSettings,
     pub clock: Clock,
@@ -168,6 +174,7 @@ pub struct State {
     /// Chat events that came before the session resumed its channels (the one that woke it,
     /// or ones the supervisor passed on while it woke), handled right after.
     early_chat: Vec<nostr_sdk::Event>,
+    late_answer: Option<NodeMessage>,
     begun: bool,
     take_timeout: Duration,
     outbox: Outbox,
@@ -185,6 +192,8 @@ pub struct State {
 struct Timers {
     take_deadline: Option<TaskGuard>,
     take_resend: Option<TaskGuard>,
+    refusal_grace: Option<TaskGuard>,
+    holder_check: Option<TaskGuard>,
     unresponsive: Option<TaskGuard>,
     session_deadline: Option<TaskGuard>,
     evaluation_retry: Option<TaskGuard>,
@@ -223,6 +232,7 @@ impl Actor for MediationSession {
             mediator: args.mediator,
             bedroom: args.bedroom,
             early_chat: args.woken_by.map(|ChatEvent(event)| *event).into_iter().collect(),
+            late_answer: args.late_answer,
             begun: false,
             take_timeout: args.take_timeout,
             outbox,
@@ -260,6 +270,16 @@ impl Actor for MediationSession {
 
 async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> {
     match msg {
+        Msg::Begin if st.late_answer.is_some() => {
+            st.begun = true;
+            let answer = st.late_answer.take().expect("checked above");
+            take::on_node_message(st, answer).await?;
+            if !st.winding_down && st.session.is_none() {
+                // The answer changed nothing: there is nothing else to do.
+                return finish(st).await;
+            }
+            Ok(())
+        }
         Msg::Begin => {
             st.begun = true;
             mediate::begin(st).await?;
@@ -271,6 +291,8 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
         Msg::Node(message) => take::on_node_message(st, message).await,
         Msg::SendTake => take::send(st).await,
         Msg::TakeDeadline => take::on_deadline(st).await,
+        Msg::RefusalGrace => take::on_refusal_grace(st).await,
+        Msg::HolderCheck => mediate::judge_holder(st).await,
         Msg::Chat(ChatEvent(event)) if !st.begun => {
             st.early_chat.push(*event);
             Ok(())
@@ -282,7 +304,7 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
         Msg::SessionTimeout => mediate::on_session_timeout(st).await,
         Msg::AuthorizationLost => mediate::on_authorization_lost(st).await,
         Msg::Idle => idle::on_idle(st).await,
-        Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome),
+        Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome).await,
         Msg::Published(outcome) => {
             st.outbox.settle(&mut st.db, outcome, record::audit).await?;
             mediate::on_delivered(st).await

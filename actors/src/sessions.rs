@@ -16,13 +16,12 @@ use std::time::Duration;
 use nostr_sdk::{Keys, PublicKey, Timestamp};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use serbero_core::auth_retry::AuthState;
+use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::chat::{Channel, Party};
 use serbero_core::config::OutboxSettings;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::mediation::{eligible, session_deadline, unresponsive_at};
 use serbero_core::supervision::RestartBudget;
-use serbero_core::take::taken_over;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -154,11 +153,11 @@ impl Actor for Sessions {
 
     async fn handle(&self, me: SessionsRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
-            Msg::Node(message) => route_node_message(st, message),
+            Msg::Node(message) => route_node_message(&me, st, message).await,
             Msg::Revisions(DisputesObserved(events)) => {
                 let mut new_disputes = false;
                 for event in events {
-                    if st.sleepers.is_asleep(&event.dispute_id) && ends_a_session(st, &event).await? {
+                    if st.sleepers.is_asleep(&event.dispute_id) && concerns_the_take(st, &event).await? {
                         wake(&me, st, event.dispute_id.clone(), None).await;
                     }
                     match st.running.get(&event.dispute_id) {
@@ -225,18 +224,19 @@ async fn scan(me: &SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr
     if starting.is_empty() {
         return Ok(());
     }
-    match st.args.auth_retry.call(auth_retry::Msg::Status, Some(AUTH_TIMEOUT)).await {
-        Ok(CallResult::Success(status)) if status.may_take => {}
-        Ok(CallResult::Success(status)) => {
-            debug!(state = ?status.state, waiting = starting.len(), "not a solver of the node (yet); no session starts");
+    let allowed = match st.args.auth_retry.call(auth_retry::Msg::ClaimTakes, Some(AUTH_TIMEOUT)).await {
+        Ok(CallResult::Success(Takes::All)) => starting.len(),
+        Ok(CallResult::Success(Takes::One)) => 1,
+        Ok(CallResult::Success(Takes::None)) => {
+            debug!(waiting = starting.len(), "evidence stands against Serbero's registration; no session starts");
             return Ok(());
         }
         _ => {
             warn!("auth retry did not answer; sessions start on the next scan");
             return Ok(());
         }
-    }
-    for dispute_id in starting {
+    };
+    for dispute_id in starting.into_iter().take(allowed) {
         info!(dispute = %dispute_id, "starting mediation");
         resume(me, st, dispute_id, None).await;
     }
@@ -301,18 +301,17 @@ fn channel_keys(us: &Keys, w: &store::Waiting) -> Option<Vec<PublicKey>> {
     Some(keys)
 }
 
-/// Whether a revision ends the session of its dispute: a resolution, or a takeover (a newer
-/// `in-progress` than the one our own take produced; relays hand that one out again).
-async fn ends_a_session(st: &mut State, event: &DisputeEvent) -> Result<bool, ActorProcessingErr> {
+/// Whether a sleeping session must see a revision: a resolution, or an `in-progress` revision
+/// its take has not counted yet (the session judges whose it is).
+async fn concerns_the_take(st: &mut State, event: &DisputeEvent) -> Result<bool, ActorProcessingErr> {
     if event.status.is_terminal() {
         return Ok(true);
     }
     if event.status != DisputeStatus::InProgress {
         return Ok(false);
     }
-    let id = event.dispute_id.clone();
-    let took_at = st.db.read(move |conn| store::load(conn, &id)).await?.and_then(|t| t.answered_at);
-    Ok(took_at.is_some_and(|took_at| taken_over(took_at, event.created_at)))
+    let (id, event_id) = (event.dispute_id.clone(), event.event_id.clone());
+    Ok(st.db.read(move |conn| store::is_news(conn, &id, &event_id)).await?)
 }
 
 /// A party wrote to a hibernating session (or to one waking up): it is restored to read it.
@@ -344,7 +343,7 @@ async fn wake(me: &SessionsRef, st: &mut State, dispute_id: String, woken_by: Op
         Ok(take) => take.map(|t| t.request_id),
         Err(e) => return error!(dispute = %dispute_id, error = %e, "cannot wake the session"),
     };
-    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id, woken_by).await {
+    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id, Woken::ByParty(woken_by)).await {
         error!(dispute = %dispute_id, error = %e, "mediation session could not wake");
     }
 }
@@ -393,7 +392,7 @@ async fn restart_if_unfinished(
 
 /// A session that cannot start is logged and left alone: the others and the core go on.
 async fn resume(me: &SessionsRef, st: &mut State, dispute_id: String, request_id: Option<u64>) {
-    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id, None).await {
+    if let Err(e) = spawn(me, st, dispute_id.clone(), request_id, Woken::ByParty(None)).await {
         error!(dispute = %dispute_id, error = %e, "mediation session could not start");
     }
 }
@@ -403,9 +402,13 @@ async fn spawn(
     st: &mut State,
     dispute_id: String,
     request_id: Option<u64>,
-    woken_by: Option<ChatEvent>,
+    woken: Woken,
 ) -> Result<(), ActorProcessingErr> {
     let a = &st.args;
+    let (woken_by, late_answer) = match woken {
+        Woken::ByParty(chat) => (chat, None),
+        Woken::ByNode(answer) => (None, Some(answer)),
+    };
     let bedroom = Bedroom { asleep: me.get_derived(), chat: me.get_derived() };
     let fresh = request_id.unwrap_or_else(fresh_request_id);
     let args = session::Args {
@@ -419,6 +422,7 @@ async fn spawn(
         mediator: a.mediator.clone(),
         bedroom: Some(bedroom),
         woken_by,
+        late_answer,
         take_timeout: a.take_timeout,
         outbox: a.outbox.clone(),
         clock: a.clock,
@@ -435,16 +439,34 @@ fn forget(st: &mut State, actor: ActorId) -> Option<String> {
     Some(dispute_id)
 }
 
-/// By the echoed request id; a reply without one, by the dispute id it names.
-fn route_node_message(st: &State, message: NodeMessage) {
+/// What starts a session besides its own work: news on a party's channel, or the node
+/// answering a take after the session had ended it.
+enum Woken {
+    ByParty(Option<ChatEvent>),
+    ByNode(NodeMessage),
+}
+
+/// By the echoed request id; a reply without one, by the dispute id it names. An answer for no
+/// running session may be a late one to a take that timed out: its session starts to honour it.
+async fn route_node_message(me: &SessionsRef, st: &mut State, message: NodeMessage) {
     let inner = message.message.get_inner_message_kind();
     let by_request = inner.request_id.and_then(|id| st.running.values().find(|r| r.request_id == id));
     let by_dispute = || inner.id.and_then(|id| st.running.get(&id.to_string()));
-    match by_request.or_else(by_dispute) {
-        Some(running) => {
-            let _ = running.session.cast(session::Msg::Node(message));
+    if let Some(running) = by_request.or_else(by_dispute) {
+        let _ = running.session.cast(session::Msg::Node(message));
+        return;
+    }
+    let (request_id, dispute_id) = (inner.request_id, inner.id.map(|id| id.to_string()));
+    let take = st.db.read(move |conn| store::answerable(conn, request_id, dispute_id.as_deref())).await;
+    match take {
+        Ok(Some((dispute_id, request_id))) if !st.running.contains_key(&dispute_id) => {
+            info!(dispute = %dispute_id, "the node answered a take that timed out; honouring it");
+            if let Err(e) = spawn(me, st, dispute_id.clone(), Some(request_id), Woken::ByNode(message)).await {
+                error!(dispute = %dispute_id, error = %e, "mediation session could not start for a late answer");
+            }
         }
-        None => debug!(action = %inner.action, "message from the node for no running session"),
+        Ok(_) => debug!(action = %inner.action, "message from the node for no running session"),
+        Err(e) => error!(error = %e, "cannot look up the take a node message answers"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Stand-ins for the outside world, used by `serbero demo`, the end-to-end tests and the
-//! benchmark: an in-process relay, a Mostro node that publishes dispute events, and solvers
-//! whose inboxes unwrap the DMs they receive.
+//! benchmark: an in-process relay, a bare Mostro key that publishes dispute events, a simulated
+//! mostrod ([`FakeNode`]), dispute parties, a model endpoint, and solvers whose inboxes unwrap
+//! the DMs they receive.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +19,7 @@ mod brain;
 mod fake_node;
 mod model;
 mod party;
+mod reader;
 
 pub use brain::*;
 pub use fake_node::*;

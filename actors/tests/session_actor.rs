@@ -86,6 +86,7 @@ impl Script {
             mediator: self.mediator(),
             bedroom: None,
             woken_by: None,
+            late_answer: None,
             take_timeout: Duration::from_secs(take_timeout),
             outbox: OutboxSettings::default(),
             clock: Clock::tokio(),
@@ -94,7 +95,7 @@ impl Script {
     }
 
     fn node_info(&self, protocol_version: u8, pow_first_contact: u8) -> NodeInfo {
-        NodeInfo { protocol_version, pow: 0, pow_first_contact, serbero: None, created_at: 1 }
+        NodeInfo { protocol_version, pow: 0, pow_first_contact: Some(pow_first_contact), serbero: None, created_at: 1 }
     }
 
     async fn answer_status(&mut self, node_info: Option<NodeInfo>) {
@@ -163,19 +164,37 @@ impl Script {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_take_waits_for_the_node_info_and_says_so_when_its_deadline_passes() {
+async fn the_take_waits_for_the_node_info_and_says_so_when_its_tries_run_out() {
     let mut s = Script::new().await;
-    let mut session = s.start(2).await;
-    for _ in 0..2 {
-        s.answer_status(None).await;
-    }
-    assert_eq!(session.ended().await, Ok(Some("finished".into())));
+    let mut session = s.start(1).await;
+    // Relay never knows the node's info event: every try waits for it until its deadline.
+    let ended = {
+        let ended = session.ended();
+        tokio::pin!(ended);
+        loop {
+            tokio::select! {
+                exit = &mut ended => break exit,
+                message = s.relay.next() => match message {
+                    relay::Msg::Status(reply) => {
+                        let _ = reply.send(RelayStatus { relays: Vec::new(), chat_channels: 0, node_info: None });
+                    }
+                    relay::Msg::Publish { .. } => panic!("a take went out without the node's info event"),
+                    _ => {}
+                },
+            }
+        }
+    };
+    assert_eq!(ended, Ok(Some("finished".into())));
     assert_eq!(
         s.take_row(),
         ("timed_out".into(), Some("the node's info event (kind 38385) never arrived, so no take was sent".into()))
     );
-    let leftover: Vec<_> = s.relay.drain().into_iter().filter(|m| matches!(m, relay::Msg::Publish { .. })).collect();
-    assert!(leftover.is_empty(), "no take request went out");
+    let trigger = s.db.column::<String>(
+        "SELECT json_extract(payload_json, '$.trigger') FROM mediation_events WHERE kind = 'handoff_prepared'",
+        [],
+    );
+    assert_eq!(trigger, ["take_unanswered"], "handed to the human solvers, not left silent");
+    assert_eq!(s.db.count("SELECT tries_unanswered FROM solver_takes", []), 2, "three tries in all");
     assert_eq!(s.model.requests().len(), 1, "one opening verdict");
 }
 

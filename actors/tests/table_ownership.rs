@@ -44,6 +44,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("reasoning_rationales", "actors/src/session/record.rs"),
     // By dispute: each session actor writes its own dispute's take and chat.
     ("solver_takes", "actors/src/session/store.rs"),
+    ("take_evidence", "actors/src/session/store.rs"),
     ("party_messages", "actors/src/session/store.rs"),
     // Shared by every actor that sends DMs; each statement there is scoped to its owner's rows
     // (`session:<dispute id>` for each session).

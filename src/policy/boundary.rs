@@ -96,7 +96,7 @@ fn split_words(text: &str) -> Vec<Word> {
 
 /// Zero-width and direction characters: they split nothing, and whatever they joined is read
 /// strictly (see `glued_text`).
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c, '\u{00AD}' | '\u{180E}' | '\u{FEFF}')
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}')
 }

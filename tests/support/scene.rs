@@ -1,4 +1,4 @@
-//! One mediated dispute end to end: the daemon with mediation on, a scripted Mostro node, a
+//! One mediated dispute end to end: the daemon with mediation on, a simulated Mostro node, a
 //! scripted model endpoint on loopback, a solver inbox and the two parties.
 
 use std::path::{Path, PathBuf};
@@ -7,25 +7,34 @@ use std::time::Duration;
 use nostr_sdk::prelude::*;
 use serbero::session::{self, store::TakeState, SessionRef, SessionStatus};
 use serbero::sessions;
-use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverInbox, TakeAnswer};
+use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverCategory, SolverInbox, Trade};
 use serbero_core::config::{Config, PromptSettings};
 use serbero_core::mediation::SessionState;
 use uuid::Uuid;
 
 use super::{rows, scalar, wait_for_scalar, Daemon, World, WAIT};
 
-/// How the scene is set up; `Default` is a cooperative dispute on a default node.
+/// How the scene is set up; `Default` is a cooperative dispute on a default node that registered
+/// Serbero as a read solver.
 pub struct Setup {
     pub node: NodeScript,
-    /// The node's answer to the take; `None` leaves it silent.
-    pub took: Option<bool>,
-    pub refusal: Option<mostro_core::error::CantDoReason>,
+    /// Serbero's solver category at the node; `None`: no solver row (a node announcing Serbero in
+    /// its script registers it all the same).
+    pub serbero_registered: Option<SolverCategory>,
+    /// The node stops listening before the dispute opens: Serbero's take is never seen, so never
+    /// answered.
+    pub node_offline: bool,
     pub brain: Brain,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Self { node: NodeScript::default(), took: Some(true), refusal: None, brain: Brain::cooperative() }
+        Self {
+            node: NodeScript::default(),
+            serbero_registered: Some(SolverCategory::Read),
+            node_offline: false,
+            brain: Brain::cooperative(),
+        }
     }
 }
 
@@ -65,31 +74,50 @@ impl Scene {
         Self::start_with(setup, |_| {}).await
     }
 
-    /// Starts everything, waits until mediation runs, then publishes the dispute.
+    /// Starts everything, waits until mediation runs, then opens the dispute.
     pub async fn start_with(setup: Setup, configure: impl FnOnce(&mut Config)) -> Self {
+        let offline = setup.node_offline;
+        let scene = Self::start_idle(setup, configure).await;
+        if offline {
+            scene.node.go_offline().await;
+        }
+        scene.open_dispute().await;
+        scene
+    }
+
+    /// Starts everything and waits until mediation runs; the scene's dispute is not opened yet.
+    pub async fn start_idle(setup: Setup, configure: impl FnOnce(&mut Config)) -> Self {
         let world = World::new().await;
         let node = FakeNode::start(world.mostro.keys.clone(), &world.relay.url(), setup.node).await.unwrap();
         let model = FakeModel::start().await.unwrap();
         let brain = setup.brain;
         model.respond_with(move |request| brain.answer(request));
         let solver = world.solver().await;
-        let (dispute, buyer, seller) = (Uuid::new_v4(), Keys::generate(), Keys::generate());
-        match (setup.took, setup.refusal) {
-            (_, Some(reason)) => node.answer(dispute, TakeAnswer::CantDo(reason)),
-            (Some(true), None) => node.answer(
-                dispute,
-                TakeAnswer::Took { order_id: Uuid::new_v4(), buyer: buyer.public_key(), seller: seller.public_key() },
-            ),
-            _ => node.answer(dispute, TakeAnswer::Silent),
+        if let Some(category) = setup.serbero_registered {
+            node.register_solver(world.serbero.public_key(), category);
         }
+        let (dispute, buyer, seller) = (Uuid::new_v4(), Keys::generate(), Keys::generate());
         let mut config = mediation_config(&world, &solver, &model);
         configure(&mut config);
         let daemon = Daemon::start(config).await;
         daemon.sessions().await;
         let scene = Self { world, node, model, daemon, solver, dispute, buyer, seller };
         scene.wait_for_node_info().await;
-        scene.node.publish_dispute(dispute, "initiated").await.unwrap();
         scene
+    }
+
+    /// Opens the scene's dispute at the node.
+    pub async fn open_dispute(&self) {
+        let trade = Trade::opened_by_buyer(self.buyer.public_key(), self.seller.public_key());
+        self.node.open_dispute(self.dispute, trade).await.unwrap();
+    }
+
+    /// Another dispute on the same node, opened by a buyer of another trade.
+    pub async fn open_another_dispute(&self) -> Uuid {
+        let dispute = Uuid::new_v4();
+        let trade = Trade::opened_by_buyer(Keys::generate().public_key(), Keys::generate().public_key());
+        self.node.open_dispute(dispute, trade).await.unwrap();
+        dispute
     }
 
     async fn wait_for_node_info(&self) {

@@ -1,5 +1,5 @@
-//! `serbero demo --mediation`: the same stage with mediation on, a scripted Mostro node that
-//! hands disputes over, and a scripted model endpoint on loopback. Dispute A is cooperative:
+//! `serbero demo --mediation`: the same stage with mediation on, a simulated Mostro node that
+//! registered Serbero as a read solver, and a scripted model endpoint on loopback. Dispute A is cooperative:
 //! Serbero takes it, asks each party a question and sends the solvers a summary. Dispute B looks
 //! like fraud to the model: Serbero escalates without taking it. Every model answer, every
 //! message a party sees or sends and every solver DM is printed as it happens.
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{demo_config, RunningDaemon, Stage, INITIAL, LOG_FILTER, STEP_TIMEOUT, TAKEN};
 use crate::daemon;
-use crate::sim::{Brain, FakeModel, FakeNode, NodeScript, RecordedRequest, Reply, SimParty, TakeAnswer, Turn};
+use crate::sim::{Brain, FakeModel, FakeNode, NodeAnswer, NodeScript, RecordedRequest, Reply, SimParty, Turn};
 
 const SUMMARY: &str = "mediation_summary/v1";
 const ALERT: &str = "Serbero mediation needs human judgment.";
@@ -63,7 +63,8 @@ async fn mediate(stage: &mut Stage) -> anyhow::Result<()> {
     let fraud = Brain { opening: Turn::Flag("fraud_risk"), ..Brain::cooperative() };
     let model = ScriptedModel::start(&[(&cooperative, Brain::cooperative()), (&fraudulent, fraud)]).await?;
     let serbero = Keys::generate();
-    // The node announces Serbero as its solver, which is how Serbero learns it may take disputes.
+    // The node registers Serbero as a read solver and announces it, which is how Serbero learns
+    // it may take disputes.
     let script = NodeScript { serbero: Some(serbero.public_key()), ..NodeScript::default() };
     let node = FakeNode::start(Keys::generate(), &stage.relay.url(), script)
         .await
@@ -112,8 +113,6 @@ async fn mediate_cooperatively(stage: &mut Stage, scene: &mut Scene, trade: &Tra
     let url = stage.relay.url();
     let mut buyer = Party::connect("buyer A", &trade.buyer, &url, scene.serbero).await?;
     let mut seller = Party::connect("seller A", &trade.seller, &url, scene.serbero).await?;
-    let handed_over = TakeAnswer::Took { order_id: Uuid::new_v4(), buyer: buyer.pubkey(), seller: seller.pubkey() };
-    scene.node.answer(trade.id, handed_over);
     trade.open(stage, &scene.node).await?;
     scene.model.expect(stage, Some(trade)).await?;
     expect_take(stage, &scene.node, trade).await?;
@@ -136,8 +135,10 @@ async fn expect_take(stage: &Stage, node: &FakeNode, trade: &Trade) -> anyhow::R
     ensure!(arrived, "Serbero did not ask to take dispute {} within {} s", trade.label, STEP_TIMEOUT.as_secs());
     let request = node.requests().swap_remove(0);
     ensure!(
-        request.action == Action::AdminTakeDispute && request.id == Some(trade.id) && request.dropped.is_none(),
-        "the node expected Serbero's take of dispute {} but received {request:?}",
+        request.action == Action::AdminTakeDispute
+            && request.id == Some(trade.id)
+            && request.answer == NodeAnswer::Took,
+        "the node expected to hand dispute {} over to Serbero's take but recorded {request:?}",
         trade.label
     );
     stage.say(
@@ -230,7 +231,8 @@ impl Trade {
     /// The buyer opens the dispute; every solver hears of it.
     async fn open(&self, stage: &mut Stage, node: &FakeNode) -> anyhow::Result<()> {
         stage.say("mostro", format!("opens dispute {} {} (initiator: buyer)", self.label, self.id));
-        node.publish_dispute(self.id, "initiated").await?;
+        let disputed = crate::sim::Trade::opened_by_buyer(self.buyer.public_key(), self.seller.public_key());
+        node.open_dispute(self.id, disputed).await?;
         stage.expect_everyone(INITIAL).await
     }
 }
@@ -247,10 +249,6 @@ impl Party {
         let chat =
             SimParty::connect(keys.clone(), relay, serbero).await.with_context(|| format!("connecting {label}"))?;
         Ok(Self { label, chat, seen: 0 })
-    }
-
-    fn pubkey(&self) -> PublicKey {
-        self.chat.pubkey()
     }
 
     async fn expect_question(&mut self, stage: &Stage) -> anyhow::Result<()> {

@@ -2,6 +2,8 @@
 //! handoff producer (with the solvers' alert and a word to the dispatcher), a human taking the
 //! dispute over, or its resolution. Afterwards Serbero never writes to the parties again.
 
+use std::time::Duration;
+
 use ractor::ActorProcessingErr;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::escalation::Trigger;
@@ -9,15 +11,15 @@ use serbero_core::handoff::{self, Recommendation, Recorded};
 use serbero_core::mediation::{escalation_alert, recipients, summary_dm, SessionState};
 use serbero_core::policy;
 use serbero_core::reasoning::{Label, SummaryRequest};
-use serbero_core::take::taken_over;
+use serbero_core::take::{holder, Holder};
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use super::chat::PARTY_MESSAGE;
 use super::mediate::{advance, set_state};
 use super::record::{self, SummaryRow, ESCALATION_ALERT, SUMMARY_DM};
-use super::store::{self, TakeState};
-use super::State;
+use super::store::{self, Evidence, TakeState};
+use super::{Msg, State};
 use crate::escalation;
 use crate::outbox::{self, Draft};
 
@@ -233,30 +235,75 @@ pub(crate) async fn end_take(
     Ok(())
 }
 
-/// A newer `in-progress` revision after our take is a human taking over; a resolution ends the
-/// dispute. Either way a live session is superseded and closed, and Serbero stops writing.
+/// Revisions of our dispute: each `in-progress` one is counted once (relays deliver them again)
+/// and judged by count (`serbero_core::take::holder`); one that explains a refusal makes it a
+/// lost race; a resolution ends the dispute. Either way a live session is superseded and
+/// closed, and Serbero stops writing.
 pub(super) async fn on_revisions(st: &mut State, events: Vec<DisputeEvent>) -> Result<(), ActorProcessingErr> {
-    let took_at = st.take.as_ref().filter(|t| t.state == TakeState::Took).and_then(|t| t.answered_at);
-    for event in events.iter().filter(|e| e.dispute_id == st.dispute_id) {
-        let ended = match (&event.status, took_at) {
-            (DisputeStatus::InProgress, Some(took_at)) if taken_over(took_at, event.created_at) => {
-                Some((TakeState::Superseded, "taken over by a human solver".to_string(), "taken_over_by_human"))
-            }
-            (status, _) if status.is_terminal() => {
-                Some((TakeState::Closed, format!("dispute resolved: {status}"), "dispute_resolved_externally"))
-            }
-            _ => None,
-        };
-        if let Some((state, reason, cause)) = ended {
-            info!(dispute = %st.dispute_id, %reason, "Serbero stops writing to the parties");
-            supersede(st, cause, &event.status.to_string()).await?;
-            if st.take.as_ref().is_some_and(|t| matches!(t.state, TakeState::Took | TakeState::Requested)) {
-                end_take(st, state, &reason, None).await?;
-            }
-            return super::finish(st).await;
+    let ours: Vec<DisputeEvent> = events.into_iter().filter(|e| e.dispute_id == st.dispute_id).collect();
+    for event in ours {
+        let state = st.take.as_ref().map(|t| t.state);
+        if event.status.is_terminal() {
+            return on_resolved(st, &event.status).await;
+        }
+        if event.status != DisputeStatus::InProgress || !record_revision(st, &event).await? {
+            continue;
+        }
+        match state {
+            Some(TakeState::Refused) => return super::take::lost_race(st).await,
+            Some(TakeState::Took) => judge_holder(st).await?,
+            // Ours or not, the next try asks the node: it accepts its current solver again.
+            _ => {}
+        }
+        if st.winding_down {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// Counts an `in-progress` revision once; false when it was counted already.
+async fn record_revision(st: &mut State, event: &DisputeEvent) -> Result<bool, ActorProcessingErr> {
+    let (id, event_id, at, now) = (st.dispute_id.clone(), event.event_id.clone(), event.created_at, st.clock.now());
+    Ok(st.db.write(move |tx| store::evidence(tx, &id, &event_id, Evidence::InProgress, at, now)).await?)
+}
+
+/// Whether the dispute we took is still ours: more `in-progress` revisions than the node
+/// accepted takes from us means a human took it over; while a try is unanswered, the judgement
+/// waits for its answer, until a timeout past its deadline.
+pub(super) async fn judge_holder(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let Some(deadline_at) = st.take.as_ref().filter(|t| t.state == TakeState::Took).map(|t| t.deadline_at) else {
+        return Ok(());
+    };
+    let id = st.dispute_id.clone();
+    let ledger = st.db.read(move |conn| store::ledger(conn, &id)).await?;
+    // A slow node's answer may come after its try's deadline: one more timeout of patience.
+    let left = deadline_at + st.take_timeout.as_secs() as i64 - st.clock.now();
+    match holder(&ledger, left > 0) {
+        Holder::Us => Ok(()),
+        Holder::Undecided => {
+            st.timers.holder_check = Some(super::later(&st.me, Duration::from_secs(left as u64), || Msg::HolderCheck));
+            Ok(())
+        }
+        Holder::SomeoneElse => {
+            info!(dispute = %st.dispute_id, ?ledger, "taken over by a human solver; Serbero stops writing to the parties");
+            supersede(st, "taken_over_by_human", "in-progress").await?;
+            end_take(st, TakeState::Superseded, "taken over by a human solver", None).await?;
+            super::finish(st).await
+        }
+    }
+}
+
+async fn on_resolved(st: &mut State, status: &DisputeStatus) -> Result<(), ActorProcessingErr> {
+    let reason = format!("dispute resolved: {status}");
+    info!(dispute = %st.dispute_id, %reason, "Serbero stops writing to the parties");
+    supersede(st, "dispute_resolved_externally", &status.to_string()).await?;
+    match st.take.as_ref().map(|t| t.state) {
+        Some(TakeState::Refused) => return super::take::lost_race(st).await,
+        Some(TakeState::Took | TakeState::Requested) => end_take(st, TakeState::Closed, &reason, None).await?,
+        _ => {}
+    }
+    super::finish(st).await
 }
 
 /// A live session becomes `superseded_by_human`, then `closed`, each with its event.

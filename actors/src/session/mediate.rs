@@ -16,13 +16,13 @@ use serbero_core::reasoning::{Classification, ClassifyRequest, ReasoningError};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::ending::{self, escalate};
+use super::ending;
 use super::record::{self, SessionRow};
 use super::store::TakeState;
 use super::{chat, later, take, Msg, State, Verdict};
 use crate::outbox;
 
-pub(super) use ending::{end_take, on_authorization_lost, on_delivered, on_revisions};
+pub(super) use ending::{end_take, escalate, judge_holder, on_authorization_lost, on_delivered, on_revisions};
 
 /// Failed evaluations in a row before the session escalates with `reasoning_unavailable`.
 const MAX_EVALUATION_FAILURES: u32 = 3;

@@ -3,8 +3,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serbero_core::chat::{Inbound, Party};
+use serbero_core::dispute::DisputeStatus;
 use serbero_core::mediation::is_stale;
-use serbero_core::take::TakenDispute;
+use serbero_core::take::{TakeLedger, TakenDispute};
 
 /// Where a take stands, as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +56,10 @@ pub struct Take {
     pub dispute_id: String,
     pub state: TakeState,
     pub request_id: u64,
+    /// When the current try gives up waiting: a relay's acknowledgement plus the take timeout.
     pub deadline_at: i64,
+    /// Tries whose deadline passed without an answer.
+    pub tries_unanswered: u32,
     pub answered_at: Option<i64>,
     pub cant_do_reason: Option<String>,
     pub parties: Option<Parties>,
@@ -70,7 +74,7 @@ pub struct Parties {
 }
 
 const COLUMNS: &str = "dispute_id, state, request_id, deadline_at, answered_at, cant_do_reason, order_id, \
-                       buyer_pubkey, seller_pubkey, ended_reason";
+                       buyer_pubkey, seller_pubkey, ended_reason, tries_unanswered";
 
 fn take_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Take> {
     let state: String = r.get(1)?;
@@ -88,6 +92,7 @@ fn take_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Take> {
         cant_do_reason: r.get(5)?,
         parties,
         ended_reason: r.get(9)?,
+        tries_unanswered: r.get(10)?,
     })
 }
 
@@ -169,7 +174,7 @@ pub(super) fn request(
          ON CONFLICT(dispute_id) DO UPDATE SET
              state = 'requested', request_id = excluded.request_id, requested_at = excluded.requested_at,
              deadline_at = excluded.deadline_at, answered_at = NULL, cant_do_reason = NULL, ended_reason = NULL,
-             updated_at = excluded.updated_at
+             tries_unanswered = 0, updated_at = excluded.updated_at
            WHERE solver_takes.state IN ('refused', 'timed_out', 'malformed')",
         params![dispute_id, request_id as i64, now, deadline_at],
     )?;
@@ -187,10 +192,143 @@ pub(super) fn took(
     tx.execute(
         "UPDATE solver_takes SET state = 'took', answered_at = ?2, order_id = ?3, buyer_pubkey = ?4,
                                  seller_pubkey = ?5, updated_at = ?6
-          WHERE dispute_id = ?1 AND state = 'requested'",
+          WHERE dispute_id = ?1 AND state IN ('requested', 'timed_out')",
         params![dispute_id, answered_at, taken.order_id.to_string(), taken.buyer.to_hex(), taken.seller.to_hex(), now],
     )?;
     Ok(())
+}
+
+/// A relay holds the current try: its deadline counts from now.
+pub(super) fn try_sent(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    request_event: &str,
+    deadline_at: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    evidence(tx, dispute_id, request_event, Evidence::Sent, now, now)?;
+    tx.execute(
+        "UPDATE solver_takes SET deadline_at = ?2, updated_at = ?3 WHERE dispute_id = ?1 AND state = 'requested'",
+        params![dispute_id, deadline_at, now],
+    )?;
+    Ok(())
+}
+
+/// The current try went unanswered; the next one waits for a relay until `deadline_at`.
+pub(super) fn try_unanswered(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    deadline_at: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE solver_takes SET tries_unanswered = tries_unanswered + 1, deadline_at = ?2, updated_at = ?3
+          WHERE dispute_id = ?1 AND state = 'requested'",
+        params![dispute_id, deadline_at, now],
+    )?;
+    Ok(())
+}
+
+/// One thing the node said about a take (`take_evidence`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    Sent,
+    Accepted,
+    Refused,
+    InProgress,
+}
+
+impl Evidence {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Accepted => "accepted",
+            Self::Refused => "refused",
+            Self::InProgress => "in_progress",
+        }
+    }
+}
+
+/// Records `event_id` once; false when it was known already (relays deliver events again).
+pub(super) fn evidence(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    event_id: &str,
+    kind: Evidence,
+    created_at: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let added = tx.execute(
+        "INSERT INTO take_evidence (dispute_id, event_id, kind, created_at, recorded_at)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM solver_takes WHERE dispute_id = ?1)
+         ON CONFLICT(dispute_id, event_id) DO NOTHING",
+        params![dispute_id, event_id, kind.as_str(), created_at, now],
+    )?;
+    Ok(added > 0)
+}
+
+/// The take a node message may answer late: one that timed out, by the request id the message
+/// echoes, else by the dispute it names. (dispute id, request id)
+pub fn answerable(
+    conn: &Connection,
+    request_id: Option<u64>,
+    dispute_id: Option<&str>,
+) -> rusqlite::Result<Option<(String, u64)>> {
+    let found = match (request_id, dispute_id) {
+        (Some(request_id), _) => conn
+            .query_row(
+                "SELECT dispute_id, request_id FROM solver_takes WHERE request_id = ?1 AND state = 'timed_out'",
+                [request_id as i64],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?,
+        (None, Some(dispute_id)) => conn
+            .query_row(
+                "SELECT dispute_id, request_id FROM solver_takes WHERE dispute_id = ?1 AND state = 'timed_out'",
+                [dispute_id],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?,
+        (None, None) => None,
+    };
+    Ok(found.map(|(dispute_id, request_id)| (dispute_id, request_id as u64)))
+}
+
+/// Whether a dispute event is one this dispute's take has not recorded yet.
+pub fn is_news(conn: &Connection, dispute_id: &str, event_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM take_evidence WHERE dispute_id = ?1 AND event_id = ?2)",
+        params![dispute_id, event_id],
+        |r| r.get(0),
+    )
+}
+
+pub fn ledger(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TakeLedger> {
+    let mut ledger = TakeLedger::default();
+    let mut rows =
+        conn.prepare_cached("SELECT kind, COUNT(*) FROM take_evidence WHERE dispute_id = ?1 GROUP BY kind")?;
+    for row in rows.query_map([dispute_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
+        let (kind, n) = row?;
+        match kind.as_str() {
+            "sent" => ledger.sent = n,
+            "accepted" => ledger.accepted = n,
+            "refused" => ledger.refused = n,
+            _ => ledger.in_progress = n,
+        }
+    }
+    Ok(ledger)
+}
+
+/// What Serbero has seen of the dispute beyond `initiated`: (claimed or resolved, resolved).
+pub fn seen_beyond_initiated(conn: &Connection, dispute_id: &str) -> rusqlite::Result<(bool, bool)> {
+    let mut statuses = conn.prepare_cached("SELECT status FROM dispute_observations WHERE dispute_id = ?1")?;
+    let (mut claimed, mut resolved) = (false, false);
+    for status in statuses.query_map([dispute_id], |r| r.get::<_, String>(0))? {
+        let status = DisputeStatus::parse(&status?);
+        claimed |= status != DisputeStatus::Initiated;
+        resolved |= status.is_terminal();
+    }
+    Ok((claimed, resolved))
 }
 
 /// Ends the take in `state` (refused, timed out, malformed, superseded, closed) with `reason`.
@@ -205,7 +343,7 @@ pub(super) fn end(
     tx.execute(
         "UPDATE solver_takes SET state = ?2, ended_reason = ?3, cant_do_reason = COALESCE(?4, cant_do_reason),
                                  updated_at = ?5
-          WHERE dispute_id = ?1 AND state IN ('requested', 'took')",
+          WHERE dispute_id = ?1 AND state IN ('requested', 'took', 'refused')",
         params![dispute_id, state.as_str(), reason, cant_do, now],
     )?;
     Ok(())

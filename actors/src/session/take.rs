@@ -1,6 +1,9 @@
-//! Taking the dispute: one `admin-take-dispute` on the node's transport, with the proof of work
-//! it demands, signed fresh on every attempt (the node drops messages older than 10 s), matched
-//! to the node's answer by its request id.
+//! Taking the dispute: `admin-take-dispute` on the node's transport, with the proof of work it
+//! demands, signed fresh on every try (the node drops messages older than 10 s and reads only
+//! live events), matched to the node's answers by its request id, which every try shares.
+//! Each try waits `take_timeout` from the moment a relay holds it; an unanswered take is tried
+//! again, then handed to the human solvers. An answer that comes late is still honoured, and a
+//! refusal counts against Serbero's registration only when no revision explains it.
 
 use std::time::Duration;
 
@@ -8,13 +11,17 @@ use mostro_core::transport::wrap_message_with;
 use ractor::rpc::CallResult;
 use ractor::ActorProcessingErr;
 use serbero_core::auth_retry::TakeOutcome;
-use serbero_core::take::{ensure_read_only, match_answer, TakeAnswer, TakeRequest, TakenDispute};
+use serbero_core::escalation::Trigger;
+use serbero_core::take::{
+    after_unanswered, ensure_read_only, judge_refusal, match_answer, Refusal, TakeAnswer, TakeRequest, TakenDispute,
+    Unanswered,
+};
 use tokio::runtime::Handle;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
-use super::store::{self, Parties, TakeState};
-use super::{later, mediate, Msg, State};
+use super::store::{self, Evidence, Parties, TakeState};
+use super::{later, mediate, record, Msg, State};
 use crate::auth_retry;
 use crate::relay::{self, NodeMessage, PublishOutcome};
 
@@ -25,7 +32,7 @@ const TAKE_RESEND_DELAY: Duration = Duration::from_secs(1);
 const RELAY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Records the take request (asking again after a refused, unanswered or unusable one), then
-/// sends it.
+/// sends it. Until a relay holds it, its deadline bounds the wait for the node's info event.
 pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
     let (id, request_id, now) = (st.dispute_id.clone(), st.request_id, st.clock.now());
     let deadline = now + st.take_timeout.as_secs() as i64;
@@ -34,25 +41,34 @@ pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
     resume(st).await
 }
 
-/// Sends the stored request, or records it as timed out when its deadline passed.
+/// Sends the stored request again, or acts on its passed deadline.
 pub(super) async fn resume(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let Some(deadline_at) = st.take.as_ref().map(|t| t.deadline_at) else { return Ok(()) };
-    let left = deadline_at - st.clock.now();
+    let Some(take) = st.take.as_ref().filter(|t| t.state == TakeState::Requested) else { return Ok(()) };
+    let left = take.deadline_at - st.clock.now();
     if left <= 0 {
         return on_deadline(st).await;
     }
-    st.timers.take_deadline = Some(later(&st.me, Duration::from_secs(left as u64), || Msg::TakeDeadline));
+    arm_deadline(st, left);
     send(st).await
+}
+
+fn arm_deadline(st: &mut State, seconds: i64) {
+    st.timers.take_deadline = Some(later(&st.me, Duration::from_secs(seconds.max(0) as u64), || Msg::TakeDeadline));
 }
 
 fn requested(st: &State) -> Option<TakeRequest> {
     let take = st.take.as_ref().filter(|t| t.state == TakeState::Requested)?;
+    request_of(take)
+}
+
+fn request_of(take: &store::Take) -> Option<TakeRequest> {
     let dispute_id = Uuid::parse_str(&take.dispute_id).ok()?;
     Some(TakeRequest { dispute_id, request_id: take.request_id })
 }
 
 /// Builds the take request now on the transport the node announces, mines its proof of work
-/// off the runtime's workers, and publishes it.
+/// (more on later tries where the node's demand is unknown) off the runtime's workers, and
+/// publishes it.
 pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
     let Some(request) = requested(st) else { return Ok(()) };
     // Without the node's info event its transport is unknown, and a take on the wrong one is
@@ -68,47 +84,82 @@ pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
     };
     let message = request.message();
     ensure_read_only(&message)?;
-    let (keys, mostro, transport, options) = (st.keys.clone(), st.mostro, node.transport(), node.wrap_options());
+    let attempt = st.take.as_ref().map_or(0, |t| t.tries_unanswered) + 1;
+    let (keys, mostro, transport) = (st.keys.clone(), st.mostro, node.transport());
+    let options = node.wrap_options_for_attempt(attempt);
     let pow = options.pow;
     let event = tokio::task::spawn_blocking(move || {
         Handle::current().block_on(wrap_message_with(transport, &message, &keys, &keys, mostro, options))
     })
     .await??;
-    info!(dispute = %st.dispute_id, request_id = request.request_id, %transport, pow, "taking the dispute");
+    info!(dispute = %st.dispute_id, request_id = request.request_id, attempt, %transport, pow, "taking the dispute");
     let publish = relay::Msg::Publish { ticket: TAKE_TICKET, event: Box::new(event), reply_to: st.me.get_derived() };
     st.relay.cast(publish)?;
     st.take_sent = true;
     Ok(())
 }
 
-pub(super) fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
-    if requested(st).is_some() && !outcome.is_acknowledged() {
+/// A relay holds the try: its deadline starts now. None did: it is signed and sent again.
+pub(super) async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
+    if requested(st).is_none() {
+        return Ok(());
+    }
+    if !outcome.is_acknowledged() {
         let error = outcome.failure_summary();
         warn!(dispute = %st.dispute_id, %error, "no relay accepted the take request; sending it again");
         st.timers.take_resend = Some(later(&st.me, TAKE_RESEND_DELAY, || Msg::SendTake));
+        return Ok(());
     }
+    let (id, event, now, timeout) = (st.dispute_id.clone(), outcome.event_id.to_hex(), st.clock.now(), st.take_timeout);
+    let deadline = now + timeout.as_secs() as i64;
+    st.db.write(move |tx| store::try_sent(tx, &id, &event, deadline, now)).await?;
+    if let Some(take) = st.take.as_mut() {
+        take.deadline_at = deadline;
+    }
+    arm_deadline(st, timeout.as_secs() as i64);
     Ok(())
 }
 
+/// An answer to our request, whenever it comes: each one is evidence (counted once), and the
+/// first acceptance makes the dispute ours, even after the take's deadline.
 pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Result<(), ActorProcessingErr> {
-    let Some(request) = requested(st) else { return Ok(()) };
+    let Some(request) = st.take.as_ref().and_then(request_of) else { return Ok(()) };
     let Some(answer) = match_answer(&request, &message.message) else { return Ok(()) };
-    (st.timers.take_deadline, st.timers.take_resend) = (None, None);
-    match answer {
-        TakeAnswer::Took(taken) => on_took(st, taken, message.created_at).await,
-        TakeAnswer::CantDo(reason) => {
-            warn!(dispute = %st.dispute_id, %reason, "the node refused our take (cant-do)");
-            tell_auth_retry(st, TakeOutcome::CantDo(reason.clone()));
-            failed(st, TakeState::Refused, &format!("cant-do: {reason}"), Some(reason)).await
+    let kind = match &answer {
+        TakeAnswer::Took(_) => Evidence::Accepted,
+        TakeAnswer::CantDo(_) => Evidence::Refused,
+        TakeAnswer::Malformed(_) => Evidence::Refused,
+    };
+    let (id, event, at, now) = (st.dispute_id.clone(), message.event_id.to_hex(), message.created_at, st.clock.now());
+    if !st.db.write(move |tx| store::evidence(tx, &id, &event, kind, at, now)).await? {
+        return Ok(());
+    }
+    let state = st.take.as_ref().map(|t| t.state);
+    match (state, answer) {
+        (Some(TakeState::Requested | TakeState::TimedOut), TakeAnswer::Took(taken)) => {
+            (st.timers.take_deadline, st.timers.take_resend) = (None, None);
+            on_took(st, taken, message.created_at).await
         }
-        TakeAnswer::Malformed(why) => {
+        (Some(TakeState::Requested), TakeAnswer::CantDo(reason)) => {
+            (st.timers.take_deadline, st.timers.take_resend) = (None, None);
+            on_refused(st, reason).await
+        }
+        (Some(TakeState::Requested), TakeAnswer::Malformed(why)) => {
+            (st.timers.take_deadline, st.timers.take_resend) = (None, None);
             error!(dispute = %st.dispute_id, %why, "the node's answer to our take is unusable");
             failed(st, TakeState::Malformed, &why, None).await
+        }
+        // A second acceptance (an earlier try answered late) only counts towards our revisions.
+        (Some(TakeState::Took), _) => mediate::judge_holder(st).await,
+        _ => {
+            debug!(dispute = %st.dispute_id, "an answer to a take that already ended");
+            Ok(())
         }
     }
 }
 
 async fn on_took(st: &mut State, taken: TakenDispute, answered_at: i64) -> Result<(), ActorProcessingErr> {
+    let late = st.take.as_ref().is_some_and(|t| t.state == TakeState::TimedOut);
     let (id, now, stored) = (st.dispute_id.clone(), st.clock.now(), taken.clone());
     st.db.write(move |tx| store::took(tx, &id, &stored, answered_at, now)).await?;
     if let Some(take) = st.take.as_mut() {
@@ -120,9 +171,59 @@ async fn on_took(st: &mut State, taken: TakenDispute, answered_at: i64) -> Resul
             seller: taken.seller.to_hex(),
         });
     }
-    info!(dispute = %st.dispute_id, order = %taken.order_id, "the node handed us the dispute");
+    info!(dispute = %st.dispute_id, order = %taken.order_id, late, "the node handed us the dispute");
     tell_auth_retry(st, TakeOutcome::Took);
+    let id = st.dispute_id.clone();
+    if st.db.read(move |conn| record::escalated_before_take(conn, &id)).await? {
+        // The human solvers were told already; a write solver takes it over from us (Ctrl+T).
+        warn!(dispute = %st.dispute_id, "the node answered after the dispute was handed to the human solvers; \
+              Serbero holds it at the node and leaves it to them");
+        let reason = "answered after the take was handed to the human solvers";
+        mediate::end_take(st, TakeState::Closed, reason, None).await?;
+        return super::finish(st).await;
+    }
     mediate::after_took(st).await
+}
+
+/// `invalid_pubkey` is ambiguous (spec/mostro-protocol.md §14.1): a revision showing the
+/// dispute claimed or resolved explains it (a lost race); otherwise a revision may still be on
+/// its way, and only one that never comes makes it evidence against Serbero.
+async fn on_refused(st: &mut State, reason: String) -> Result<(), ActorProcessingErr> {
+    let id = st.dispute_id.clone();
+    let (claimed, _) = st.db.read(move |conn| store::seen_beyond_initiated(conn, &id)).await?;
+    match judge_refusal(&reason, claimed) {
+        Refusal::LostRace => {
+            info!(dispute = %st.dispute_id, %reason, "the node refused our take: someone else was first");
+            lost_race(st).await
+        }
+        Refusal::AwaitRevision => {
+            warn!(dispute = %st.dispute_id, %reason, wait_seconds = st.take_timeout.as_secs(),
+                "the node refused our take; waiting for a revision that would explain it");
+            mediate::end_take(st, TakeState::Refused, &format!("cant-do: {reason}"), Some(reason)).await?;
+            st.timers.refusal_grace = Some(later(&st.me, st.take_timeout, || Msg::RefusalGrace));
+            Ok(())
+        }
+        Refusal::ThisDisputeOnly => {
+            warn!(dispute = %st.dispute_id, %reason, "the node refused our take (cant-do)");
+            failed(st, TakeState::Refused, &format!("cant-do: {reason}"), Some(reason)).await
+        }
+    }
+}
+
+/// Someone else took the dispute, or the parties settled it, before our take arrived.
+pub(super) async fn lost_race(st: &mut State) -> Result<(), ActorProcessingErr> {
+    st.timers.refusal_grace = None;
+    mediate::end_take(st, TakeState::Superseded, "someone else took or resolved the dispute first", None).await?;
+    super::finish(st).await
+}
+
+/// No revision explained the refusal: Serbero may not be a solver of this node.
+pub(super) async fn on_refusal_grace(st: &mut State) -> Result<(), ActorProcessingErr> {
+    if st.take.as_ref().is_some_and(|t| t.state == TakeState::Refused) {
+        warn!(dispute = %st.dispute_id, "no revision explains the node's refusal of an unclaimed dispute");
+        tell_auth_retry(st, TakeOutcome::RefusedUnexplained);
+    }
+    super::finish(st).await
 }
 
 fn tell_auth_retry(st: &State, outcome: TakeOutcome) {
@@ -131,17 +232,40 @@ fn tell_auth_retry(st: &State, outcome: TakeOutcome) {
     }
 }
 
+/// A try got no answer in time: try again while tries are left and the dispute is open, else
+/// hand it to the human solvers with a clear trigger rather than go quiet.
 pub(super) async fn on_deadline(st: &mut State) -> Result<(), ActorProcessingErr> {
-    if requested(st).is_none() {
-        return Ok(());
+    let Some(take) = st.take.clone().filter(|t| t.state == TakeState::Requested) else { return Ok(()) };
+    let id = st.dispute_id.clone();
+    let (_, resolved) = st.db.read(move |conn| store::seen_beyond_initiated(conn, &id)).await?;
+    let why = if st.take_sent { "no answer from the node in time" } else { "no take could be sent in time" };
+    match after_unanswered(take.tries_unanswered + 1, resolved) {
+        Unanswered::TryAgain { attempt } => {
+            warn!(dispute = %st.dispute_id, reason = why, attempt, "trying the take again");
+            let (id, now) = (st.dispute_id.clone(), st.clock.now());
+            let deadline = now + st.take_timeout.as_secs() as i64;
+            st.db.write(move |tx| store::try_unanswered(tx, &id, deadline, now)).await?;
+            if let Some(take) = st.take.as_mut() {
+                take.tries_unanswered += 1;
+                take.deadline_at = deadline;
+            }
+            arm_deadline(st, st.take_timeout.as_secs() as i64);
+            send(st).await
+        }
+        Unanswered::Resolved => failed(st, TakeState::Closed, "dispute resolved", None).await,
+        Unanswered::GiveUp => {
+            let id = st.dispute_id.clone();
+            let reached_a_relay = st.db.read(move |conn| store::ledger(conn, &id)).await?.sent > 0;
+            let reason = match (reached_a_relay, st.take_sent) {
+                (true, _) => "no answer from the node to any try",
+                (false, true) => "no relay accepted any try",
+                (false, false) => "the node's info event (kind 38385) never arrived, so no take was sent",
+            };
+            warn!(dispute = %st.dispute_id, reason, "take unanswered; handing the dispute to the human solvers");
+            mediate::end_take(st, TakeState::TimedOut, reason, None).await?;
+            mediate::escalate(st, Trigger::TakeUnanswered, Vec::new(), Vec::new()).await
+        }
     }
-    let reason = if st.take_sent {
-        "no answer from the node in time"
-    } else {
-        "the node's info event (kind 38385) never arrived, so no take was sent"
-    };
-    warn!(dispute = %st.dispute_id, %reason, "take timed out");
-    failed(st, TakeState::TimedOut, reason, None).await
 }
 
 /// A take that did not succeed ends this attempt; the dispute may be tried again later.

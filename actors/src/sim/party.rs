@@ -16,7 +16,7 @@ use nostr_sdk::prelude::*;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::connected_client;
-use super::fake_node::{spawn_reader, Collected};
+use super::reader::{spawn_reader, Collected};
 
 /// Encrypts to more than 64 KiB (NIP-44 pads, base64 adds a third) while the inner event stays
 /// under the 65,535 bytes NIP-44 can carry.
@@ -48,7 +48,7 @@ impl SimParty {
         let from_solver = Arc::new(Collected::default());
         let (sink, channel_conv, sign_pubkey) = (from_solver.clone(), conv.clone(), sign.public_key());
         let allowed = [solver, trade_keys.public_key()];
-        let reader = spawn_reader(notifications, move |event| {
+        let reader = spawn_reader(notifications, move |_, event| {
             let chat = unwrap_chat_message(&channel_conv, &sign_pubkey, &allowed, &event, Timestamp::now());
             // The channel also returns our own messages: the inner signer tells who wrote.
             if let Some(chat) = chat.ok().filter(|chat| chat.sender == solver) {
