@@ -47,12 +47,8 @@ impl NodeInfo {
         }
     }
 
-    /// How a message to the node is wrapped: signed, with the proof of work it demands.
-    pub fn wrap_options(&self) -> WrapOptions {
-        self.wrap_options_for_attempt(1)
-    }
-
-    /// The same for the take's `attempt`-th try (1 is the first).
+    /// How the take's `attempt`-th try (1 is the first) is wrapped: signed, with the proof of
+    /// work the node demands.
     pub fn wrap_options_for_attempt(&self, attempt: u32) -> WrapOptions {
         WrapOptions { pow: self.pow_for_attempt(attempt), expiration: None, signed: true }
     }
@@ -147,7 +143,7 @@ mod tests {
             let parsed = parse_node_info(&info(&mostro, &tags), &mostro.public_key()).unwrap();
             assert_eq!(parsed.protocol_version, version, "{tags:?}");
             assert_eq!(parsed.transport().protocol_version(), version, "{tags:?}");
-            assert_eq!(parsed.wrap_options().pow, pow, "{tags:?}");
+            assert_eq!(parsed.wrap_options_for_attempt(1).pow, pow, "{tags:?}");
             assert_eq!(parsed.required_pow(), pow, "{tags:?}");
             assert_eq!(parsed.registers(&serbero.public_key()), registered, "{tags:?}");
         }

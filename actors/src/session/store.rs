@@ -274,24 +274,13 @@ pub fn answerable(
     request_id: Option<u64>,
     dispute_id: Option<&str>,
 ) -> rusqlite::Result<Option<(String, u64)>> {
-    let found = match (request_id, dispute_id) {
-        (Some(request_id), _) => conn
-            .query_row(
-                "SELECT dispute_id, request_id FROM solver_takes WHERE request_id = ?1 AND state = 'timed_out'",
-                [request_id as i64],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()?,
-        (None, Some(dispute_id)) => conn
-            .query_row(
-                "SELECT dispute_id, request_id FROM solver_takes WHERE dispute_id = ?1 AND state = 'timed_out'",
-                [dispute_id],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()?,
-        (None, None) => None,
-    };
-    Ok(found.map(|(dispute_id, request_id)| (dispute_id, request_id as u64)))
+    conn.query_row(
+        "SELECT dispute_id, request_id FROM solver_takes
+          WHERE state = 'timed_out' AND (request_id = ?1 OR (?1 IS NULL AND dispute_id = ?2))",
+        params![request_id.map(|id| id as i64), dispute_id],
+        |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+    )
+    .optional()
 }
 
 /// Whether a dispute event is one this dispute's take has not recorded yet.
@@ -313,7 +302,8 @@ pub fn ledger(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TakeLedge
             "sent" => ledger.sent = n,
             "accepted" => ledger.accepted = n,
             "refused" => ledger.refused = n,
-            _ => ledger.in_progress = n,
+            "in_progress" => ledger.in_progress = n,
+            _ => {}
         }
     }
     Ok(ledger)
