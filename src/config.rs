@@ -208,6 +208,22 @@ pub struct MediationSettings {
     /// A session waiting this long for the parties leaves memory until one of them writes or
     /// one of its timers comes due.
     pub idle_hibernate_seconds: u64,
+    /// Where the questions parties read come from.
+    pub party_questions: PartyQuestions,
+    /// With `party_questions = "model"`: a separate model call with a fixed guard prompt judges
+    /// each question too; a failed or unclear answer suppresses it.
+    pub question_guard: bool,
+}
+
+/// `[mediation].party_questions`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyQuestions {
+    /// Reviewed templates shipped with Serbero (`messages/`); the model only chooses which.
+    #[default]
+    Catalog,
+    /// The model writes them, behind layered checks that fail closed.
+    Model,
 }
 
 impl Default for MediationSettings {
@@ -223,6 +239,8 @@ impl Default for MediationSettings {
             take_timeout_seconds: 15,
             session_timeout_seconds: 259_200,
             idle_hibernate_seconds: 60,
+            party_questions: PartyQuestions::Catalog,
+            question_guard: true,
         }
     }
 }
@@ -879,6 +897,8 @@ solver_auth_retry_max_attempts = 4
 take_timeout_seconds = 9
 session_timeout_seconds = 0
 idle_hibernate_seconds = 5
+party_questions = "model"
+question_guard = false
 
 [reasoning]
 provider = "anthropic"
@@ -944,6 +964,8 @@ fallback_to_all_solvers = true
                     take_timeout_seconds: 9,
                     session_timeout_seconds: 0,
                     idle_hibernate_seconds: 5,
+                    party_questions: PartyQuestions::Model,
+                    question_guard: false,
                 }
             ),
             format!(
@@ -1073,6 +1095,7 @@ fallback_to_all_solvers = true
             (base() + "[timeouts]\nrenotification_seconds = -1\n", "timeouts.renotification_seconds"),
             (base() + "[outbox]\nmax_attempts = 99999999999\n", "outbox.max_attempts"),
             (base() + "[timeouts\n", "<inline>: TOML parse error at line"),
+            (base() + "[mediation]\nparty_questions = \"free\"\n", "mediation.party_questions"),
         ];
         let must_be_positive = [
             "timeouts.renotification_seconds",

@@ -5,6 +5,7 @@
 pub mod attachment;
 pub mod auth_retry;
 pub mod backoff;
+pub mod catalog;
 pub mod chat;
 pub mod config;
 pub mod delivery;

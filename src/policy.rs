@@ -1,6 +1,8 @@
 //! The policy layer: what Serbero does with a model's classification, before any side effect.
 //! The model proposes; these ordered rules decide, and every text Serbero would send passes the
-//! authority boundary (`boundary_violation`) first.
+//! authority boundary (`boundary_violation`) first. A question the model writes for a party, in
+//! the opt-in mode that sends the model's own words, must also pass `check_model_question`:
+//! one or two short questions, no payment data, no fund or closing action, no authority.
 //!
 //! Rules, first match wins (spec/mediation.md §4.8, with gaps 11 and 12 of §10 closed):
 //! 1. flag `fraud_risk` or label `suspected_fraud` → `fraud_indicator`;
@@ -24,11 +26,20 @@
 //! inconsistent output (rule 7).
 
 mod boundary;
+mod concepts;
 mod lexicon;
+mod meaning;
+mod normalise;
+mod party_text;
+mod payment;
+mod shape;
+mod tokens;
 
 /// Also what an attachment's file name is cleaned of.
 pub(crate) use boundary::is_invisible;
 pub use boundary::{boundary_violation, Violation, ViolationKind};
+pub use party_text::{check_model_question, PartyTextLayer, PartyTextViolation};
+pub use shape::{MAX_QUESTION_CHARS, MAX_QUESTION_SENTENCES};
 
 use crate::escalation::Trigger;
 use crate::reasoning::{Classification, Flag, Label, SuggestedAction, Summary};

@@ -194,6 +194,12 @@ mod tests {
         for key in ["suggested_action", "buyer_clarification", "seller_clarification", "confidence", "flags"] {
             assert!(bundle.classification.contains(key), "classification lacks {key}");
         }
+        for party in [crate::chat::Party::Buyer, crate::chat::Party::Seller] {
+            for id in crate::catalog::Catalog::shipped().ids(party) {
+                let plain = id.trim_end_matches(crate::catalog::SIMPLE);
+                assert!(bundle.classification.contains(plain), "classification does not offer catalog id {plain}");
+            }
+        }
         for marker in ["SUGGESTED_NEXT_STEP:", "RATIONALE:"] {
             assert!(bundle.message_templates.contains(marker), "templates lack {marker}");
         }

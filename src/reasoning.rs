@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dispute::Initiator;
 
+pub mod guard;
 pub mod parse;
 pub mod prompt;
 pub mod wire;
@@ -148,6 +149,21 @@ pub struct Classification {
     pub action: SuggestedAction,
     pub rationale: Rationale,
     pub flags: Vec<Flag>,
+}
+
+/// Which reviewed catalog questions the model would have each party asked (the optional
+/// `catalog_questions` of the reasoning contract); empty lists leave the choice to Serbero.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatalogChoice {
+    pub buyer: Vec<String>,
+    pub seller: Vec<String>,
+}
+
+/// A classification with the catalog questions the model chose.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classified {
+    pub classification: Classification,
+    pub catalog: CatalogChoice,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

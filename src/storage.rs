@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010", "solver_auth"),
     migration!(11, "0011", "solver_takes"),
     migration!(12, "0012", "take_evidence"),
+    migration!(13, "0013", "trade_facts"),
 ];
 
 /// The newest schema version this build understands.

@@ -41,12 +41,16 @@ pub fn ensure_read_only(message: &Message) -> Result<(), ForbiddenAction> {
     }
 }
 
-/// What the node's parties are, once it handed us the dispute.
+/// What the node's parties are, once it handed us the dispute, and the trade's facts as the
+/// node stated them (checked again before any reaches a party: `catalog::validated`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TakenDispute {
     pub order_id: Uuid,
     pub buyer: PublicKey,
     pub seller: PublicKey,
+    pub amount_sats: i64,
+    pub fiat_amount: i64,
+    pub payment_method: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,8 +78,15 @@ pub fn match_answer(request: &TakeRequest, message: &Message) -> Option<TakeAnsw
     }
     Some(match (&inner.action, &inner.payload) {
         (Action::AdminTookDispute, Some(Payload::Dispute(id, Some(info)))) if *id == request.dispute_id => {
-            match parties(info.id, info.buyer_pubkey.as_deref(), info.seller_pubkey.as_deref()) {
-                Ok(taken) => TakeAnswer::Took(taken),
+            match parties(info.buyer_pubkey.as_deref(), info.seller_pubkey.as_deref()) {
+                Ok((buyer, seller)) => TakeAnswer::Took(TakenDispute {
+                    order_id: info.id,
+                    buyer,
+                    seller,
+                    amount_sats: info.amount,
+                    fiat_amount: info.fiat_amount,
+                    payment_method: info.payment_method.clone(),
+                }),
                 Err(why) => TakeAnswer::Malformed(why),
             }
         }
@@ -91,7 +102,7 @@ fn cant_do_reason(reason: Option<&mostro_core::error::CantDoReason>) -> String {
         .unwrap_or_else(|| "unspecified".to_string())
 }
 
-fn parties(order_id: Uuid, buyer: Option<&str>, seller: Option<&str>) -> Result<TakenDispute, String> {
+fn parties(buyer: Option<&str>, seller: Option<&str>) -> Result<(PublicKey, PublicKey), String> {
     let key = |role: &str, value: Option<&str>| -> Result<PublicKey, String> {
         let value = value.ok_or(format!("no {role} trade key"))?;
         PublicKey::parse(value).map_err(|_| format!("{role} trade key does not parse"))
@@ -100,7 +111,7 @@ fn parties(order_id: Uuid, buyer: Option<&str>, seller: Option<&str>) -> Result<
     if buyer == seller {
         return Err("buyer and seller share one trade key".into());
     }
-    Ok(TakenDispute { order_id, buyer, seller })
+    Ok((buyer, seller))
 }
 
 /// What the node's refusal of our take means.
@@ -232,7 +243,14 @@ mod tests {
     fn answers_are_matched_to_the_request_and_read() {
         let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
         let both = || info(Some(buyer.to_hex()), Some(seller.to_hex()));
-        let took_ok = TakeAnswer::Took(TakenDispute { order_id: ORDER, buyer, seller });
+        let took_ok = TakeAnswer::Took(TakenDispute {
+            order_id: ORDER,
+            buyer,
+            seller,
+            amount_sats: 10_000,
+            fiat_amount: 10,
+            payment_method: "SEPA".into(),
+        });
         let other = Uuid::from_u128(0x3333);
         let cases: Vec<(&str, Message, Option<TakeAnswer>)> = vec![
             ("took, request id echoed", took(DISPUTE, Some(7), both()), Some(took_ok.clone())),

@@ -156,7 +156,7 @@ async fn a_full_mediation_run_logs_no_secret_at_any_level() {
     secrets.extend(rationales);
     // Not secrets, but private: what the parties said and what the model wrote stay out too.
     secrets.extend(["I paid on Monday, reference 4711".to_owned(), "I will check my bank app now".to_owned()]);
-    secrets.extend([brain.summary.clone(), "Did the fiat payment leave your account?".to_owned()]);
+    secrets.extend([brain.summary.clone(), "Did the fiat payment leave your account".to_owned()]);
     assert_no_secret(&log, &secrets);
 }
 

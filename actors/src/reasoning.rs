@@ -13,10 +13,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use serbero_core::config::ReasoningSettings;
 use serbero_core::prompts::PromptBundle;
+use serbero_core::reasoning::guard::{self, GuardVerdict};
 use serbero_core::reasoning::wire::{self, Call, CallKind};
-use serbero_core::reasoning::{
-    parse, prompt, Classification, ClassifyRequest, ReasoningError, Summary, SummaryRequest,
-};
+use serbero_core::reasoning::{parse, prompt, Classified, ClassifyRequest, ReasoningError, Summary, SummaryRequest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
@@ -165,12 +164,19 @@ impl Reasoner {
         &self,
         bundle: &PromptBundle,
         request: &ClassifyRequest<'_>,
-    ) -> Result<Classification, ReasoningError> {
+    ) -> Result<Classified, ReasoningError> {
         let messages = prompt::classification_messages(bundle, request);
         self.measured(CallKind::Classify, async {
-            parse::classification(&self.complete(CallKind::Classify, &messages).await?)
+            parse::classified(&self.complete(CallKind::Classify, &messages).await?)
         })
         .await
+    }
+
+    /// The independent second opinion on a question the model wrote for a party.
+    pub async fn guard(&self, candidate: &str) -> Result<GuardVerdict, ReasoningError> {
+        let messages = guard::messages(candidate);
+        self.measured(CallKind::Guard, async { guard::verdict(&self.complete(CallKind::Guard, &messages).await?) })
+            .await
     }
 
     pub async fn summarize(

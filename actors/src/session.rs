@@ -15,6 +15,7 @@ mod chat;
 mod ending;
 mod idle;
 mod mediate;
+mod questions;
 pub mod record;
 pub mod store;
 mod take;
@@ -151,8 +152,7 @@ pub struct Args {
 /// The opening verdict, kept until the take succeeds.
 #[derive(Clone, Debug)]
 struct Verdict {
-    buyer_text: String,
-    seller_text: String,
+    asked: questions::Asked,
     classification: serde_json::Value,
     rationale_id: Option<String>,
 }

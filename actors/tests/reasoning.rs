@@ -95,7 +95,7 @@ fn summarize_classification() -> Classification {
 }
 
 async fn classify(reasoner: &Reasoner) -> Result<Classification, ReasoningError> {
-    reasoner.classify(&bundle(), &classify_request(&transcript())).await
+    reasoner.classify(&bundle(), &classify_request(&transcript())).await.map(|classified| classified.classification)
 }
 
 async fn summarize(reasoner: &Reasoner) -> Result<Summary, ReasoningError> {

@@ -4,18 +4,21 @@
 //! model, and a model can be talked into echoing an instruction, so every outbound text is
 //! checked here, whatever the model flagged.
 //!
-//! Matching runs on normalised words, so spelling tricks (accents, zero-width characters,
-//! "r e l e a s e", leetspeak, look-alike Cyrillic letters, full-width or mathematical letters)
-//! do not hide a word. Questions about facts ("did you send the payment?", "can you share proof of the
-//! transfer?") are not instructions and pass.
+//! Matching runs on normalised words (`normalise`: NFKC, default-ignorable code points removed,
+//! words compared by their confusable-skeleton key), so spelling tricks (accents, zero-width
+//! characters, variation selectors, "r e l e a s e", leetspeak, look-alike letters from other
+//! scripts, full-width or mathematical letters) do not hide a word. Questions about facts ("did
+//! you send the payment?", "can you share proof of the transfer?") are not instructions and pass.
 
 use std::ops::Range;
 
 use super::lexicon::{
-    Words, ADMIN_ACTIONS, CLAIMS, CLOSE_VERBS, DETERMINERS, DIRECTIVE_MARKERS, DISPUTE_NOUNS, ENGLISH_BASE_FORMS,
+    ClaimSlot, Words, ADMIN_ACTIONS, CLOSE_VERBS, DETERMINERS, DIRECTIVE_MARKERS, DISPUTE_NOUNS, ENGLISH_BASE_FORMS,
     ENGLISH_PAST_AUXILIARIES, FRENCH_PARTICIPLE_LOOKALIKES, FRENCH_PAST_AUXILIARIES, FUND_NOUNS, FUND_VERBS, GENITIVES,
-    NOUN_DIRECTIVES, PROOF_NOUNS, QUESTION_BREAKERS, SEPARABLE_VERBS, SOLVER_NOUNS, TRANSFER_VERBS,
+    KEYED_CLAIMS, NOUN_DIRECTIVES, PROOF_NOUNS, QUESTION_BREAKERS, SEPARABLE_VERBS, SOLVER_NOUNS, TRANSFER_VERBS,
 };
+use super::normalise::{compatible, is_default_ignorable, key, readable};
+use unicode_normalization::char::is_combining_mark;
 
 /// What an outbound text tried to do beyond Serbero's authority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,98 +55,65 @@ const SPELLED_RUN: usize = 3;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Word {
+    /// Readable: lowercase, without accents, for the evidence.
     text: String,
+    /// What the lexicon is compared with (`normalise::key`).
+    key: String,
     /// First word of a sentence or clause: look-backs and objects stop at clause edges.
     clause_start: bool,
     /// Joined from letters written one by one or across invisible characters: read strictly.
     glued: bool,
 }
 
-/// Lowercase words without accents, invisible characters or masking, fragments rejoined.
+impl Word {
+    fn new(text: String, clause_start: bool, glued: bool) -> Word {
+        Word { key: key(&text), text, clause_start, glued }
+    }
+}
+
+/// Readable, keyed words without invisible characters or masking, fragments rejoined.
 fn normalise(text: &str) -> Vec<Word> {
     merge_fragments(unmask_all(join_spelled_out(split_words(text))))
 }
 
 fn split_words(text: &str) -> Vec<Word> {
-    let chars: Vec<char> = text.chars().map(plain_letter).collect();
+    let chars: Vec<char> = compatible(text).chars().collect();
     let mut words = Vec::new();
     let mut current = String::new();
     let (mut clause_start, mut glued) = (true, false);
+    let mut push = |raw: &mut String, clause_start: bool, glued: bool| {
+        words.push(Word::new(readable(&std::mem::take(raw)), clause_start, glued));
+    };
     for (at, &c) in chars.iter().enumerate() {
-        if is_combining_mark(c) {
-            continue;
-        }
         if is_invisible(c) {
             glued |= !current.is_empty();
             continue;
         }
-        if c.is_alphanumeric() || c == '@' || c == '$' {
-            c.to_lowercase().for_each(|lower| fold_accent(lower, &mut current));
+        if c.is_alphanumeric() || c == '@' || c == '$' || is_combining_mark(c) {
+            current.push(c);
             continue;
         }
         if !current.is_empty() {
-            words.push(Word { text: std::mem::take(&mut current), clause_start, glued });
+            push(&mut current, clause_start, glued);
             (clause_start, glued) = (false, false);
         }
         let in_number = at > 0 && chars[at - 1].is_ascii_digit() && chars.get(at + 1).is_some_and(char::is_ascii_digit);
         clause_start |= ends_clause(c) && !in_number;
     }
     if !current.is_empty() {
-        words.push(Word { text: current, clause_start, glued });
+        push(&mut current, clause_start, glued);
     }
     words
 }
 
-/// Zero-width and direction characters: they split nothing, and whatever they joined is read
-/// strictly (see `glued_text`).
+/// Characters that render as nothing (the Unicode default-ignorable code points): they split
+/// nothing, and whatever they joined is read strictly (see `glued_text`).
 pub(crate) fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{FEFF}')
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}')
-}
-
-/// Full-width, mathematical, circled, squared and regional-indicator letters as plain ones.
-fn plain_letter(c: char) -> char {
-    let code = c as u32;
-    let letter = |index: u32| char::from_u32('a' as u32 + index).unwrap_or(c);
-    match code {
-        0xFF01..=0xFF5E => char::from_u32(code - 0xFEE0).unwrap_or(c),
-        0x3000 => ' ',
-        0x1D400..=0x1D6A3 => letter((code - 0x1D400) % 52 % 26),
-        0x1D7CE..=0x1D7FF => char::from_u32('0' as u32 + (code - 0x1D7CE) % 10).unwrap_or(c),
-        0x24B6..=0x24CF => letter(code - 0x24B6),
-        0x24D0..=0x24E9 => letter(code - 0x24D0),
-        0x1F130..=0x1F149 | 0x1F150..=0x1F169 | 0x1F170..=0x1F189 => letter((code - 0x1F130) % 0x20),
-        0x1F1E6..=0x1F1FF => letter(code - 0x1F1E6),
-        _ => c,
-    }
-}
-
-fn is_combining_mark(c: char) -> bool {
-    matches!(c, '\u{0300}'..='\u{036F}')
+    is_default_ignorable(c)
 }
 
 fn ends_clause(c: char) -> bool {
     matches!(c, '.' | '!' | '?' | ';' | ':' | ',' | '¿' | '¡' | '…' | '\n' | '\r' | '。' | '、')
-}
-
-fn fold_accent(c: char, out: &mut String) {
-    let folded = match c {
-        'à'..='å' | 'ā' | 'ă' | 'ą' => 'a',
-        'ç' | 'ć' | 'č' => 'c',
-        'è'..='ë' | 'ē' | 'ę' | 'ě' => 'e',
-        'ì'..='ï' | 'ī' | 'ı' => 'i',
-        'ñ' | 'ń' => 'n',
-        'ò'..='ö' | 'ø' | 'ō' | 'ő' => 'o',
-        'ù'..='ü' | 'ū' | 'ů' | 'ű' => 'u',
-        'ý' | 'ÿ' => 'y',
-        'ё' => 'е',
-        'æ' => return out.push_str("ae"),
-        'œ' => return out.push_str("oe"),
-        'ß' => return out.push_str("ss"),
-        c if is_combining_mark(c) => return,
-        c => c,
-    };
-    out.push(folded);
 }
 
 /// Runs of single letters ("r e l e a s e", "r.e.l.e.a.s.e") become one word.
@@ -168,7 +138,7 @@ fn flush_run(out: &mut Vec<Word>, run: &mut Vec<Word>) {
         return;
     }
     let text = run.iter().map(|w| w.text.as_str()).collect();
-    out.push(Word { text, clause_start: run[0].clause_start, glued: true });
+    out.push(Word::new(text, run[0].clause_start, true));
     run.clear();
 }
 
@@ -179,7 +149,7 @@ fn unmask_all(words: Vec<Word>) -> Vec<Word> {
     for word in words {
         match unmask(&word.text) {
             Some(text) => {
-                out.push(Word { text, clause_start: word.clause_start || pending_break, ..word });
+                out.push(Word::new(text, word.clause_start || pending_break, word.glued));
                 pending_break = false;
             }
             None => pending_break |= word.clause_start,
@@ -193,39 +163,11 @@ fn unmask(word: &str) -> Option<String> {
         let digits: String = word.chars().filter(char::is_ascii_digit).collect();
         return (!digits.is_empty()).then_some(digits);
     }
-    let word: String = if mixes_scripts(word) { word.chars().map(latin_lookalike).collect() } else { word.into() };
     if !word.chars().any(|c| c.is_ascii_digit() || c == '@' || c == '$') {
-        return Some(word);
+        return Some(word.into());
     }
-    let (as_i, as_l) = (deleet(&word, 'i'), deleet(&word, 'l'));
-    Some(if is_vocabulary(&as_l) && !is_vocabulary(&as_i) { as_l } else { as_i })
-}
-
-fn mixes_scripts(word: &str) -> bool {
-    let is_greek_or_cyrillic = |c: char| matches!(c, '\u{0370}'..='\u{04FF}');
-    word.chars().any(|c| c.is_ascii_alphabetic()) && word.chars().any(is_greek_or_cyrillic)
-}
-
-fn latin_lookalike(c: char) -> char {
-    match c {
-        'а' | 'α' => 'a',
-        'в' => 'b',
-        'с' => 'c',
-        'е' | 'ε' => 'e',
-        'н' => 'h',
-        'і' | 'ι' => 'i',
-        'ј' => 'j',
-        'к' | 'κ' => 'k',
-        'м' => 'm',
-        'о' | 'ο' => 'o',
-        'р' | 'ρ' => 'p',
-        'ѕ' => 's',
-        'т' | 'τ' => 't',
-        'ν' => 'v',
-        'х' => 'x',
-        'у' => 'y',
-        c => c,
-    }
+    let (as_i, as_l) = (deleet(word, 'i'), deleet(word, 'l'));
+    Some(if is_vocabulary(&key(&as_l)) && !is_vocabulary(&key(&as_i)) { as_l } else { as_i })
 }
 
 /// Leetspeak-lite; `1` stands for `i` or `l`, whichever the caller finds in the vocabulary.
@@ -244,12 +186,13 @@ fn deleet(word: &str, one: char) -> String {
         .collect()
 }
 
-fn is_verb(word: &str) -> bool {
-    FUND_VERBS.contains(word) || TRANSFER_VERBS.contains(word) || CLOSE_VERBS.contains(word)
+/// Whether a word, by its key, is a verb of the lexicon.
+fn is_verb(word_key: &str) -> bool {
+    FUND_VERBS.contains(word_key) || TRANSFER_VERBS.contains(word_key) || CLOSE_VERBS.contains(word_key)
 }
 
-fn is_vocabulary(word: &str) -> bool {
-    is_verb(word) || FUND_NOUNS.contains(word) || DISPUTE_NOUNS.contains(word) || word == "admin"
+fn is_vocabulary(word_key: &str) -> bool {
+    is_verb(word_key) || FUND_NOUNS.contains(word_key) || DISPUTE_NOUNS.contains(word_key) || word_key == "admin"
 }
 
 /// "re lease", "rel-ease" and "li be ra" rejoined when that makes a verb of the lexicon.
@@ -259,12 +202,12 @@ fn merge_fragments(words: Vec<Word>) -> Vec<Word> {
     while at < words.len() {
         let joins_into_verb = |n: usize| {
             let group = &words[at..at + n];
-            let joined: String = group.iter().map(|w| w.text.as_str()).collect();
-            group.iter().all(|w| !is_verb(&w.text)) && joined.chars().count() >= 5 && is_verb(&joined)
+            let joined: String = group.iter().map(|w| w.key.as_str()).collect();
+            group.iter().all(|w| !is_verb(&w.key)) && joined.chars().count() >= 5 && is_verb(&joined)
         };
         let n = [3, 2].into_iter().find(|&n| at + n <= words.len() && joins_into_verb(n)).unwrap_or(1);
         let text = words[at..at + n].iter().map(|w| w.text.as_str()).collect();
-        out.push(Word { text, ..words[at].clone() });
+        out.push(Word::new(text, words[at].clause_start, words[at].glued));
         at += n;
     }
     out
@@ -280,8 +223,8 @@ fn violation(kind: ViolationKind, words: &[Word], at: Range<usize>) -> Violation
 fn admin_command(words: &[Word]) -> Option<Violation> {
     words.iter().enumerate().find_map(|(at, word)| {
         let glued =
-            word.text.strip_prefix("admin").is_some_and(|rest| ADMIN_ACTIONS.iter().any(|a| rest.starts_with(a)));
-        let split = word.text == "admin" && words.get(at + 1).is_some_and(|next| ADMIN_ACTIONS.contains(&next.text));
+            word.key.strip_prefix("admin").is_some_and(|rest| ADMIN_ACTIONS.keys().iter().any(|a| rest.starts_with(a)));
+        let split = word.key == "admin" && words.get(at + 1).is_some_and(|next| ADMIN_ACTIONS.contains(&next.key));
         (glued || split).then(|| violation(ViolationKind::AdminCommand, words, at..at + 1))
     })
 }
@@ -289,8 +232,8 @@ fn admin_command(words: &[Word]) -> Option<Violation> {
 /// Glued text is read strictly: a forbidden verb anywhere in it is enough.
 fn glued_text(words: &[Word]) -> Option<Violation> {
     words.iter().enumerate().filter(|(_, w)| w.glued).find_map(|(at, word)| {
-        let glued = word.text.as_str();
-        let kind = if FUND_VERBS.iter().any(|verb| verb.chars().count() >= 4 && glued.contains(verb))
+        let glued = word.key.as_str();
+        let kind = if FUND_VERBS.keys().iter().any(|verb| verb.chars().count() >= 4 && glued.contains(verb.as_str()))
             || verb_before_noun(glued, &TRANSFER_VERBS, &FUND_NOUNS)
         {
             ViolationKind::FundInstruction
@@ -305,29 +248,27 @@ fn glued_text(words: &[Word]) -> Option<Violation> {
 
 /// In glued text, one of `verbs` followed within a short article by one of `nouns`.
 fn verb_before_noun(glued: &str, verbs: &Words, nouns: &Words) -> bool {
-    verbs.iter().any(|verb| {
-        glued.match_indices(verb).any(|(at, _)| {
+    verbs.keys().iter().any(|verb| {
+        glued.match_indices(verb.as_str()).any(|(at, _)| {
             let rest = &glued[at + verb.len()..];
-            rest.char_indices().take(7).any(|(k, _)| nouns.iter().any(|noun| rest[k..].starts_with(noun)))
+            rest.char_indices()
+                .take(7)
+                .any(|(k, _)| nouns.keys().iter().any(|noun| rest[k..].starts_with(noun.as_str())))
         })
     })
 }
 
 fn claim(words: &[Word]) -> Option<Violation> {
-    CLAIMS.iter().find_map(|(kind, pattern)| {
-        let slots: Vec<&str> = pattern.split_whitespace().collect();
-        (0..words.len()).find_map(|at| matches_at(&slots, words, at).map(|end| violation(*kind, words, at..end)))
+    KEYED_CLAIMS.iter().find_map(|(kind, slots)| {
+        (0..words.len()).find_map(|at| matches_at(slots, words, at).map(|end| violation(*kind, words, at..end)))
     })
 }
 
-/// Where a match of `slots` starting at `at` ends; `a|b` alternatives, `x?` optional.
-fn matches_at(slots: &[&str], words: &[Word], at: usize) -> Option<usize> {
-    let Some((slot, rest)) = slots.split_first() else { return Some(at) };
-    let (alternatives, optional) = match slot.strip_suffix('?') {
-        Some(required) => (required, true),
-        None => (*slot, false),
-    };
-    let here = words.get(at).is_some_and(|w| alternatives.split('|').any(|a| a == w.text));
+/// Where a match of `slots` (keyed alternatives, optional or not) starting at `at` ends.
+fn matches_at(slots: &[ClaimSlot], words: &[Word], at: usize) -> Option<usize> {
+    let Some(((alternatives, optional), rest)) = slots.split_first() else { return Some(at) };
+    let optional = *optional;
+    let here = words.get(at).is_some_and(|w| alternatives.contains(&w.key));
     here.then(|| matches_at(rest, words, at + 1))
         .flatten()
         .or_else(|| optional.then(|| matches_at(rest, words, at)).flatten())
@@ -349,23 +290,23 @@ fn clause_of(words: &[Word], at: usize) -> Range<usize> {
 }
 
 fn instruction_at(words: &[Word], at: usize, clause: &Range<usize>) -> Option<ViolationKind> {
-    let word = words[at].text.as_str();
+    let word = words[at].key.as_str();
     if FUND_VERBS.contains(word) || separable_verb(words, at, clause) {
         return Some(ViolationKind::FundInstruction);
     }
     if TRANSFER_VERBS.contains(word) && has_fund_object(words, at, clause) {
         return Some(ViolationKind::FundInstruction);
     }
-    let about_the_dispute = || around(words, at, clause).iter().any(|&k| DISPUTE_NOUNS.contains(&words[k].text));
-    let the_solver_acts = (clause.start..at).rev().take(3).any(|k| SOLVER_NOUNS.contains(&words[k].text));
+    let about_the_dispute = || around(words, at, clause).iter().any(|&k| DISPUTE_NOUNS.contains(&words[k].key));
+    let the_solver_acts = (clause.start..at).rev().take(3).any(|k| SOLVER_NOUNS.contains(&words[k].key));
     (CLOSE_VERBS.contains(word) && about_the_dispute() && !the_solver_acts).then_some(ViolationKind::DisputeClosure)
 }
 
 /// "geben Sie die Sats frei": the verb and its particle in one clause.
 fn separable_verb(words: &[Word], at: usize, clause: &Range<usize>) -> bool {
     SEPARABLE_VERBS.iter().any(|(forms, particle)| {
-        forms.contains(&words[at].text.as_str())
-            && clause.clone().any(|k| k != at && k.abs_diff(at) <= 6 && words[k].text == *particle)
+        forms.iter().any(|form| key(form) == words[at].key)
+            && clause.clone().any(|k| k != at && k.abs_diff(at) <= 6 && words[k].key == key(particle))
     })
 }
 
@@ -378,26 +319,26 @@ fn around(words: &[Word], at: usize, clause: &Range<usize>) -> Vec<usize> {
 }
 
 fn has_fund_object(words: &[Word], at: usize, clause: &Range<usize>) -> bool {
-    around(words, at, clause).into_iter().any(|k| FUND_NOUNS.contains(&words[k].text) && !names_proof(words, k, clause))
+    around(words, at, clause).into_iter().any(|k| FUND_NOUNS.contains(&words[k].key) && !names_proof(words, k, clause))
 }
 
 /// The money word only says which proof: "payment receipt", "proof of (the) payment".
 fn names_proof(words: &[Word], noun: usize, clause: &Range<usize>) -> bool {
-    let proof_follows = noun + 1 < clause.end && PROOF_NOUNS.contains(&words[noun + 1].text);
+    let proof_follows = noun + 1 < clause.end && PROOF_NOUNS.contains(&words[noun + 1].key);
     let window = clause.start.max(noun.saturating_sub(4))..noun;
     let proof_of = window
         .clone()
-        .any(|p| PROOF_NOUNS.contains(&words[p].text) && (p + 1..noun).any(|g| GENITIVES.contains(&words[g].text)));
+        .any(|p| PROOF_NOUNS.contains(&words[p].key) && (p + 1..noun).any(|g| GENITIVES.contains(&words[g].key)));
     proof_follows || proof_of
 }
 
 fn has_directive_marker(words: &[Word], clause: &Range<usize>) -> bool {
-    clause.clone().any(|k| DIRECTIVE_MARKERS.contains(&words[k].text))
+    clause.clone().any(|k| DIRECTIVE_MARKERS.contains(&words[k].key))
 }
 
 /// "did you send the payment?", "avez-vous libéré les fonds ?": asking what happened.
 fn reads_as_past_question(words: &[Word], at: usize, clause: &Range<usize>) -> bool {
-    let word = words[at].text.as_str();
+    let word = words[at].key.as_str();
     let (auxiliaries, reach) = if ENGLISH_BASE_FORMS.contains(word) {
         (&ENGLISH_PAST_AUXILIARIES, QUESTION_REACH)
     } else if FRENCH_PARTICIPLE_LOOKALIKES.contains(word) {
@@ -405,24 +346,25 @@ fn reads_as_past_question(words: &[Word], at: usize, clause: &Range<usize>) -> b
     } else {
         return false;
     };
-    let auxiliary = (clause.start..at).rev().take(reach).find(|&k| auxiliaries.contains(&words[k].text));
+    let auxiliary = (clause.start..at).rev().take(reach).find(|&k| auxiliaries.contains(&words[k].key));
     let Some(auxiliary) = auxiliary else { return false };
-    let one_clause = !(auxiliary + 1..at).any(|k| QUESTION_BREAKERS.contains(&words[k].text));
+    let one_clause = !(auxiliary + 1..at).any(|k| QUESTION_BREAKERS.contains(&words[k].key));
     one_clause && !has_directive_marker(words, clause)
 }
 
 /// "the transfer", "a refund": English nouns, unless something asks to carry them out.
 fn reads_as_noun(words: &[Word], at: usize, clause: &Range<usize>) -> bool {
-    if !ENGLISH_BASE_FORMS.contains(&words[at].text) || at == clause.start {
+    if !ENGLISH_BASE_FORMS.contains(&words[at].key) || at == clause.start {
         return false;
     }
-    let after_determiner = DETERMINERS.contains(&words[at - 1].text);
-    let carried_out = (clause.start..at - 1).rev().take(3).any(|k| NOUN_DIRECTIVES.contains(&words[k].text));
+    let after_determiner = DETERMINERS.contains(&words[at - 1].key);
+    let carried_out = (clause.start..at - 1).rev().take(3).any(|k| NOUN_DIRECTIVES.contains(&words[k].key));
     after_determiner && !carried_out && !has_directive_marker(words, clause)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::lexicon::CLAIMS;
     use super::*;
 
     fn texts(text: &str) -> Vec<String> {
@@ -478,7 +420,7 @@ mod tests {
             &NOUN_DIRECTIVES,
             &ADMIN_ACTIONS,
         ];
-        for entry in lists.iter().flat_map(|list| list.iter()) {
+        for entry in lists.iter().flat_map(|list| list.entries()) {
             assert_eq!(texts(entry), [entry], "{entry}");
         }
         for (_, pattern) in CLAIMS {
@@ -490,8 +432,8 @@ mod tests {
 
     #[test]
     fn english_base_forms_are_all_verbs() {
-        for form in ENGLISH_BASE_FORMS.iter() {
-            assert!(is_verb(form), "{form}");
+        for form in ENGLISH_BASE_FORMS.entries() {
+            assert!(is_verb(&key(form)), "{form}");
         }
     }
 

@@ -1,28 +1,44 @@
 //! The words the authority boundary looks for, in the languages of Mostro's users (English,
 //! Spanish, Portuguese, French, German, Italian, and Russian). Every entry is written the way
-//! `boundary::normalise` leaves text: lowercase, accents stripped (`ß` as `ss`), one word per
-//! entry; claim patterns are words separated by spaces, `a|b` for alternatives and a trailing
-//! `?` for an optional word.
+//! `boundary::normalise` leaves readable text: lowercase, accents stripped, one word per entry;
+//! claim patterns are words separated by spaces, `a|b` for alternatives and a trailing `?` for
+//! an optional word. Words are compared by their matching key (`normalise::key`), so look-alike
+//! spellings of an entry match it.
+
+use std::sync::{LazyLock, OnceLock};
 
 use super::boundary::ViolationKind::{self, AuthorityClaim, DisputeClosure, FundInstruction};
+use super::normalise::key;
 
 /// A word list, one string of space-separated words per language (English, Spanish, Portuguese,
-/// French, German, Italian, Russian).
-pub struct Words(&'static [&'static str]);
+/// French, German, Italian, Russian), keyed when first used.
+pub struct Words {
+    lists: &'static [&'static str],
+    keys: OnceLock<Vec<String>>,
+}
 
 impl Words {
-    pub fn contains(&self, word: &str) -> bool {
-        // The substring test is cheap and rules out most lists before any splitting.
-        self.0.iter().any(|language| language.contains(word) && language.split_whitespace().any(|entry| entry == word))
+    const fn new(lists: &'static [&'static str]) -> Words {
+        Words { lists, keys: OnceLock::new() }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &'static str> {
-        self.0.iter().flat_map(|language| language.split_whitespace())
+    /// Whether a word, by its key, is in the list.
+    pub fn contains(&self, word_key: &str) -> bool {
+        self.keys().iter().any(|entry| entry == word_key)
+    }
+
+    /// The entries as written.
+    pub fn entries(&self) -> impl Iterator<Item = &'static str> {
+        self.lists.iter().flat_map(|language| language.split_whitespace())
+    }
+
+    pub fn keys(&self) -> &[String] {
+        self.keys.get_or_init(|| self.entries().map(key).collect())
     }
 }
 
 /// Moving, releasing, paying back or cancelling — forbidden whatever follows.
-pub const FUND_VERBS: Words = Words(&[
+pub static FUND_VERBS: Words = Words::new(&[
     "release pay refund reimburse settle cancel disburse",
     "libera libere liberen liberar suelta suelte soltar desbloquea desbloquee desbloquear paga pague paguen pagar \
      reembolsa reembolse reembolsar liquida liquide liquidar cancela cancele cancelen cancelar anula anule anular",
@@ -32,13 +48,13 @@ pub const FUND_VERBS: Words = Words(&[
      stornieren uberweise uberweisen",
     "rilascia rilasci rilasciare sblocca sblocchi sbloccare liberare paghi pagare rimborsa rimborsi rimborsare \
      annulla annulli annullare cancella cancellare",
-    "отпустите отпусти отпустить освободите освободи разблокируйте разблокируй оплатите оплати заплатите \
+    "отпустите отпусти отпустить освободите освободи разблокируите разблокируи оплатите оплати заплатите \
      заплати верните верни вернуть отмените отмени отменить",
 ]);
 
 /// Sending or handing over — forbidden when the object is money (`FUND_NOUNS`). Amount words
 /// ("amount", "importe", "Betrag") are not money here: "send the date and amount" asks a fact.
-pub const TRANSFER_VERBS: Words = Words(&[
+pub static TRANSFER_VERBS: Words = Words::new(&[
     "send transfer move return give wire forward deposit unlock withdraw",
     "envia envie envien enviar manda mande mandar transfiere transfiera transferir mueve mueva mover devuelve \
      devuelva devolver deposita deposite depositar entrega entregue entregar",
@@ -52,7 +68,7 @@ pub const TRANSFER_VERBS: Words = Words(&[
 ]);
 
 /// Ending the case — forbidden when the object is the dispute or trade (`DISPUTE_NOUNS`).
-pub const CLOSE_VERBS: Words = Words(&[
+pub static CLOSE_VERBS: Words = Words::new(&[
     "close resolve end finish finalize finalise terminate dismiss drop abandon complete",
     "cierra cierre cierren cerrar resuelve resuelva resolver finaliza finalice finalizar termina termine \
      terminar retira retire retirar completa completar",
@@ -62,14 +78,14 @@ pub const CLOSE_VERBS: Words = Words(&[
     "schliesse schliessen schliess beende beenden lose losen abschliessen",
     "chiudi chiuda chiudere risolvi risolva risolvere termini terminare ritira ritiri ritirare concludi \
      concludere finalizza finalizzare",
-    "закройте закрой закрыть завершите заверши завершить отзовите отзови",
+    "закроите закрои закрыть завершите заверши завершить отзовите отзови",
 ]);
 
 /// German verbs split in two (`geben Sie die Sats frei`): a verb form and its particle.
-pub const SEPARABLE_VERBS: &[(&[&str], &str)] =
+pub static SEPARABLE_VERBS: &[(&[&str], &str)] =
     &[(&["gib", "gebe", "geben", "gebt"], "frei"), (&["brich", "breche", "brechen", "brecht"], "ab")];
 
-pub const FUND_NOUNS: Words = Words(&[
+pub static FUND_NOUNS: Words = Words::new(&[
     "funds fund money sats sat satoshis bitcoin bitcoins btc payment escrow",
     "fiat collateral",
     "fondos dinero pago plata deposito satoshi",
@@ -80,7 +96,7 @@ pub const FUND_NOUNS: Words = Words(&[
     "средства деньги биткоин биткоины сатоши саты оплату платеж",
 ]);
 
-pub const DISPUTE_NOUNS: Words = Words(&[
+pub static DISPUTE_NOUNS: Words = Words::new(&[
     "dispute case trade order ticket claim",
     "disputa caso orden operacion intercambio reclamo reclamacion",
     "ordem negociacao operacao reclamacao",
@@ -91,7 +107,7 @@ pub const DISPUTE_NOUNS: Words = Words(&[
 ]);
 
 /// Evidence and facts about a payment: asking for them is a normal clarifying question.
-pub const PROOF_NOUNS: Words = Words(&[
+pub static PROOF_NOUNS: Words = Words::new(&[
     "proof screenshot receipt evidence confirmation reference statement details detail information info date \
      time id number method",
     "comprobante captura recibo prueba evidencia referencia constancia datos detalles fecha informacion hora \
@@ -105,47 +121,59 @@ pub const PROOF_NOUNS: Words = Words(&[
 ]);
 
 /// Words that tie a proof noun to the payment it proves (`proof of payment`).
-pub const GENITIVES: Words = Words(&["of for de del do da du des der di della dello dei para pour fur"]);
+pub static GENITIVES: Words = Words::new(&["of for de del do da du des der di della dello dei para pour fur"]);
 
 /// The human solver: "the solver will close the dispute" describes, it does not instruct.
-pub const SOLVER_NOUNS: Words = Words(&[
+pub static SOLVER_NOUNS: Words = Words::new(&[
     "solver solucionador resolutor resolvedor resolveur loser risolutore решатель human",
     "humano humain mensch umano",
 ]);
 
 /// English base forms that follow `did` in a past-fact question ("did you send the payment?").
-pub const ENGLISH_BASE_FORMS: Words = Words(&[
+pub static ENGLISH_BASE_FORMS: Words = Words::new(&[
     "release pay refund reimburse settle cancel disburse send transfer move return",
     "give wire forward deposit unlock withdraw close resolve end finish finalize",
     "finalise terminate dismiss drop abandon complete",
 ]);
-pub const ENGLISH_PAST_AUXILIARIES: Words = Words(&["did didn"]);
+pub static ENGLISH_PAST_AUXILIARIES: Words = Words::new(&["did didn"]);
 /// Between `did` and the verb, these start another clause: "did you know you can cancel…".
-pub const QUESTION_BREAKERS: Words =
-    Words(&["can could should must will would may might know see read think remember hear realize realise \
+pub static QUESTION_BREAKERS: Words =
+    Words::new(&["can could should must will would may might know see read think remember hear realize realise \
              notice understand forget that so then if"]);
 
 /// French imperatives spelled like their participles once accents go ("libère" / "libéré").
-pub const FRENCH_PARTICIPLE_LOOKALIKES: Words = Words(&["libere annule rembourse ferme cloture"]);
-pub const FRENCH_PAST_AUXILIARIES: Words = Words(&["avez as a ont avons aviez avait avaient"]);
+pub static FRENCH_PARTICIPLE_LOOKALIKES: Words = Words::new(&["libere annule rembourse ferme cloture"]);
+pub static FRENCH_PAST_AUXILIARIES: Words = Words::new(&["avez as a ont avons aviez avait avaient"]);
 
 /// Words that turn a question back into an instruction ("did you see? you must release").
-pub const DIRECTIVE_MARKERS: Words = Words(&[
+pub static DIRECTIVE_MARKERS: Words = Words::new(&[
     "please pls plz kindly must should shall need needs now immediately asap",
     "ahead required veuillez plait devez dois doit maintenant immediatement",
 ]);
 
 /// English determiners: after one, `release`, `transfer`, `refund` are nouns.
-pub const DETERMINERS: Words = Words(&["the a an your my this that his her their our its any no"]);
+pub static DETERMINERS: Words = Words::new(&["the a an your my this that his her their our its any no"]);
 /// Verbs that make such a noun an instruction again ("proceed with the release").
-pub const NOUN_DIRECTIVES: Words =
-    Words(&["proceed execute perform initiate approve authorize authorise process make do", "start trigger"]);
+pub static NOUN_DIRECTIVES: Words =
+    Words::new(&["proceed execute perform initiate approve authorize authorise process make do", "start trigger"]);
 
 /// Admin commands of the Mostro node, after the word `admin`.
-pub const ADMIN_ACTIONS: Words = Words(&["settle cancel release refund add addsolver take takedispute"]);
+pub static ADMIN_ACTIONS: Words = Words::new(&["settle cancel release refund add addsolver take takedispute"]);
+
+/// One word of a claim pattern: its keyed alternatives, and whether it may be left out.
+pub type ClaimSlot = (Vec<String>, bool);
+
+/// `CLAIMS` with every alternative keyed.
+pub static KEYED_CLAIMS: LazyLock<Vec<(ViolationKind, Vec<ClaimSlot>)>> = LazyLock::new(|| {
+    let slot = |slot: &str| match slot.strip_suffix('?') {
+        Some(required) => (required.split('|').map(key).collect(), true),
+        None => (slot.split('|').map(key).collect(), false),
+    };
+    CLAIMS.iter().map(|(kind, pattern)| (*kind, pattern.split_whitespace().map(slot).collect())).collect()
+});
 
 /// Rulings, claimed authority, and statements that funds move or the dispute is over.
-pub const CLAIMS: &[(ViolationKind, &str)] = &[
+pub static CLAIMS: &[(ViolationKind, &str)] = &[
     (AuthorityClaim, "as the|your|a|an? solver|admin|administrator|judge|arbitrator|arbiter|moderator|referee"),
     (AuthorityClaim, "i am|m the|your|a|an? solver|admin|administrator|judge|arbitrator|arbiter|referee"),
     (AuthorityClaim, "i have|ve decided|ruled"),
@@ -188,10 +216,10 @@ pub const CLAIMS: &[(ViolationKind, &str)] = &[
     (AuthorityClaim, "la? mia decisione|sentenza"),
     (AuthorityClaim, "il? mio verdetto"),
     (AuthorityClaim, "a favore dell|del|della|di acquirente|venditore|venditrice|te"),
-    (AuthorityClaim, "как ваш|твой? администратор|судья|арбитр|решатель|модератор|админ"),
+    (AuthorityClaim, "как ваш|твои? администратор|судья|арбитр|решатель|модератор|админ"),
     (AuthorityClaim, "я администратор|судья|арбитр|решатель|админ"),
     (AuthorityClaim, "я решил|решила|постановляю"),
-    (AuthorityClaim, "мое|мой решение|вердикт"),
+    (AuthorityClaim, "мое|мои решение|вердикт"),
     (AuthorityClaim, "в пользу покупателя|продавца"),
     (
         DisputeClosure,

@@ -9,10 +9,49 @@
 
 use serde_json::{Map, Value};
 
-use super::{Classification, Flag, Label, Rationale, ReasoningError, SuggestedAction, Summary};
+use super::{
+    CatalogChoice, Classification, Classified, Flag, Label, Rationale, ReasoningError, SuggestedAction, Summary,
+};
 
 pub const NEXT_STEP_MARKER: &str = "SUGGESTED_NEXT_STEP:";
 pub const RATIONALE_MARKER: &str = "RATIONALE:";
+
+/// Catalog ids a model may name per party, and how long one may be.
+const MAX_CATALOG_IDS: usize = 4;
+const MAX_CATALOG_ID_LEN: usize = 64;
+
+/// The classification and the optional `catalog_questions` object (`{"buyer": [ids], "seller":
+/// [ids]}`); ids are checked for shape here and against the shipped catalog by the caller.
+pub fn classified(reply: &str) -> Result<Classified, ReasoningError> {
+    let classification = classification(reply)?;
+    let object = json_object(reply)?;
+    let catalog = match object.get("catalog_questions") {
+        None | Some(Value::Null) => CatalogChoice::default(),
+        Some(Value::Object(choice)) => {
+            CatalogChoice { buyer: catalog_ids(choice, "buyer")?, seller: catalog_ids(choice, "seller")? }
+        }
+        Some(_) => return Err(malformed("catalog_questions is not an object")),
+    };
+    Ok(Classified { classification, catalog })
+}
+
+fn catalog_ids(choice: &Map<String, Value>, party: &str) -> Result<Vec<String>, ReasoningError> {
+    let values = match choice.get(party) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(values)) if values.len() <= MAX_CATALOG_IDS => values,
+        Some(_) => return Err(malformed("catalog_questions holds more than a short list of ids")),
+    };
+    let id_shaped = |id: &&str| {
+        !id.is_empty()
+            && id.len() <= MAX_CATALOG_ID_LEN
+            && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+    };
+    values
+        .iter()
+        .map(|value| value.as_str().filter(id_shaped).map(str::to_owned))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| malformed("catalog_questions holds something that is not a catalog id"))
+}
 
 pub fn classification(reply: &str) -> Result<Classification, ReasoningError> {
     let object = json_object(reply)?;
@@ -157,6 +196,29 @@ mod tests {
         match classification(reply) {
             Err(ReasoningError::MalformedResponse(why)) => why,
             other => panic!("expected MalformedResponse for {reply}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn catalog_questions_are_optional_and_read_strictly() {
+        let with = |choice: serde_json::Value| {
+            let mut reply = ask();
+            reply["catalog_questions"] = choice;
+            classified(&reply.to_string())
+        };
+        let none = classified(&ask().to_string()).unwrap();
+        assert_eq!(none.catalog, CatalogChoice::default());
+        let chosen = with(json!({"buyer": ["buyer.payment_sent"], "seller": []})).unwrap();
+        assert_eq!(chosen.catalog.buyer, ["buyer.payment_sent"]);
+        assert!(chosen.catalog.seller.is_empty());
+        for bad in [
+            json!("buyer.payment_sent"),
+            json!({"buyer": "buyer.payment_sent"}),
+            json!({"buyer": ["Release the sats now"]}),
+            json!({"seller": ["a", "b", "c", "d", "e"]}),
+            json!({"seller": [""]}),
+        ] {
+            assert!(matches!(with(bad.clone()), Err(ReasoningError::MalformedResponse(_))), "{bad}");
         }
     }
 

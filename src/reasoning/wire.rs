@@ -22,6 +22,7 @@ const RETRY_BACKOFF: Backoff = Backoff { initial: Duration::from_millis(250), ma
 pub enum CallKind {
     Classify,
     Summarize,
+    Guard,
     Health,
 }
 
@@ -30,6 +31,7 @@ impl CallKind {
         match self {
             Self::Classify => "classify",
             Self::Summarize => "summarize",
+            Self::Guard => "guard",
             Self::Health => "health",
         }
     }
@@ -37,7 +39,7 @@ impl CallKind {
     fn temperature(self) -> f64 {
         match self {
             Self::Summarize => 0.2,
-            Self::Classify | Self::Health => 0.0,
+            Self::Classify | Self::Guard | Self::Health => 0.0,
         }
     }
 
@@ -45,6 +47,7 @@ impl CallKind {
         match self {
             Self::Classify => 2048,
             Self::Summarize => 4096,
+            Self::Guard => 32,
             Self::Health => 8,
         }
     }
@@ -78,7 +81,7 @@ pub fn openai_body(model: &str, call: &Call<'_>) -> Value {
     }
     messages.push(json!({"role": "user", "content": call.user}));
     let mut body = json!({"model": model, "messages": messages});
-    if call.kind == CallKind::Classify {
+    if matches!(call.kind, CallKind::Classify | CallKind::Guard) {
         body["response_format"] = json!({"type": "json_object"});
     }
     if !model.starts_with("gpt-5") {

@@ -5,18 +5,19 @@
 use std::time::Duration;
 
 use ractor::ActorProcessingErr;
-use serbero_core::chat::{Inbound, Party};
+use serbero_core::chat::Inbound;
 use serbero_core::dispute::Initiator;
 use serbero_core::escalation::Trigger;
 use serbero_core::mediation::{
-    after_reply, opening, party_text, round_count, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
+    after_reply, opening, round_count, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
 };
 use serbero_core::policy::{self, Decision, Stage};
-use serbero_core::reasoning::{Classification, ClassifyRequest, ReasoningError};
+use serbero_core::reasoning::{CatalogChoice, Classified, ClassifyRequest, Label, ReasoningError};
 use serde_json::json;
 use tracing::{info, warn};
 
 use super::ending;
+use super::questions::{self, Asked};
 use super::record::{self, SessionRow};
 use super::store::TakeState;
 use super::{chat, later, take, Msg, State, Verdict};
@@ -79,7 +80,8 @@ async fn verdict(st: &mut State) -> Result<(), ActorProcessingErr> {
         transcript: &[],
     };
     let answer = st.mediator.reasoner.classify(&st.mediator.bundle, &request).await;
-    let (decision, classification, rationale_id) = judge(st, None, answer, Stage::Opening).await?;
+    let Judged { decision, summary: classification, rationale_id, label, catalog } =
+        judge(st, None, answer, Stage::Opening).await?;
     let id = st.dispute_id.clone();
     let payload = json!({ "dispute_id": id, "decision": decision_name(&decision), "classification": classification });
     let (bundle, now, rid) = (st.mediator.bundle.clone(), st.clock.now(), rationale_id.clone());
@@ -90,20 +92,30 @@ async fn verdict(st: &mut State) -> Result<(), ActorProcessingErr> {
             escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await
         }
         Opening::Take { buyer_text, seller_text } => {
-            st.verdict = Some(Verdict { buyer_text, seller_text, classification, rationale_id });
+            let asked = Asked { buyer_text, seller_text, label, catalog };
+            st.verdict = Some(Verdict { asked, classification, rationale_id });
             take::start(st).await
         }
     }
 }
 
+/// The model's answer through the policy: the decision, the classification summary for the
+/// audit, the rationale id, and what the model chose of the catalog.
+struct Judged {
+    decision: Decision,
+    summary: serde_json::Value,
+    rationale_id: Option<String>,
+    label: Option<Label>,
+    catalog: CatalogChoice,
+}
+
 /// The model's answer through the policy, with its rationale stored and a failure audited.
-/// Returns the decision, the classification summary for the audit, and the rationale id.
 async fn judge(
     st: &mut State,
     session_id: Option<String>,
-    answer: Result<Classification, ReasoningError>,
+    answer: Result<Classified, ReasoningError>,
     stage: Stage,
-) -> Result<(Decision, serde_json::Value, Option<String>), ActorProcessingErr> {
+) -> Result<Judged, ActorProcessingErr> {
     let (bundle, now, reasoner) = (st.mediator.bundle.clone(), st.clock.now(), st.mediator.reasoner.clone());
     let (provider, model) = (reasoner.provider().to_string(), reasoner.model().to_string());
     match answer {
@@ -117,16 +129,17 @@ async fn judge(
                     record::event(tx, session.as_deref(), "reasoning_call_failed", &payload, None, &bundle, now)
                 })
                 .await?;
-            Ok((Decision::Escalate(failure_trigger(&e)), json!(null), None))
+            let decision = Decision::Escalate(failure_trigger(&e));
+            Ok(Judged { decision, summary: json!(null), rationale_id: None, label: None, catalog: Default::default() })
         }
-        Ok(c) => {
+        Ok(Classified { classification: c, catalog }) => {
             let decision = policy::decide(&c, stage);
             let text = c.rationale.0.clone();
             let rid = st.db.write(move |tx| record::rationale(tx, &text, &provider, &model, &bundle, now)).await?;
             let summary = json!({ "classification": c.label.as_str(), "confidence": c.confidence });
             info!(dispute = %st.dispute_id, label = %c.label, confidence = c.confidence, rationale = %rid,
                 decision = decision_name(&decision), "model classified the dispute");
-            Ok((decision, summary, Some(rid)))
+            Ok(Judged { decision, summary, rationale_id: Some(rid), label: Some(c.label), catalog })
         }
     }
 }
@@ -180,28 +193,26 @@ pub(super) async fn after_took(st: &mut State) -> Result<(), ActorProcessingErr>
     info!(dispute = %st.dispute_id, session = %session_id, "mediation session opened");
     arm_timers(st).await?;
     match verdict {
-        Some(v) => send_questions(st, v.buyer_text, v.seller_text, None, SessionState::Opening).await,
+        Some(v) => send_questions(st, v.asked, None, SessionState::Opening).await,
         None => evaluate(st).await,
     }
 }
 
-/// One question to each party, stored with their outbox rows as the session moves `from` →
-/// `awaiting_response`; every text passes the authority boundary first.
+/// One message to each party (`questions`), stored with their outbox rows as the session moves
+/// `from` → `awaiting_response`; a text that may not go out escalates instead.
 async fn send_questions(
     st: &mut State,
-    buyer: String,
-    seller: String,
+    asked: Asked,
     followup: Option<u32>,
     from: SessionState,
 ) -> Result<(), ActorProcessingErr> {
-    let texts = [
-        (Party::Buyer, party_text(Party::Buyer, followup, &buyer)),
-        (Party::Seller, party_text(Party::Seller, followup, &seller)),
-    ];
-    if let Some(violation) = texts.iter().find_map(|(_, text)| policy::boundary_violation(text)) {
-        warn!(dispute = %st.dispute_id, ?violation, "a question to a party crossed the authority boundary");
-        return escalate(st, Trigger::AuthorityBoundaryAttempt, Vec::new(), Vec::new()).await;
-    }
+    let texts = match questions::compose(st, asked, followup).await? {
+        Ok(texts) => texts,
+        Err(why) => {
+            warn!(dispute = %st.dispute_id, %why, "a question to a party was suppressed at the authority boundary");
+            return escalate(st, Trigger::AuthorityBoundaryAttempt, Vec::new(), Vec::new()).await;
+        }
+    };
     let mut prepared = Vec::with_capacity(2);
     for (party, text) in texts {
         prepared.push(chat::prepare(st, party, text)?.await?);
@@ -274,7 +285,8 @@ pub(super) async fn evaluate(st: &mut State) -> Result<(), ActorProcessingErr> {
     };
     let answer = st.mediator.reasoner.classify(&st.mediator.bundle, &request).await;
     let unreachable = matches!(answer, Err(ReasoningError::Unreachable(_) | ReasoningError::Timeout));
-    let (decision, classification, rationale_id) = judge(st, Some(session.session_id.clone()), answer, stage).await?;
+    let judged = judge(st, Some(session.session_id.clone()), answer, stage).await?;
+    let (classification, rationale_id) = (judged.summary.clone(), judged.rationale_id.clone());
     if unreachable {
         return evaluation_failed(st, &session).await;
     }
@@ -291,23 +303,18 @@ pub(super) async fn evaluate(st: &mut State) -> Result<(), ActorProcessingErr> {
             record::evaluation_succeeded(tx, &sid, rounds)
         })
         .await?;
-    act(st, &session, decision, stage, rationale_id).await
+    act(st, &session, judged, stage).await
 }
 
-async fn act(
-    st: &mut State,
-    session: &SessionRow,
-    decision: Decision,
-    stage: Stage,
-    rationale_id: Option<String>,
-) -> Result<(), ActorProcessingErr> {
+async fn act(st: &mut State, session: &SessionRow, judged: Judged, stage: Stage) -> Result<(), ActorProcessingErr> {
     let followup = match stage {
         Stage::Opening => None,
         Stage::FollowUp(n) => Some(n),
     };
+    let Judged { decision, rationale_id, label, catalog, .. } = judged;
     match decision {
         Decision::Ask { buyer_text, seller_text } if followup.is_none() => {
-            send_questions(st, buyer_text, seller_text, None, session.state).await
+            send_questions(st, Asked { buyer_text, seller_text, label, catalog }, None, session.state).await
         }
         Decision::Ask { buyer_text, seller_text } => {
             advance(
@@ -317,7 +324,8 @@ async fn act(
                 SessionState::FollowUpPending,
             )
             .await?;
-            send_questions(st, buyer_text, seller_text, followup, SessionState::FollowUpPending).await
+            let asked = Asked { buyer_text, seller_text, label, catalog };
+            send_questions(st, asked, followup, SessionState::FollowUpPending).await
         }
         Decision::Summarize => {
             advance(st, session, &[SessionState::AwaitingResponse], SessionState::Classified).await?;

@@ -2,6 +2,7 @@
 //! dispute's rows.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serbero_core::catalog::TradeFacts;
 use serbero_core::chat::{Inbound, Party};
 use serbero_core::dispute::DisputeStatus;
 use serbero_core::mediation::is_stale;
@@ -191,9 +192,20 @@ pub(super) fn took(
 ) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE solver_takes SET state = 'took', answered_at = ?2, order_id = ?3, buyer_pubkey = ?4,
-                                 seller_pubkey = ?5, updated_at = ?6
+                                 seller_pubkey = ?5, updated_at = ?6, amount_sats = ?7, fiat_amount = ?8,
+                                 payment_method = ?9
           WHERE dispute_id = ?1 AND state IN ('requested', 'timed_out')",
-        params![dispute_id, answered_at, taken.order_id.to_string(), taken.buyer.to_hex(), taken.seller.to_hex(), now],
+        params![
+            dispute_id,
+            answered_at,
+            taken.order_id.to_string(),
+            taken.buyer.to_hex(),
+            taken.seller.to_hex(),
+            now,
+            taken.amount_sats,
+            taken.fiat_amount,
+            taken.payment_method
+        ],
     )?;
     Ok(())
 }
@@ -281,6 +293,22 @@ pub fn answerable(
         |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
     )
     .optional()
+}
+
+/// The trade's facts as the node stated them when it handed us the dispute, unchecked.
+pub fn trade_facts(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TradeFacts> {
+    conn.query_row(
+        "SELECT amount_sats, fiat_amount, payment_method FROM solver_takes WHERE dispute_id = ?1",
+        [dispute_id],
+        |r| {
+            Ok(TradeFacts {
+                dispute_id: dispute_id.to_owned(),
+                amount_sats: r.get(0)?,
+                fiat_amount: r.get(1)?,
+                payment_method: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Whether a dispute event is one this dispute's take has not recorded yet.

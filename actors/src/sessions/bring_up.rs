@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serbero_core::catalog::Catalog;
 use serbero_core::config::{Config, PromptSettings, ReasoningSettings};
 use serbero_core::prompts::PromptBundle;
 use tracing::{error, info};
@@ -45,6 +46,8 @@ pub fn bring_up_in_background(config: &Config, root: RootRef) {
 
 async fn bring_up(prompts: &PromptSettings, reasoning: &ReasoningSettings) -> Result<BroughtUp, String> {
     let bundle = PromptBundle::load(prompts).map_err(|e| e.to_string())?;
+    // The reviewed catalogs are checked once, as they load: off the runtime, before any session.
+    tokio::task::spawn_blocking(Catalog::shipped).await.map_err(|e| format!("the message catalogs: {e}"))?;
     let reasoner = Reasoner::build(reasoning)?;
     reasoner.health_check().await.map_err(|e| {
         format!(

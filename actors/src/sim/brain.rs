@@ -2,6 +2,7 @@
 //! health probe, classifies by how far the conversation got, and writes summaries, in the shapes
 //! a real model is asked for.
 
+use serbero_core::reasoning::guard::CANDIDATE_OPEN;
 use serde_json::json;
 
 use super::model::{RecordedRequest, Reply};
@@ -17,8 +18,22 @@ pub enum Turn {
     Escalate,
     /// A risk flag (e.g. `fraud_risk`) with a question each, which the policy escalates.
     Flag(&'static str),
+    /// Catalog questions by id for each party (with plain questions beside them, as the
+    /// contract still asks for).
+    Choose { buyer: Vec<String>, seller: Vec<String> },
     /// Exactly this reply, e.g. malformed output or a fooled model's text.
     Raw(String),
+}
+
+/// How the scripted model answers the guard's second-opinion call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardScript {
+    /// Lets everything through: a fooled or careless guard, so the deterministic checks must
+    /// hold on their own (the default, as unkind as a real guard can be).
+    AllowAll,
+    BlockAll,
+    /// Answers prose instead of a verdict.
+    Unclear,
 }
 
 impl Turn {
@@ -34,6 +49,7 @@ pub struct Brain {
     pub opening: Turn,
     pub after_rounds: Vec<Turn>,
     pub summary: String,
+    pub guard: GuardScript,
 }
 
 impl Brain {
@@ -41,13 +57,14 @@ impl Brain {
     pub fn cooperative() -> Self {
         Self {
             opening: Turn::ask(
-                "Did the fiat payment leave your account? Please share the date and the bank reference.",
-                "Has the fiat payment reached your account? Please check your statement and tell us.",
+                "Did the fiat payment leave your account, and on which date and with which bank reference?",
+                "Has the fiat payment reached your account according to your bank statement?",
             ),
             after_rounds: vec![Turn::Summarize],
             summary: "The buyer says the SEPA transfer left on Monday with reference 4711; the seller had not \
                       checked the account since Sunday and now confirms an incoming transfer with that reference."
                 .to_string(),
+            guard: GuardScript::AllowAll,
         }
     }
 
@@ -56,6 +73,13 @@ impl Brain {
         let user = request.user().unwrap_or_default();
         if user == "ping" {
             return Reply::content("pong");
+        }
+        if user.starts_with(CANDIDATE_OPEN) {
+            return Reply::content(match self.guard {
+                GuardScript::AllowAll => r#"{"verdict": "allow"}"#,
+                GuardScript::BlockAll => r#"{"verdict": "block"}"#,
+                GuardScript::Unclear => "This question looks fine to me.",
+            });
         }
         if !user.contains("\"suggested_action\"") {
             return Reply::content(format!(
@@ -86,6 +110,15 @@ fn classification(turn: &Turn) -> String {
         }
         Turn::Summarize => ("coordination_failure_resolvable", "summarize", vec![], "", ""),
         Turn::Escalate => ("not_suitable_for_mediation", "escalate", vec![], "", ""),
+        Turn::Choose { buyer, seller } => {
+            let mut reply: serde_json::Value = serde_json::from_str(&classification(&Turn::ask(
+                "Did you send the fiat payment?",
+                "Did you receive the fiat payment?",
+            )))
+            .expect("our own JSON");
+            reply["catalog_questions"] = json!({ "buyer": buyer, "seller": seller });
+            return reply.to_string();
+        }
         Turn::Flag(flag) => (
             "unclear",
             "ask_clarification",
