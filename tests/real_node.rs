@@ -186,7 +186,9 @@ async fn a_restart_in_the_middle_of_a_take_resumes_it() {
 async fn a_first_contact_demand_the_node_does_not_announce_is_met_on_the_next_try() {
     let node = NodeScript { unannounced_pow_first_contact: 12, ..NodeScript::default() };
     let s = Scene::start(Setup { node, ..Setup::default() }).await;
-    s.wait_for_take(TakeState::Took).await;
+    let sql = format!("SELECT COUNT(*) FROM solver_takes WHERE dispute_id = '{}' AND state = 'took'", s.dispute);
+    let took = wait_for_scalar(&s.db(), &sql, 1, WAIT).await;
+    assert!(took, "never taken; the node received {:#?}", s.node.requests());
     let requests = s.node.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(requests[0].dropped.as_deref().is_some_and(|why| why.contains("first")), "{:?}", requests[0]);

@@ -80,6 +80,9 @@ pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
     let Some(node) = node else {
         debug!(dispute = %st.dispute_id, "node info not known yet; the take waits for it");
         st.timers.take_resend = Some(later(&st.me, TAKE_RESEND_DELAY, || Msg::SendTake));
+        if st.timers.take_deadline.is_none() {
+            arm_deadline(st, st.take_timeout.as_secs() as i64);
+        }
         return Ok(());
     };
     let message = request.message();
@@ -96,6 +99,8 @@ pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
     let publish = relay::Msg::Publish { ticket: TAKE_TICKET, event: Box::new(event), reply_to: st.me.get_derived() };
     st.relay.cast(publish)?;
     st.take_sent = true;
+    // Mining may take long: the try's wait starts once it is out (and again at a relay's OK).
+    arm_deadline(st, st.take_timeout.as_secs() as i64);
     Ok(())
 }
 
@@ -249,7 +254,7 @@ pub(super) async fn on_deadline(st: &mut State) -> Result<(), ActorProcessingErr
                 take.tries_unanswered += 1;
                 take.deadline_at = deadline;
             }
-            arm_deadline(st, st.take_timeout.as_secs() as i64);
+            st.timers.take_deadline = None;
             send(st).await
         }
         Unanswered::Resolved => failed(st, TakeState::Closed, "dispute resolved", None).await,
