@@ -17,6 +17,10 @@ use std::str::FromStr;
 use nostr_sdk::{Keys, PublicKey, RelayUrl};
 use serde::Deserialize;
 
+mod recipients;
+
+pub use recipients::{Format, Formats, Observer, Solver};
+
 const ENV_CONFIG_PATH: &str = "SERBERO_CONFIG";
 const ENV_PRIVATE_KEY: &str = "SERBERO_PRIVATE_KEY";
 const ENV_DB_PATH: &str = "SERBERO_DB_PATH";
@@ -38,6 +42,7 @@ pub struct Config {
     pub mostro: MostroSettings,
     pub relays: Vec<RelayUrl>,
     pub solvers: Vec<Solver>,
+    pub observers: Vec<Observer>,
     pub timeouts: Timeouts,
     pub outbox: OutboxSettings,
     pub mediation: MediationSettings,
@@ -145,13 +150,6 @@ impl FromStr for Permission {
             other => Err(UnknownPermission(other.to_owned())),
         }
     }
-}
-
-/// One `[[solvers]]` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Solver {
-    pub pubkey: PublicKey,
-    pub permission: Permission,
 }
 
 /// Section `[timeouts]`: re-notification of disputes nobody has picked up.
@@ -439,6 +437,7 @@ impl Config {
             mostro: MostroSettings { pubkey: mostro },
             relays,
             solvers,
+            observers: Vec::new(),
             timeouts: Timeouts::default(),
             outbox: OutboxSettings::default(),
             mediation: MediationSettings::default(),
@@ -497,7 +496,8 @@ struct RawConfig {
     serbero: RawSerbero,
     mostro: RawMostro,
     relays: Vec<RawRelay>,
-    solvers: Vec<RawSolver>,
+    solvers: Vec<recipients::RawSolver>,
+    observers: Vec<recipients::RawObserver>,
     timeouts: Timeouts,
     outbox: OutboxSettings,
     mediation: MediationSettings,
@@ -534,13 +534,6 @@ struct RawMostro {
 #[serde(default)]
 struct RawRelay {
     url: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct RawSolver {
-    pubkey: Option<String>,
-    permission: Option<String>,
 }
 
 /// Parses the TOML through the `config` crate, turning every unknown key into a warning.
@@ -612,7 +605,8 @@ impl RawConfig {
             serbero: self.serbero.validate(env)?,
             mostro: MostroSettings { pubkey: parse_public_key("mostro.pubkey", self.mostro.pubkey)? },
             relays: relay_urls(self.relays, warnings)?,
-            solvers: solvers(self.solvers, warnings)?,
+            solvers: recipients::solvers(self.solvers, warnings)?,
+            observers: recipients::observers(self.observers)?,
             timeouts: self.timeouts,
             outbox: self.outbox,
             mediation: self.mediation,
@@ -717,30 +711,6 @@ fn parse_relay_url(key: &str, text: &str) -> Result<RelayUrl, ConfigError> {
         return Err(invalid(key, format!("`{text}` is not a ws:// or wss:// URL")));
     }
     RelayUrl::parse(text).map_err(|error| invalid(key, format!("`{text}` is not a valid relay URL: {error}")))
-}
-
-/// No solvers is allowed (disputes are recorded, nobody is notified); a repeated pubkey is not.
-fn solvers(raw: Vec<RawSolver>, warnings: &mut Vec<String>) -> Result<Vec<Solver>, ConfigError> {
-    if raw.is_empty() {
-        warnings.push("no solvers configured; disputes will be recorded but nobody is notified".to_owned());
-    }
-    let mut first_index: HashMap<PublicKey, usize> = HashMap::new();
-    let mut solvers = Vec::with_capacity(raw.len());
-    for (index, solver) in raw.into_iter().enumerate() {
-        let key = format!("solvers[{index}].pubkey");
-        let pubkey = parse_public_key(&key, solver.pubkey)?;
-        if let Some(first) = first_index.insert(pubkey, index) {
-            return Err(invalid(key, format!("same public key as solvers[{first}].pubkey")));
-        }
-        let permission = match solver.permission {
-            Some(word) => word.parse().map_err(|error: UnknownPermission| {
-                invalid(format!("solvers[{index}].permission"), error.to_string())
-            })?,
-            None => Permission::Read,
-        };
-        solvers.push(Solver { pubkey, permission });
-    }
-    Ok(solvers)
 }
 
 /// Checks the provider and picks up the key; without a key mediation is off for this run, but
@@ -936,8 +906,8 @@ fallback_to_all_solvers = true
         assert_eq!(config.mostro.pubkey, public_key(MOSTRO_HEX));
         let relays: Vec<&str> = config.relays.iter().map(RelayUrl::as_str).collect();
         assert_eq!(relays, ["wss://relay.example", "ws://127.0.0.1:7777"]);
-        let write = Solver { pubkey: public_key(SOLVER_A_HEX), permission: Permission::Write };
-        let read = Solver { pubkey: public_key(SOLVER_B_HEX), permission: Permission::Read };
+        let write = Solver::new(public_key(SOLVER_A_HEX), Permission::Write);
+        let read = Solver::new(public_key(SOLVER_B_HEX), Permission::Read);
         assert_eq!(config.solvers, [write, read]);
         // Debug output lists every field, so one comparison per section covers them all.
         let expected_sections = [

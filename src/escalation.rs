@@ -233,7 +233,7 @@ mod tests {
     use nostr_sdk::Keys;
 
     fn solver(permission: Permission) -> Solver {
-        Solver { pubkey: Keys::generate().public_key(), permission }
+        Solver::new(Keys::generate().public_key(), permission)
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
 /// Mediation and reasoning on against `model`, with the repository's prompts; the parties'
 /// silence and the session's age never run out during the benchmark.
 fn mediation_config(relay: &TestRelay, mostro: &Keys, model: &FakeModel, db: PathBuf) -> Config {
-    let solver = Solver { pubkey: Keys::generate().public_key(), permission: Permission::Read };
+    let solver = Solver::new(Keys::generate().public_key(), Permission::Read);
     let mut config = Config::minimal(Keys::generate(), mostro.public_key(), vec![relay.url()], vec![solver], db);
     config.mediation.enabled = true;
     config.mediation.party_response_timeout_seconds = NEVER_SECONDS;

@@ -99,7 +99,7 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
     for _ in 0..o.solvers {
         inboxes.push(SolverInbox::start(&relay.url()).await?);
     }
-    let solvers = inboxes.iter().map(|i| Solver { pubkey: i.pubkey(), permission: Permission::Read }).collect();
+    let solvers = inboxes.iter().map(|i| Solver::new(i.pubkey(), Permission::Read)).collect();
     let config = Config::minimal(
         Keys::generate(),
         mostro.keys.public_key(),

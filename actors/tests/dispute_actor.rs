@@ -312,7 +312,7 @@ async fn spawn_dispute(
     let args = dispute::Args {
         db_path: db.path().to_path_buf(),
         keys: serbero.clone(),
-        solvers: solvers.iter().map(|k| Solver { pubkey: k.public_key(), permission: Permission::Read }).collect(),
+        solvers: solvers.iter().map(|k| Solver::new(k.public_key(), Permission::Read)).collect(),
         timeouts: Timeouts {
             renotification_seconds: RENOTIFY_AFTER,
             renotification_check_interval_seconds: RENOTIFY_CHECK,

@@ -807,7 +807,7 @@ async fn spawn_dispatcher(
         keys: serbero.clone(),
         solvers: team
             .iter()
-            .map(|(keys, permission)| Solver { pubkey: keys.public_key(), permission: *permission })
+            .map(|(keys, permission)| Solver::new(keys.public_key(), *permission))
             .collect(),
         settings: EscalationSettings {
             enabled: true,

@@ -59,7 +59,7 @@ impl World {
 /// Serbero on `relays` watching `mostro` and notifying `solvers` (read permission), with quick
 /// outbox retries for tests.
 pub fn test_config(serbero: &Keys, mostro: &Keys, relays: Vec<RelayUrl>, solvers: &[PublicKey], db: PathBuf) -> Config {
-    let solvers = solvers.iter().map(|pubkey| Solver { pubkey: *pubkey, permission: Permission::Read }).collect();
+    let solvers = solvers.iter().map(|pubkey| Solver::new(*pubkey, Permission::Read)).collect();
     let mut config = Config::minimal(serbero.clone(), mostro.public_key(), relays, solvers, db);
     config.outbox.retry_initial_seconds = 1;
     config.outbox.retry_max_seconds = 2;
