@@ -18,6 +18,8 @@ use nostr_sdk::{Keys, PublicKey, RelayUrl};
 use serde::Deserialize;
 
 mod recipients;
+mod samples;
+mod secrets;
 
 pub use recipients::{Format, Formats, Observer, Solver};
 
@@ -211,6 +213,10 @@ pub struct MediationSettings {
     /// With `party_questions = "model"`: a separate model call with a fixed guard prompt judges
     /// each question too; a failed or unclear answer suppresses it.
     pub question_guard: bool,
+    /// After a handoff, what the parties write is forwarded once they were silent this long...
+    pub transcript_quiet_seconds: u64,
+    /// ...or this long after the first unforwarded message, whichever comes first.
+    pub transcript_max_wait_seconds: u64,
 }
 
 /// `[mediation].party_questions`.
@@ -239,6 +245,8 @@ impl Default for MediationSettings {
             idle_hibernate_seconds: 60,
             party_questions: PartyQuestions::Catalog,
             question_guard: true,
+            transcript_quiet_seconds: 60,
+            transcript_max_wait_seconds: 300,
         }
     }
 }
@@ -259,7 +267,8 @@ pub struct ReasoningSettings {
     pub request_timeout_seconds: u64,
     /// Extra attempts after the first.
     pub followup_retry_count: u32,
-    /// resolved from the env var named by api_key_env; never from TOML, never logged
+    /// resolved from the env var named by api_key_env, or the file its `_FILE` variant names;
+    /// never from TOML, never logged
     #[serde(skip)]
     pub api_key: Option<String>,
 }
@@ -388,7 +397,7 @@ pub enum ConfigError {
     Invalid { key: String, problem: String },
     #[error(
         "reasoning.api_key: secrets are not read from the file; \
-         set the variable named by reasoning.api_key_env"
+         set the variable named by reasoning.api_key_env, or that name with _FILE to a file holding it"
     )]
     SecretInFile,
 }
@@ -601,12 +610,18 @@ fn with_dot_after_index(message: &str) -> String {
 
 impl RawConfig {
     fn validate(self, env: EnvLookup, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
+        let serbero = self.serbero.validate(env, warnings)?;
+        let us = serbero.keys.public_key();
+        let mostro = self.mostro.validate(&us)?;
+        let relays = relay_urls(self.relays, warnings)?;
+        let solvers = recipients::solvers(self.solvers, &us, warnings)?;
+        let observers = recipients::observers(self.observers, &us, &solvers)?;
         let config = Config {
-            serbero: self.serbero.validate(env)?,
-            mostro: MostroSettings { pubkey: parse_public_key("mostro.pubkey", self.mostro.pubkey)? },
-            relays: relay_urls(self.relays, warnings)?,
-            solvers: recipients::solvers(self.solvers, warnings)?,
-            observers: recipients::observers(self.observers)?,
+            serbero,
+            mostro,
+            relays,
+            solvers,
+            observers,
             timeouts: self.timeouts,
             outbox: self.outbox,
             mediation: self.mediation,
@@ -623,17 +638,18 @@ impl RawConfig {
 }
 
 impl RawSerbero {
-    fn validate(self, env: EnvLookup) -> Result<SerberoSettings, ConfigError> {
-        let (secret, key) = match env_override(env, ENV_PRIVATE_KEY) {
-            Some(secret) => (Some(secret), "serbero.private_key (from SERBERO_PRIVATE_KEY)"),
-            None => (self.private_key, "serbero.private_key"),
+    fn validate(self, env: EnvLookup, warnings: &mut Vec<String>) -> Result<SerberoSettings, ConfigError> {
+        let (secret, key) = match secrets::from_env(env, "serbero.private_key", ENV_PRIVATE_KEY, warnings)? {
+            Some(secret) => (Some(secret.value), format!("serbero.private_key (from {})", secret.variable)),
+            None => (self.private_key, "serbero.private_key".to_owned()),
         };
-        let secret = secret
-            .filter(|secret| !secret.trim().is_empty())
-            .ok_or_else(|| missing(key, "set it in the file or in SERBERO_PRIVATE_KEY"))?;
+        let secret = secret.filter(|secret| !secret.trim().is_empty()).ok_or_else(|| {
+            missing(&key, "set it in the file, in SERBERO_PRIVATE_KEY or in a file named by SERBERO_PRIVATE_KEY_FILE")
+        })?;
         // The parser's own error is not shown: it may quote part of the secret.
         let keys = Keys::parse(secret.trim())
-            .map_err(|_| invalid(key, "not a valid secret key (expected 64 hex characters or nsec1…)"))?;
+            .map_err(|_| invalid(&key, "not a valid secret key (expected 64 hex characters or nsec1…)"))?;
+        samples::refuse_sample_secret(&key, &keys.public_key())?;
         let db_path = env_override(env, ENV_DB_PATH)
             .map(PathBuf::from)
             .or(self.db_path)
@@ -652,6 +668,22 @@ impl RawSerbero {
             },
         };
         Ok(SerberoSettings { keys, db_path, log_level, log_format })
+    }
+}
+
+impl RawMostro {
+    /// The node's key must be the operator's node's: neither the sample's nor Serbero's own.
+    fn validate(self, us: &PublicKey) -> Result<MostroSettings, ConfigError> {
+        const KEY: &str = "mostro.pubkey";
+        let pubkey = parse_public_key(KEY, self.pubkey)?;
+        samples::refuse_sample_public(KEY, &pubkey, "your Mostro node's")?;
+        if pubkey == *us {
+            return Err(invalid(
+                KEY,
+                "same as Serbero's own public key (serbero.private_key); Serbero needs a key of its own, not the node's",
+            ));
+        }
+        Ok(MostroSettings { pubkey })
     }
 }
 
@@ -732,11 +764,14 @@ fn resolve_reasoning(
         return Ok(reasoning);
     }
     let variable = reasoning.api_key_env.trim();
-    reasoning.api_key = if variable.is_empty() { None } else { env_override(env, variable) };
+    reasoning.api_key = match variable {
+        "" => None,
+        name => secrets::from_env(env, "reasoning.api_key", name, warnings)?.map(|secret| secret.value),
+    };
     if reasoning.api_key.is_none() {
         let absence = match variable {
             "" => "reasoning.api_key_env is empty".to_owned(),
-            name => format!("${name} is not set"),
+            name => format!("neither ${name} nor ${} is set", secrets::file_variable(name)),
         };
         warnings.push(format!("reasoning.enabled is true but {absence}; mediation will stay disabled this run"));
         reasoning.enabled = false;
@@ -759,6 +794,8 @@ fn check_intervals(config: &Config) -> Result<(), ConfigError> {
         ("mediation.solver_auth_retry_max_attempts", u64::from(mediation.solver_auth_retry_max_attempts)),
         ("mediation.take_timeout_seconds", mediation.take_timeout_seconds),
         ("mediation.idle_hibernate_seconds", mediation.idle_hibernate_seconds),
+        ("mediation.transcript_quiet_seconds", mediation.transcript_quiet_seconds),
+        ("mediation.transcript_max_wait_seconds", mediation.transcript_max_wait_seconds),
         ("outbox.max_attempts", u64::from(outbox.max_attempts)),
         ("outbox.retry_initial_seconds", outbox.retry_initial_seconds),
         ("outbox.retry_max_seconds", outbox.retry_max_seconds),
@@ -793,29 +830,32 @@ fn warn_if_handoffs_unroutable(config: &Config, warnings: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the configuration refuses, to protect the operator.
+    mod protection;
     use nostr_sdk::ToBech32;
 
-    // Throwaway keys, used only here.
-    const SECRET_HEX: &str = "7e50a2f283e6b0a956e764c349ac89790b5958299ebe73e32839266a62f27051";
-    const SECRET_PUBKEY_HEX: &str = "7d6b44a4278fe1685958d9c6877095cc8a73869852f22abcd01166cfa3b77954";
-    const MOSTRO_HEX: &str = "c87b13496d09755b8b432dc70e1b398eea81885bc567bacfb658e4bd5a0e6dcc";
-    const SOLVER_A_HEX: &str = "1710bbebbed9973aaa7e245911a7d1f45b8b935712bc702adffd01483a4b9a05";
-    const SOLVER_B_HEX: &str = "3553040e844fcb60372e77c6c1a1dacc5f6e3b715e8290c018301f8b13cbd4c1";
+    // Throwaway keys, used only here (not the shipped sample's: those are refused).
+    pub(super) const SECRET_HEX: &str = "77f501c954ef64c9565f382871017161421147cb8243af54708990de609194c4";
+    pub(super) const SECRET_PUBKEY_HEX: &str = "b61eeceb40f034619096bb182d42429a1c8e6b8cd61cceee0cee858c6eb2585f";
+    pub(super) const MOSTRO_HEX: &str = "1724a77bc001a73a715e289274f139961bf0ea0a86b86d9c5e48802aebf6b366";
+    pub(super) const SOLVER_A_HEX: &str = "f8ac194bd211350f68f6b326cde9c5252f4803acdb1ffe44591b7febd2c16c07";
+    pub(super) const SOLVER_B_HEX: &str = "7a480e912c31a947a2d5617bdefb85237e99b7ae51e9ebdfcd5d6fec393cb2db";
 
     /// The smallest valid file; cases break it with `replace` or extend it by appending sections.
-    fn base() -> String {
+    pub(super) fn base() -> String {
         format!(
             "[serbero]\nprivate_key = \"{SECRET_HEX}\"\n\n[mostro]\npubkey = \"{MOSTRO_HEX}\"\n\n\
              [[relays]]\nurl = \"wss://relay.example\"\n\n"
         )
     }
 
-    fn solver_section(pubkey: &str, extra: &str) -> String {
+    pub(super) fn solver_section(pubkey: &str, extra: &str) -> String {
         format!("[[solvers]]\npubkey = \"{pubkey}\"\n{extra}\n")
     }
 
     /// Parses with the given environment instead of the process one.
-    fn parse_with_env(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    pub(super) fn parse_with_env(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         let lookup = |name: &str| vars.iter().find(|(var, _)| *var == name).map(|(_, value)| value.to_string());
         parse(text, PathBuf::from(INLINE_ORIGIN), &lookup)
     }
@@ -831,7 +871,7 @@ mod tests {
         }
     }
 
-    fn public_key(hex: &str) -> PublicKey {
+    pub(super) fn public_key(hex: &str) -> PublicKey {
         PublicKey::parse(hex).unwrap()
     }
 
@@ -869,6 +909,8 @@ session_timeout_seconds = 0
 idle_hibernate_seconds = 5
 party_questions = "model"
 question_guard = false
+transcript_quiet_seconds = 4
+transcript_max_wait_seconds = 40
 
 [reasoning]
 provider = "anthropic"
@@ -936,6 +978,8 @@ fallback_to_all_solvers = true
                     idle_hibernate_seconds: 5,
                     party_questions: PartyQuestions::Model,
                     question_guard: false,
+                    transcript_quiet_seconds: 4,
+                    transcript_max_wait_seconds: 40,
                 }
             ),
             format!(
@@ -1186,7 +1230,8 @@ fallback_to_all_solvers = true
             assert!(!without_key.config.reasoning.enabled && without_key.config.reasoning.api_key.is_none());
             assert_eq!(
                 without_key.warnings,
-                ["reasoning.enabled is true but $LLM_KEY is not set; mediation will stay disabled this run"]
+                ["reasoning.enabled is true but neither $LLM_KEY nor $LLM_KEY_FILE is set; \
+                     mediation will stay disabled this run"]
             );
         }
         let blank_name = parse_with_env(&enabled.replace("LLM_KEY", " "), &[]).unwrap();
@@ -1271,10 +1316,33 @@ fallback_to_all_solvers = true
         );
     }
 
+    /// The sample's keys are public, so it loads only once the operator replaced them: a key of
+    /// their own (here through the environment) and their node's and solvers' public keys.
     #[test]
-    fn shipped_sample_loads_without_warnings() {
-        let loaded = Config::from_toml_str(include_str!("../serbero.toml")).unwrap();
+    fn shipped_sample_loads_without_warnings_once_its_keys_are_replaced() {
+        let sample = include_str!("../serbero.toml");
+        let untouched = parse_with_env(sample, &[]).unwrap_err().to_string();
+        assert!(untouched.starts_with("serbero.private_key: the sample key published in serbero.toml"), "{untouched}");
+        let own_key = Keys::generate().secret_key().to_secret_hex();
+        let env = [(ENV_PRIVATE_KEY, own_key.as_str())];
+        let replacements = [
+            ("npub1epa3xjtdp964hz6r9hrsuxee3m4grzzmc4nm4naktrjt6kswdhxqxkzlyd", MOSTRO_HEX, "mostro.pubkey"),
+            ("npub1zugth6a7mxtn42n7y3v3rf7373dchy6hz278q2kll5q5swjtngzs5vmecm", SOLVER_A_HEX, "solvers[0].pubkey"),
+            ("npub1x4fsgr5yfl9kqdewwlrvrgw6e30kuwm3t6pfpsqcxq0cky7t6nqswx6zst", SOLVER_B_HEX, "solvers[1].pubkey"),
+        ];
+        let mut edited = sample.to_owned();
+        for (placeholder, real, key) in replacements {
+            let message = parse_with_env(&edited, &env).unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!("{key}: a placeholder key from the shipped serbero.toml")),
+                "{message}"
+            );
+            edited = edited.replace(placeholder, real);
+        }
+        let loaded = parse_with_env(&edited, &env).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.config.serbero.keys.secret_key().to_secret_hex(), own_key);
+        assert!(loaded.config.observers.is_empty(), "the observer example is commented out");
         let permissions: Vec<Permission> = loaded.config.solvers.iter().map(|solver| solver.permission).collect();
         assert_eq!(permissions, [Permission::Read, Permission::Write]);
         assert_eq!(loaded.config.relays[0].as_str(), "wss://relay.mostro.network");

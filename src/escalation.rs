@@ -8,6 +8,7 @@ use nostr_sdk::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Permission, Solver};
+use crate::solver_dm::{HandoffReason, Subject};
 
 /// Why a dispute needs a human. The snake_case names are stored and sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -153,6 +154,19 @@ pub fn handoff_text(package: &HandoffPackage) -> String {
     )
 }
 
+/// The subject of a handoff DM's Mostrix form: a solver who has the session's alert already
+/// (`alerted`) gets the package without a second alert; anyone else is alerted by this one.
+pub fn handoff_subject(package: &HandoffPackage, alerted: bool) -> Subject {
+    if alerted {
+        return Subject::HandoffPackage;
+    }
+    match (&package.session_id, Trigger::parse(&package.trigger)) {
+        (None, _) => Subject::CouldNotStart,
+        (Some(_), Some(trigger)) => Subject::HandedOff(HandoffReason::Escalated(trigger)),
+        (Some(_), None) => Subject::HandedOff(HandoffReason::Unrecognised),
+    }
+}
+
 /// What the dispatcher knows of the dispute a handoff names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisputeFacts {
@@ -231,6 +245,30 @@ fn loose_dispute_id(payload: &str) -> String {
 mod tests {
     use super::*;
     use nostr_sdk::Keys;
+
+    #[test]
+    fn a_handoff_alerts_only_whoever_the_alert_missed() {
+        let package = |session: Option<&str>, trigger: &str| HandoffPackage {
+            dispute_id: "d".into(),
+            session_id: session.map(str::to_string),
+            trigger: trigger.into(),
+            evidence_refs: vec![],
+            prompt_bundle_id: "b".into(),
+            policy_hash: "h".into(),
+            rationale_refs: vec![],
+            assembled_at: 0,
+        };
+        let cases = [
+            (package(Some("s"), "fraud_indicator"), true, "handoff package"),
+            (package(None, "low_confidence"), true, "handoff package"),
+            (package(Some("s"), "fraud_indicator"), false, "handed off: fraud_indicator"),
+            (package(None, "low_confidence"), false, "mediation could not start"),
+            (package(Some("s"), "from_the_future"), false, "handed off: escalated"),
+        ];
+        for (package, alerted, subject) in cases {
+            assert_eq!(handoff_subject(&package, alerted).to_string(), subject);
+        }
+    }
 
     fn solver(permission: Permission) -> Solver {
         Solver::new(Keys::generate().public_key(), permission)

@@ -53,6 +53,13 @@ pub enum HandoffError {
     Db(#[from] rusqlite::Error),
 }
 
+/// The outbox key of a solver's escalation alert (`scope`: the session id, or `dispute`). The
+/// dispatcher looks up its Mostrix copy: a solver who has that alert gets the handoff package
+/// without a second alert.
+pub fn alert_key(dispute_id: &str, scope: &str, trigger: Trigger, solver_hex: &str) -> String {
+    format!("alert:{dispute_id}:{scope}:{trigger}:{solver_hex}")
+}
+
 /// Records the escalation in `tx`; see the module docs.
 pub fn recommend(tx: &Transaction<'_>, r: &Recommendation, now: i64) -> Result<Recorded, HandoffError> {
     match &r.session_id {

@@ -375,8 +375,7 @@ mod tests {
         assert_eq!(party_text(Party::Buyer, None, " Did you pay? "), "Buyer: Did you pay?");
         assert_eq!(party_text(Party::Seller, Some(2), "Any news?"), "Round 2. Seller: Any news?");
         let (a, b) = (Keys::generate().public_key(), Keys::generate().public_key());
-        let solvers =
-            [Solver::new(a, Permission::Read), Solver::new(b, Permission::Write)];
+        let solvers = [Solver::new(a, Permission::Read), Solver::new(b, Permission::Write)];
         assert_eq!(recipients(Some(&b.to_hex()), &solvers), [b]);
         assert_eq!(recipients(Some(&Keys::generate().public_key().to_hex()), &solvers), [a, b]);
         assert_eq!(recipients(None, &solvers), [a, b]);

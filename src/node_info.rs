@@ -78,6 +78,68 @@ impl NodeInfo {
     }
 }
 
+/// What the node's `serbero` tag says about us, as the operator should hear it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Announcement {
+    /// The node announces our key: it vouches for us as its assistant.
+    Ours,
+    /// The node announces another key as its Serbero.
+    Foreign(PublicKey),
+    /// The node announces no Serbero (mostrod before 0.19.1, or `serbero_pubkey` unset).
+    Absent,
+}
+
+/// How loud a log line is; the daemon maps it onto its logger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+}
+
+impl Announcement {
+    pub fn of(info: &NodeInfo, us: &PublicKey) -> Self {
+        match info.serbero {
+            None => Announcement::Absent,
+            Some(key) if key == *us => Announcement::Ours,
+            Some(key) => Announcement::Foreign(key),
+        }
+    }
+
+    /// The line the operator reads; `us` is named so a foreign announcement can be fixed.
+    pub fn log_line(&self, us: &PublicKey) -> (LogLevel, String) {
+        match self {
+            Announcement::Ours => (
+                LogLevel::Info,
+                "the Mostro node vouches for us: its info event announces our key as its Serbero".to_owned(),
+            ),
+            Announcement::Foreign(announced) => (
+                LogLevel::Warn,
+                format!(
+                    "the Mostro node announces another key as its Serbero ({}), not ours ({}): apps will label \
+                     this Serbero as a human solver, and on mostrod 0.19.1 or later the node registered that key \
+                     as its assistant; if this Serbero is meant to be it, set the node's serbero_pubkey to our key",
+                    announced.to_hex(),
+                    us.to_hex()
+                ),
+            ),
+            Announcement::Absent => (
+                LogLevel::Debug,
+                "the Mostro node announces no Serbero key (mostrod before 0.19.1, or serbero_pubkey unset)".to_owned(),
+            ),
+        }
+    }
+}
+
+/// Whether the info event `info` calls for the announcement check's log line: the first one
+/// seen (`previous` is `None`), then only one that changes the announced key.
+pub fn announcement_to_log(previous: Option<&NodeInfo>, info: &NodeInfo, us: &PublicKey) -> Option<Announcement> {
+    match previous {
+        Some(previous) if previous.serbero == info.serbero => None,
+        _ => Some(Announcement::of(info, us)),
+    }
+}
+
 /// Checks that `event` is the node's own info event and reads its tags. A tag with a value that
 /// does not parse is an error rather than a silent default: a wrong transport or difficulty would
 /// make every message to the node vanish.
@@ -165,6 +227,41 @@ mod tests {
             let got: Vec<u8> = (1..=4).map(|attempt| node.wrap_options_for_attempt(attempt).pow).collect();
             assert_eq!(got, want, "{node:?}");
         }
+    }
+
+    #[test]
+    fn the_announcement_is_logged_on_the_first_info_event_and_when_the_key_changes() {
+        let (us, them, others) = (Keys::generate().public_key(), Keys::generate().public_key(), Keys::generate());
+        let announcing = |serbero: Option<PublicKey>| NodeInfo { serbero, ..NodeInfo::default() };
+        let (ours, foreign, absent) = (announcing(Some(us)), announcing(Some(them)), announcing(None));
+        let other_foreign = announcing(Some(others.public_key()));
+        let more_pow = NodeInfo { pow: 8, ..ours.clone() };
+        // (info seen before this boot's current one, current one, what is logged)
+        let cases: [(Option<&NodeInfo>, &NodeInfo, Option<Announcement>); 11] = [
+            (None, &ours, Some(Announcement::Ours)),
+            (None, &foreign, Some(Announcement::Foreign(them))),
+            (None, &absent, Some(Announcement::Absent)),
+            (Some(&ours), &more_pow, None),
+            (Some(&ours), &ours, None),
+            (Some(&foreign), &foreign, None),
+            (Some(&absent), &absent, None),
+            (Some(&absent), &foreign, Some(Announcement::Foreign(them))),
+            (Some(&foreign), &ours, Some(Announcement::Ours)),
+            (Some(&ours), &absent, Some(Announcement::Absent)),
+            (Some(&foreign), &other_foreign, Some(Announcement::Foreign(others.public_key()))),
+        ];
+        for (previous, info, want) in cases {
+            assert_eq!(announcement_to_log(previous, info, &us), want, "{previous:?} then {info:?}");
+        }
+        let levels: Vec<LogLevel> = [Announcement::Ours, Announcement::Foreign(them), Announcement::Absent]
+            .iter()
+            .map(|announcement| announcement.log_line(&us).0)
+            .collect();
+        assert_eq!(levels, [LogLevel::Info, LogLevel::Warn, LogLevel::Debug]);
+        let (_, warning) = Announcement::Foreign(them).log_line(&us);
+        assert!(warning.contains(&them.to_hex()) && warning.contains(&us.to_hex()), "{warning}");
+        assert!(warning.contains("human solver") && warning.contains("serbero_pubkey"), "{warning}");
+        assert!(Announcement::Ours.log_line(&us).1.contains("vouches for us"));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011", "solver_takes"),
     migration!(12, "0012", "take_evidence"),
     migration!(13, "0013", "trade_facts"),
+    migration!(14, "0014", "message_formats"),
+    migration!(15, "0015", "handoff_forwarding"),
 ];
 
 /// The newest schema version this build understands.

@@ -112,10 +112,12 @@ fn assert_each_solver_got_each_dispute_once(world: &World, inboxes: &[SolverInbo
 /// One row per idempotency key, all `sent`, and what the solvers received is the stored event.
 fn assert_outbox_has_one_sent_row_per_key(db: &Path, inboxes: &[SolverInbox]) {
     let rows = query(db, "SELECT idempotency_key, status, event_id FROM outbox");
-    assert_eq!(rows.len(), DISPUTES as usize * inboxes.len(), "outbox rows: {}", outbox_summary(db));
+    // Each DM in both forms (a gift wrap and a Mostrix send-dm), each its own row.
+    assert_eq!(rows.len(), DISPUTES as usize * inboxes.len() * 2, "outbox rows: {}", outbox_summary(db));
     let by_key: HashMap<&str, (&str, &str)> =
         rows.iter().map(|r| (r[0].as_str(), (r[1].as_str(), r[2].as_str()))).collect();
     assert_eq!(by_key.len(), rows.len(), "an idempotency key appears twice");
+    assert!(rows.iter().all(|r| r[1] == "sent"), "every form delivered: {}", outbox_summary(db));
     for inbox in inboxes {
         for dm in inbox.messages() {
             let key = format!("initial:{}:{}", dispute_of(&dm.text), inbox.pubkey().to_hex());

@@ -42,7 +42,7 @@ async fn a_cooperative_dispute_ends_in_a_summary_for_the_solver() {
         .map(|kind| s.events(kind))
         .collect();
     assert_eq!(counts, [1, 1, 2, 1]);
-    assert_eq!(s.take().unwrap().0, TakeState::Closed.as_str());
+    assert_eq!(s.take().unwrap().0, TakeState::Took.as_str(), "kept open to forward the parties' words");
     let pinned = rows(
         &s.db(),
         "SELECT DISTINCT policy_hash FROM mediation_sessions
@@ -55,7 +55,7 @@ async fn a_cooperative_dispute_ends_in_a_summary_for_the_solver() {
         &format!("SELECT rationale_text FROM reasoning_rationales WHERE rationale_id = '{}'", rationale_ids[0]),
     );
     assert_eq!(rationale, ["Both accounts agree on the reference."]);
-    assert!(s.session().await.is_none(), "the finished session stopped");
+    assert!(s.session().await.is_some(), "the session stays to forward what the parties write");
     let status = serbero::status::StatusReport::read(&s.db()).unwrap();
     assert_eq!(status.sessions_by_state, [("closed".to_string(), 1)], "{status}");
     s.daemon.stop().await;
@@ -143,7 +143,11 @@ async fn the_round_limit_escalates_with_the_reply_that_reached_it_as_evidence() 
     assert!(replies.contains(&evidence[0]), "evidence {evidence:?} is one of the replies {replies:?}");
     let alert = dm_containing(&s.solver, "Trigger: round_limit").await.expect("alert");
     assert!(alert.text.contains("Serbero has stopped writing to the parties"));
-    assert_eq!(s.take().unwrap().0, TakeState::Closed.as_str(), "no more messages to the parties");
+    assert_eq!(s.take().unwrap().0, TakeState::Took.as_str(), "held, to forward the parties' words");
+    assert_eq!(
+        scalar(&s.db(), "SELECT COUNT(*) FROM outbox WHERE notif_type = 'party_message' AND status = 'pending'"),
+        0
+    );
     s.daemon.stop().await;
 }
 

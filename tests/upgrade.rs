@@ -38,7 +38,9 @@ fn upstream_database(db: &Path, solver_hex: &str) {
     .unwrap();
 }
 
-const OLD_NOTIFICATIONS: &str = "SELECT * FROM notifications ORDER BY id LIMIT 2";
+/// The upstream columns, which keep their values (later versions only add columns).
+const OLD_NOTIFICATIONS: &str =
+    "SELECT id, dispute_id, solver_pubkey, sent_at, status, error_message, notif_type FROM notifications ORDER BY id LIMIT 2";
 const OLD_TRANSITIONS: &str = "SELECT * FROM dispute_state_transitions ORDER BY id LIMIT 1";
 const DISPUTE_FACTS: &str =
     "SELECT dispute_id, event_id, mostro_pubkey, initiator_role, dispute_status, event_timestamp, detected_at FROM disputes ORDER BY dispute_id";

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use nostr_sdk::ToBech32;
-use serbero_core::config::Loaded;
+use serbero_core::config::{Format, Loaded};
 
 use crate::status::StatusReport;
 
@@ -27,7 +27,14 @@ pub fn print_check_config(loaded: &Loaded) {
     }
     println!("solvers ({}):", c.solvers.len());
     for s in &c.solvers {
-        println!("  {} ({})", s.pubkey.to_bech32().unwrap_or_default(), s.permission);
+        println!("  {} ({}; {})", s.pubkey.to_bech32().unwrap_or_default(), s.permission, s.formats);
+    }
+    if c.solvers.iter().any(|s| s.formats.contains(Format::Mostrix)) {
+        println!("  Mostrix reads Serbero's messages once a solver lists Serbero's npub in trusted_dm_senders");
+    }
+    println!("observers ({}):", c.observers.len());
+    for o in &c.observers {
+        println!("  {} ({})", o.pubkey.to_bech32().unwrap_or_default(), o.formats);
     }
     let t = &c.timeouts;
     println!(

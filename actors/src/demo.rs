@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::daemon;
 use crate::root::{self, RootRef};
-use crate::sim::{free_port, SimMostro, SolverInbox, TestRelay};
+use crate::sim::{free_port, MostrixInbox, SimMostro, SolverInbox, TestRelay};
 use crate::status::StatusReport;
 
 pub mod mediation;
@@ -62,14 +62,18 @@ async fn lifecycle(stage: &mut Stage) -> anyhow::Result<()> {
         &[("serbero", serbero.public_key()), ("mostro", mostro.keys.public_key())],
     );
     let daemon = RunningDaemon::start(config).await?;
-    let played = play(stage, &mostro).await;
+    // Solver 2 also runs Mostrix, trusting Serbero: the same messages appear in its SERBERO pane.
+    let keys = stage.solvers[1].inbox.keys.clone();
+    let pane = MostrixInbox::start(keys, vec![serbero.public_key()], &stage.relay.url()).await?;
+    let played = play(stage, &mostro, &pane).await;
     let outcome = stage.finish(daemon, played).await;
+    pane.stop().await;
     mostro.disconnect().await;
     outcome
 }
 
 /// The scenario: one dispute from `initiated` to `settled`.
-async fn play(stage: &mut Stage, mostro: &SimMostro) -> anyhow::Result<()> {
+async fn play(stage: &mut Stage, mostro: &SimMostro, pane: &MostrixInbox) -> anyhow::Result<()> {
     let id = fresh_dispute_id();
     stage.say("mostro", format!("opens dispute {id} (initiator: buyer)"));
     mostro.publish(&id, "initiated", "buyer", &[]).await?;
@@ -89,6 +93,20 @@ async fn play(stage: &mut Stage, mostro: &SimMostro) -> anyhow::Result<()> {
     stage.say("serbero", "dispute resolved; its lifecycle in dispute_state_transitions:");
     for step in lifecycle {
         println!("            {step}");
+    }
+    show_pane(stage, pane, &id).await
+}
+
+/// What solver 2's Mostrix shows in the dispute's SERBERO tab: the same three messages, each
+/// under its header line.
+async fn show_pane(stage: &Stage, pane: &MostrixInbox, id: &str) -> anyhow::Result<()> {
+    if !pane.wait_for(3, STEP_TIMEOUT).await {
+        bail!("solver 2's Mostrix pane holds {} messages, not 3", pane.messages().len());
+    }
+    stage.say(stage.solvers[1].label, "in Mostrix, the dispute's SERBERO tab lists (subject, alert):");
+    for message in pane.pane(id) {
+        let alert = if message.needs_action() { "alerts" } else { "-" };
+        println!("            {:<28} {alert}", message.subject);
     }
     Ok(())
 }

@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use nostr_sdk::{Keys, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use serbero_core::config::{OutboxSettings, Solver, Timeouts};
+use serbero_core::config::{Observer, OutboxSettings, Solver, Timeouts};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::lifecycle::{intake, Effects, Intake, LifecycleState};
 use serbero_core::notification::{self as text, NotifType};
+use serbero_core::solver_dm::Subject;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::outbox::{self, Draft, Outbox, Wiring};
+use crate::outbox::{self, Directory, Draft, Outbox, Wiring};
 use crate::relay::{self, DisputesObserved, PublishOutcome, RelayRef};
 use crate::tasks::Ticker;
 
@@ -69,6 +70,8 @@ pub struct Args {
     pub db_path: PathBuf,
     pub keys: Keys,
     pub solvers: Vec<Solver>,
+    /// Told when a dispute Serbero mediated is resolved.
+    pub observers: Vec<Observer>,
     pub timeouts: Timeouts,
     pub outbox: OutboxSettings,
     pub relay: RelayRef,
@@ -80,6 +83,8 @@ pub struct State {
     outbox: Outbox,
     keys: Keys,
     solvers: Vec<Solver>,
+    observers: Vec<Observer>,
+    directory: Directory,
     renotify_after: i64,
     revisions: Option<DerivedActorRef<DisputesObserved>>,
     clock: Clock,
@@ -107,7 +112,9 @@ impl Actor for Dispute {
             db,
             outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
             keys: args.keys,
+            directory: Directory::new(&args.solvers, &args.observers),
             solvers: args.solvers,
+            observers: args.observers,
             renotify_after: args.timeouts.renotification_seconds as i64,
             revisions: None,
             clock: args.clock,
@@ -208,12 +215,12 @@ async fn on_observed(st: &mut State, events: Vec<DisputeEvent>) -> Result<(), Ac
         .filter(|(_, effects)| effects.transition.as_ref().is_some_and(|t| t.to == LifecycleState::Resolved))
         .map(|(event, _)| (event.dispute_id.clone(), event.status.to_string()))
         .collect();
-    let reports = report::reports(&mut st.db, &st.solvers, resolved).await?;
+    let reports = report::reports(&mut st.db, &st.solvers, &st.observers, resolved).await?;
     drafts.extend(reports.iter().flat_map(|r| r.drafts.clone()));
     for r in &reports {
-        info!(dispute = %r.dispute_id, solvers = r.drafts.len(), "mediation resolution report sent");
+        info!(dispute = %r.dispute_id, recipients = r.drafts.len(), "mediation resolution report sent");
     }
-    let messages = outbox::build_all(&st.keys, drafts).await?;
+    let messages = outbox::build_all(&st.keys, &st.directory, drafts).await?;
     let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
     st.db
         .write(move |tx| {
@@ -260,17 +267,26 @@ fn log_effects(event: &DisputeEvent, effects: &Effects) {
 
 fn notification_drafts(solvers: &[Solver], event: &DisputeEvent, effects: &Effects) -> Vec<Draft> {
     let Some(kind) = effects.notify else { return Vec::new() };
-    let body = match kind {
-        NotifType::Initial => text::initial_text(&event.dispute_id, event.initiator, event.created_at),
-        NotifType::Assignment => text::assignment_text(&event.dispute_id, event.assigned_solver.as_deref()),
+    let (subject, body) = match kind {
+        NotifType::Initial => (Subject::New, text::initial_text(&event.dispute_id, event.initiator, event.created_at)),
+        NotifType::Assignment => {
+            (Subject::Taken, text::assignment_text(&event.dispute_id, event.assigned_solver.as_deref()))
+        }
         NotifType::ReNotification => return Vec::new(),
     };
-    drafts_for_all(solvers, &event.dispute_id, kind, 0, &body)
+    drafts_for_all(solvers, &event.dispute_id, kind, 0, &subject, &body)
 }
 
-fn drafts_for_all(solvers: &[Solver], dispute_id: &str, kind: NotifType, round: u32, body: &str) -> Vec<Draft> {
+fn drafts_for_all(
+    solvers: &[Solver],
+    dispute_id: &str,
+    kind: NotifType,
+    round: u32,
+    subject: &Subject,
+    body: &str,
+) -> Vec<Draft> {
     let to: Vec<_> = solvers.iter().map(|s| s.pubkey).collect();
-    Draft::to_each(&to, dispute_id, kind.as_str(), body, |solver| {
+    Draft::to_each(&to, dispute_id, kind.as_str(), subject, body, |solver| {
         kind.idempotency_key(dispute_id, &solver.to_hex(), round)
     })
 }
@@ -300,11 +316,13 @@ async fn on_renotify_tick(st: &mut State) -> Result<(), ActorProcessingErr> {
     let drafts = due
         .iter()
         .flat_map(|d| {
-            let body = text::re_notification_text(&d.dispute_id, d.state, now - d.event_timestamp);
-            drafts_for_all(&st.solvers, &d.dispute_id, NotifType::ReNotification, d.next_round, &body)
+            let elapsed = now - d.event_timestamp;
+            let body = text::re_notification_text(&d.dispute_id, d.state, elapsed);
+            let subject = Subject::Unattended { minutes: elapsed / 60 };
+            drafts_for_all(&st.solvers, &d.dispute_id, NotifType::ReNotification, d.next_round, &subject, &body)
         })
         .collect();
-    let messages = outbox::build_all(&st.keys, drafts).await?;
+    let messages = outbox::build_all(&st.keys, &st.directory, drafts).await?;
     let ledger = st.outbox.ledger().clone();
     st.db
         .write(move |tx| {

@@ -12,12 +12,12 @@ use std::time::Duration;
 use nostr_sdk::Keys;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serbero_core::config::{EscalationSettings, OutboxSettings, Solver};
-use serbero_core::escalation::{decide, handoff_text, Decision, Route};
+use serbero_core::escalation::{decide, handoff_subject, handoff_text, Decision, Route};
 use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::outbox::{self, Draft, Outbox, Wiring};
+use crate::outbox::{self, Directory, Draft, Outbox, Wiring};
 use crate::relay::{PublishOutcome, RelayRef};
 use crate::tasks::Ticker;
 
@@ -68,6 +68,7 @@ pub struct State {
     outbox: Outbox,
     keys: Keys,
     solvers: Vec<Solver>,
+    directory: Directory,
     fallback_to_all: bool,
     /// Unroutable handoffs above this id are looked at again; set low at start (the
     /// configuration may have been fixed) and raised as the re-check pages through them.
@@ -92,6 +93,7 @@ impl Actor for EscalationDispatcher {
             db,
             outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
             keys: args.keys,
+            directory: Directory::new(&args.solvers, &[]),
             solvers: args.solvers,
             fallback_to_all: args.settings.fallback_to_all_solvers,
             recheck_after: -1,
@@ -170,14 +172,22 @@ async fn decide_batch(st: &mut State, batch: Vec<store::Pending>) -> Result<(), 
                 if let Some(e) = lookup_error {
                     return Err(e);
                 }
-                out.push(decision);
+                let alerted = match &decision {
+                    Decision::Dispatch { package, route } => route
+                        .recipients()
+                        .iter()
+                        .map(|to| store::alerted(c, package, &to.to_hex()))
+                        .collect::<Result<_, _>>()?,
+                    _ => Vec::new(),
+                };
+                out.push((decision, alerted));
             }
             Ok(out)
         })
         .await?;
     let mut steps = Vec::with_capacity(decisions.len());
-    for (p, decision) in batch.iter().zip(decisions) {
-        steps.push(step_for(&st.keys, st.solvers.len(), p, decision).await?);
+    for (p, (decision, alerted)) in batch.iter().zip(decisions) {
+        steps.push(step_for(&st.keys, &st.directory, st.solvers.len(), p, decision, alerted).await?);
     }
     let (ledger, now, solver_count) = (st.outbox.ledger().clone(), st.clock.now(), st.solvers.len());
     st.db
@@ -203,12 +213,15 @@ async fn decide_batch(st: &mut State, batch: Vec<store::Pending>) -> Result<(), 
     Ok(())
 }
 
-/// Logs the decision and, for a dispatch, builds each recipient's DM.
+/// Logs the decision and, for a dispatch, builds each recipient's DM (`alerted`: whether each
+/// recipient has the session's alert already).
 async fn step_for(
     keys: &Keys,
+    directory: &Directory,
     solvers: usize,
     p: &store::Pending,
     decision: Decision,
+    alerted: Vec<bool>,
 ) -> Result<Step, ActorProcessingErr> {
     let handoff = p.handoff_event_id;
     Ok(match decision {
@@ -231,15 +244,17 @@ async fn step_for(
             let body = handoff_text(&package);
             let drafts = recipients
                 .iter()
-                .map(|to| Draft {
+                .zip(alerted.into_iter().chain(std::iter::repeat(false)))
+                .map(|(to, alerted)| Draft {
                     idempotency_key: store::idempotency_key(handoff, &to.to_hex()),
                     dispute_id: Some(package.dispute_id.clone()),
                     recipient: *to,
                     notif_type: store::NOTIF_TYPE.to_string(),
+                    subject: handoff_subject(&package, alerted),
                     body: body.clone(),
                 })
                 .collect();
-            let messages = outbox::build_all(keys, drafts).await?;
+            let messages = outbox::build_all(keys, directory, drafts).await?;
             let target_solver = recipients.iter().map(|r| r.to_hex()).collect::<Vec<_>>().join(",");
             info!(handoff, dispute_id = %package.dispute_id, recipients = recipients.len(), fallback = route.is_fallback(), targeted = matches!(route, Route::Targeted(_)), "dispatching handoff");
             let dispatch = store::NewDispatch {

@@ -7,14 +7,17 @@
 
 pub(crate) mod store;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use nostr_sdk::{Event, JsonUtil, Keys, PublicKey};
 use ractor::DerivedActorRef;
 use serbero_core::backoff::Backoff;
-use serbero_core::config::OutboxSettings;
+use serbero_core::config::{Format, Formats, Observer, OutboxSettings, Solver};
 use serbero_core::delivery::RetryPolicy;
-use serbero_core::dm::gift_wrapped_dm;
+use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
+use serbero_core::milestone::{self, Milestone};
+use serbero_core::solver_dm::{dispute_uuid, mostrix_text, Subject};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
@@ -25,22 +28,24 @@ use crate::relay::{self, PublishOutcome, RelayRef};
 /// Rows claimed per dispatch; more due rows are taken on the next wake-up, at once.
 const CLAIM_BATCH: usize = 1000;
 
-/// A DM to build: who gets what, and under which key.
+/// A DM to build: who gets what, and under which key. `subject` heads its Mostrix form.
 #[derive(Debug, Clone)]
 pub struct Draft {
     pub idempotency_key: String,
     pub dispute_id: Option<String>,
     pub recipient: PublicKey,
     pub notif_type: String,
+    pub subject: Subject,
     pub body: String,
 }
 
 impl Draft {
-    /// The same `body` for every one of `recipients`, each under the key `key` gives it.
+    /// The same message for every one of `recipients`, each under the key `key` gives it.
     pub fn to_each(
         recipients: &[PublicKey],
         dispute_id: &str,
         notif_type: &str,
+        subject: &Subject,
         body: &str,
         key: impl Fn(&PublicKey) -> String,
     ) -> Vec<Draft> {
@@ -51,43 +56,81 @@ impl Draft {
                 dispute_id: Some(dispute_id.to_string()),
                 recipient: *recipient,
                 notif_type: notif_type.to_string(),
+                subject: subject.clone(),
                 body: body.to_string(),
             })
             .collect()
     }
 }
 
-/// A built DM, ready to be stored.
+/// Each observer's line for `milestone` of `dispute_id` in `scope` (a session id, or `dispute`).
+pub fn to_observers(observers: &[Observer], dispute_id: &str, milestone: &Milestone, scope: &str) -> Vec<Draft> {
+    let to: Vec<PublicKey> = observers.iter().map(|o| o.pubkey).collect();
+    let (subject, line) = (milestone.subject(), milestone.line(dispute_id));
+    Draft::to_each(&to, dispute_id, milestone::NOTIF_TYPE, &subject, &line, |observer| {
+        milestone.idempotency_key(dispute_id, scope, &observer.to_hex())
+    })
+}
+
+/// The forms each configured recipient takes (`formats` of `[[solvers]]` and `[[observers]]`).
+#[derive(Debug, Clone, Default)]
+pub struct Directory(HashMap<PublicKey, Formats>);
+
+impl Directory {
+    pub fn new(solvers: &[Solver], observers: &[Observer]) -> Self {
+        let solvers = solvers.iter().map(|s| (s.pubkey, s.formats));
+        Self(solvers.chain(observers.iter().map(|o| (o.pubkey, o.formats))).collect())
+    }
+
+    /// A key the configuration does not list takes both forms.
+    pub fn formats(&self, recipient: &PublicKey) -> Formats {
+        self.0.get(recipient).copied().unwrap_or_default()
+    }
+}
+
+/// A built DM, ready to be stored. `body` is the text as sent.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub idempotency_key: String,
     pub dispute_id: Option<String>,
     pub recipient: String,
     pub notif_type: String,
+    /// `None` for a message that is not a DM to a solver or an observer (a party's chat).
+    pub format: Option<Format>,
     pub body: String,
     pub event_id: String,
     pub event_json: String,
 }
 
-/// Builds every draft's gift wrap, spread over the runtime's worker threads (each costs two
-/// NIP-44 encryptions and two signatures).
-pub async fn build_all(sender: &Keys, drafts: Vec<Draft>) -> Result<Vec<NewMessage>, anyhow::Error> {
-    let tasks: Vec<_> = drafts
+/// The outbox key of one form of a message keyed `key`: the gift wrap keeps the key the
+/// earlier versions gave it (so an upgrade re-sends nothing), the other form adds its name.
+pub fn form_key(key: &str, format: Format) -> String {
+    match format {
+        Format::Nip17 => key.to_string(),
+        Format::Mostrix => format!("{key}:{format}"),
+    }
+}
+
+/// One form of one draft, to sign.
+struct Copy {
+    draft: Draft,
+    format: Format,
+}
+
+/// Builds every draft in each form its recipient takes, each form its own row under its own key
+/// (so each is retried on its own), spread over the runtime's worker threads (each costs NIP-44
+/// encryptions and signatures). A dispute id Mostrix cannot link (not a UUID) gets the gift
+/// wrap only, whatever the recipient's formats.
+pub async fn build_all(
+    sender: &Keys,
+    directory: &Directory,
+    drafts: Vec<Draft>,
+) -> Result<Vec<NewMessage>, anyhow::Error> {
+    let tasks: Vec<_> = copies(directory, drafts)
         .into_iter()
-        .map(|draft| {
+        .map(|copy| {
             let sender = sender.clone();
-            tokio::spawn(async move {
-                let event = gift_wrapped_dm(&sender, &draft.recipient, &draft.body).await?;
-                Ok::<_, anyhow::Error>(NewMessage {
-                    idempotency_key: draft.idempotency_key,
-                    dispute_id: draft.dispute_id,
-                    recipient: draft.recipient.to_hex(),
-                    notif_type: draft.notif_type,
-                    body: draft.body,
-                    event_id: event.id.to_hex(),
-                    event_json: event.as_json(),
-                })
-            })
+            tokio::spawn(async move { sign(&sender, copy).await })
         })
         .collect();
     let mut built = Vec::with_capacity(tasks.len());
@@ -95,6 +138,51 @@ pub async fn build_all(sender: &Keys, drafts: Vec<Draft>) -> Result<Vec<NewMessa
         built.push(task.await??);
     }
     Ok(built)
+}
+
+fn copies(directory: &Directory, drafts: Vec<Draft>) -> Vec<Copy> {
+    let mut copies = Vec::with_capacity(drafts.len() * 2);
+    for draft in drafts {
+        let linkable = draft.dispute_id.as_deref().and_then(dispute_uuid).is_some();
+        let mut formats: Vec<Format> =
+            directory.formats(&draft.recipient).iter().filter(|f| *f == Format::Nip17 || linkable).collect();
+        if !linkable {
+            debug!(dispute = ?draft.dispute_id, kind = %draft.notif_type, "dispute id is not a UUID: gift wrap only");
+            formats = vec![Format::Nip17];
+        }
+        copies.extend(formats.into_iter().map(|format| Copy { draft: draft.clone(), format }));
+    }
+    copies
+}
+
+async fn sign(sender: &Keys, copy: Copy) -> Result<NewMessage, anyhow::Error> {
+    let Copy { draft, format } = copy;
+    let (idempotency_key, body, event) = match format {
+        Format::Nip17 => {
+            let event = gift_wrapped_dm(sender, &draft.recipient, &draft.body).await?;
+            (draft.idempotency_key, draft.body, event)
+        }
+        Format::Mostrix => {
+            let dispute = draft
+                .dispute_id
+                .as_deref()
+                .and_then(dispute_uuid)
+                .ok_or_else(|| anyhow::anyhow!("a send-dm needs a UUID dispute id"))?;
+            let text = mostrix_text(dispute, &draft.subject, &draft.body);
+            let event = mostrix_dm(sender, &draft.recipient, dispute, &text)?;
+            (form_key(&draft.idempotency_key, format), text, event)
+        }
+    };
+    Ok(NewMessage {
+        idempotency_key,
+        dispute_id: draft.dispute_id,
+        recipient: draft.recipient.to_hex(),
+        notif_type: draft.notif_type,
+        format: Some(format),
+        body,
+        event_id: event.id.to_hex(),
+        event_json: event.as_json(),
+    })
 }
 
 /// Who owns the rows, which incarnation holds the claims, and the retry rules.
@@ -114,6 +202,7 @@ pub struct Settled {
     pub dispute_id: Option<String>,
     pub recipient: String,
     pub notif_type: String,
+    pub format: Option<String>,
     pub attempts: u32,
     pub idempotency_key: String,
     pub result: SettledAs,
@@ -129,14 +218,15 @@ pub enum SettledAs {
 impl Settled {
     pub fn log(&self) {
         let (id, kind, to) = (self.id, &self.notif_type, &self.recipient);
+        let format = self.format.as_deref().unwrap_or("-");
         let dispute = self.dispute_id.as_deref().unwrap_or("-");
         match &self.result {
-            SettledAs::Sent { relays } => debug!(id, %kind, %dispute, %to, %relays, "dm delivered"),
+            SettledAs::Sent { relays } => debug!(id, %kind, %format, %dispute, %to, %relays, "dm delivered"),
             SettledAs::Retry { at, error } => {
-                warn!(id, %kind, %dispute, %to, attempts = self.attempts, retry_at = at, %error, "dm not delivered; will retry")
+                warn!(id, %kind, %format, %dispute, %to, attempts = self.attempts, retry_at = at, %error, "dm not delivered; will retry")
             }
             SettledAs::DeadLettered { error } => {
-                error!(id, %kind, %dispute, %to, attempts = self.attempts, %error, "dm dead-lettered: giving up")
+                error!(id, %kind, %format, %dispute, %to, attempts = self.attempts, %error, "dm dead-lettered: giving up")
             }
         }
     }

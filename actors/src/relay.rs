@@ -194,7 +194,7 @@ impl Actor for Relay {
             Msg::NodeInfoObserved(info) => {
                 let newer = st.node_info.as_ref().is_none_or(|known| info.created_at > known.created_at);
                 if newer && st.node_info.as_ref() != Some(&info) {
-                    inbound::log_node_info(&info, &st.us);
+                    inbound::log_node_info(st.node_info.as_ref(), &info, &st.us);
                     st.node_info_sinks.retain(|sink| sink.send_message(NodeInfoChanged(info.clone())).is_ok());
                     st.node_info = Some(info);
                 }

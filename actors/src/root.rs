@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
 use crate::escalation::{self, EscalationDispatcher, EscalationRef};
 use crate::health::TreeView;
+use crate::outbox::Directory;
 use crate::prometheus;
 use crate::relay::{self, Relay, RelayRef};
 use crate::session::Mediator;
@@ -287,6 +288,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 db_path: PathBuf::from(&cfg.serbero.db_path),
                 keys: cfg.serbero.keys.clone(),
                 solvers: cfg.solvers.clone(),
+                observers: cfg.observers.clone(),
                 timeouts: cfg.timeouts.clone(),
                 outbox: cfg.outbox.clone(),
                 relay,
@@ -337,6 +339,8 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 bundle: up.bundle,
                 settings: cfg.mediation.clone(),
                 solvers: cfg.solvers.clone(),
+                observers: cfg.observers.clone(),
+                directory: Directory::new(&cfg.solvers, &cfg.observers),
                 escalation: st.escalation.clone(),
                 evaluation_retry: Duration::from_secs(cfg.reasoning.request_timeout_seconds.max(1)),
                 hibernate_after: Duration::from_secs(cfg.mediation.idle_hibernate_seconds),

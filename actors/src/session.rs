@@ -11,8 +11,10 @@
 //! Calls: relay (node info). Casts: relay (publish, chat watches), auth_retry (take outcomes),
 //! escalation dispatcher (prepared handoffs).
 
+mod brief;
 mod chat;
 mod ending;
+mod forward;
 mod idle;
 mod mediate;
 mod questions;
@@ -27,7 +29,7 @@ use std::time::Duration;
 use nostr_sdk::{Keys, PublicKey};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::chat::{Channel, Gate};
-use serbero_core::config::{MediationSettings, OutboxSettings, Solver};
+use serbero_core::config::{MediationSettings, Observer, OutboxSettings, Solver};
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::mediation::SessionState;
 use serbero_core::prompts::PromptBundle;
@@ -38,7 +40,7 @@ use crate::auth_retry::AuthRetryRef;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::escalation::EscalationRef;
-use crate::outbox::{Outbox, Wiring};
+use crate::outbox::{Directory, Outbox, Wiring};
 use crate::reasoning::Reasoner;
 use crate::relay::{ChatEvent, NodeMessage, PublishOutcome, RelayRef};
 use crate::tasks::TaskGuard;
@@ -77,6 +79,8 @@ pub enum Msg {
     AuthorizationLost,
     /// Nothing happened for `idle_hibernate_seconds`: leave memory if still idle.
     Idle,
+    /// The parties stopped writing after a handoff: forward what they wrote.
+    BurstEnd,
     Published(PublishOutcome),
     DeliveryDue,
     /// Where the take and the mediation stand; also a FIFO barrier for earlier casts.
@@ -104,6 +108,10 @@ pub struct Mediator {
     pub bundle: Arc<PromptBundle>,
     pub settings: MediationSettings,
     pub solvers: Vec<Solver>,
+    /// Told of each milestone of each session.
+    pub observers: Vec<Observer>,
+    /// The forms solvers and observers take.
+    pub directory: Directory,
     pub escalation: Option<EscalationRef>,
     /// Wait before asking the model again after a failed evaluation: as long as one call may
     /// take (`[reasoning].request_timeout_seconds`).
@@ -184,6 +192,8 @@ pub struct State {
     take_sent: bool,
     /// Nothing left to do but deliver what the outbox holds.
     winding_down: bool,
+    /// When the current burst of post-handoff party messages began.
+    burst_began: Option<i64>,
     timers: Timers,
     clock: Clock,
 }
@@ -198,6 +208,7 @@ struct Timers {
     session_deadline: Option<TaskGuard>,
     evaluation_retry: Option<TaskGuard>,
     idle: Option<TaskGuard>,
+    burst_end: Option<TaskGuard>,
 }
 
 pub struct MediationSession;
@@ -240,6 +251,7 @@ impl Actor for MediationSession {
             received,
             take_sent: false,
             winding_down: false,
+            burst_began: None,
             timers: Timers::default(),
             clock: args.clock,
         })
@@ -304,6 +316,7 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
         Msg::SessionTimeout => mediate::on_session_timeout(st).await,
         Msg::AuthorizationLost => mediate::on_authorization_lost(st).await,
         Msg::Idle => idle::on_idle(st).await,
+        Msg::BurstEnd => forward::send_transcript(st).await,
         Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome).await,
         Msg::Published(outcome) => {
             st.outbox.settle(&mut st.db, outcome, record::audit).await?;

@@ -1,7 +1,8 @@
 //! Stand-ins for the outside world, used by `serbero demo`, the end-to-end tests and the
 //! benchmark: an in-process relay, a bare Mostro key that publishes dispute events, a simulated
 //! mostrod ([`FakeNode`]), dispute parties, a model endpoint, and solvers whose inboxes unwrap
-//! the DMs they receive.
+//! the DMs they receive: as a generic NIP-17 client ([`SolverInbox`]) or as Mostrix's SERBERO
+//! pane ([`MostrixInbox`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,12 +19,14 @@ use tokio::task::JoinHandle;
 mod brain;
 mod fake_node;
 mod model;
+mod mostrix;
 mod party;
 mod reader;
 
 pub use brain::*;
 pub use fake_node::*;
 pub use model::*;
+pub use mostrix::*;
 pub use party::*;
 
 /// A real websocket relay on loopback, with limits raised for bursts of test traffic.

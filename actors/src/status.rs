@@ -21,6 +21,8 @@ pub struct Notification {
     pub sent_at: i64,
     pub dispute_id: String,
     pub notif_type: String,
+    /// `nip17` or `mostrix`.
+    pub format: Option<String>,
     pub status: String,
     pub solver: String,
     pub error: Option<String>,
@@ -145,7 +147,7 @@ pub(crate) fn with_zeros<const N: usize>(known: [&str; N], found: Vec<(String, u
 
 fn recent_notifications(conn: &Connection) -> rusqlite::Result<Vec<Notification>> {
     conn.prepare(
-        "SELECT sent_at, dispute_id, notif_type, status, solver_pubkey, error_message
+        "SELECT sent_at, dispute_id, notif_type, status, solver_pubkey, error_message, format
            FROM notifications ORDER BY id DESC LIMIT ?1",
     )?
     .query_map([RECENT], |r| {
@@ -153,6 +155,7 @@ fn recent_notifications(conn: &Connection) -> rusqlite::Result<Vec<Notification>
             sent_at: r.get(0)?,
             dispute_id: r.get(1)?,
             notif_type: r.get(2)?,
+            format: r.get(6)?,
             status: r.get(3)?,
             solver: r.get(4)?,
             error: r.get(5)?,
@@ -243,9 +246,10 @@ impl fmt::Display for StatusReport {
             let error = n.error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default();
             writeln!(
                 f,
-                "  {}  {:<15} {:<6} dispute {}  solver {}…{error}",
+                "  {}  {:<15} {:<7} {:<6} dispute {}  solver {}…{error}",
                 when(n.sent_at),
                 n.notif_type,
+                n.format.as_deref().unwrap_or("-"),
                 n.status,
                 n.dispute_id,
                 short(&n.solver)

@@ -313,6 +313,7 @@ async fn spawn_dispute(
         db_path: db.path().to_path_buf(),
         keys: serbero.clone(),
         solvers: solvers.iter().map(|k| Solver::new(k.public_key(), Permission::Read)).collect(),
+        observers: Vec::new(),
         timeouts: Timeouts {
             renotification_seconds: RENOTIFY_AFTER,
             renotification_check_interval_seconds: RENOTIFY_CHECK,

@@ -805,10 +805,7 @@ async fn spawn_dispatcher(
     let args = escalation::Args {
         db_path: db.path().to_path_buf(),
         keys: serbero.clone(),
-        solvers: team
-            .iter()
-            .map(|(keys, permission)| Solver::new(keys.public_key(), *permission))
-            .collect(),
+        solvers: team.iter().map(|(keys, permission)| Solver::new(keys.public_key(), *permission)).collect(),
         settings: EscalationSettings {
             enabled: true,
             dispatch_interval_seconds: DISPATCH_INTERVAL,

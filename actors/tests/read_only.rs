@@ -1,8 +1,9 @@
 //! Serbero never settles or cancels a dispute: no code path can send `admin-settle` or
 //! `admin-cancel`. Proven on the sources of the daemon (`src/`, `actors/src/`, test modules
 //! aside): the two actions are never named; Mostro messages are built only by the take request
-//! in `src/take.rs`; and the one place that wraps a message for the node checks it against the
-//! read-only list first. The simulated node and parties in `actors/src/sim/` speak as the node
+//! in `src/take.rs` and by the solvers' `send-dm` in `src/dm.rs`, which names no other action;
+//! and the one place that wraps a message for the node checks it against the read-only list
+//! first. The simulated node and parties in `actors/src/sim/` speak as the node
 //! and as trade parties, so they may build other messages, but never these two either.
 
 mod sources;
@@ -20,6 +21,8 @@ const MESSAGE_BUILDERS: &[&str] =
 const WRAPPERS: &[&str] = &["wrap_message_with(", "wrap_message_nip44(", "wrap_message("];
 
 const TAKE_MODULE: &str = "src/take.rs";
+/// Builds the Mostrix-readable DMs to solvers: `send-dm` only, addressed to a solver's key.
+const SOLVER_DM: &str = "src/dm.rs";
 const SENDER: &str = "actors/src/session/take.rs";
 const SIMULATORS: &str = "actors/src/sim/";
 
@@ -37,12 +40,16 @@ fn no_source_names_a_fund_moving_action() {
 #[test]
 fn mostro_messages_are_built_only_by_the_take_request() {
     let builders = files_using(MESSAGE_BUILDERS);
-    assert_eq!(builders, [TAKE_MODULE], "Mostro messages built outside the take request");
+    assert_eq!(builders, [SOLVER_DM, TAKE_MODULE], "Mostro messages built outside the take request and the send-dm");
+    let sources = production_sources();
+    let dm = &sources.iter().find(|(file, _)| file == SOLVER_DM).expect("send-dm source").1;
+    let actions: Vec<&str> = dm.match_indices("Action::").map(|(at, _)| &dm[at..at + 14]).collect();
+    assert_eq!(actions, ["Action::SendDm"], "the send-dm builder names `SendDm` and no other action");
 }
 
 #[test]
 fn the_only_wrap_for_the_node_follows_the_read_only_check() {
-    assert_eq!(files_using(WRAPPERS), [SENDER]);
+    assert_eq!(files_using(WRAPPERS), [SENDER, SOLVER_DM]);
     let sources = production_sources();
     let code = &sources.iter().find(|(file, _)| file == SENDER).expect("sender source").1;
     let wraps: Vec<usize> = code.match_indices("wrap_message_with(").map(|(at, _)| at).collect();

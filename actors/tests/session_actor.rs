@@ -68,6 +68,8 @@ impl Script {
             bundle: Arc::new(PromptBundle::load(&paths).unwrap()),
             settings: MediationSettings::default(),
             solvers: Vec::new(),
+            observers: Vec::new(),
+            directory: Default::default(),
             escalation: None,
             evaluation_retry: Duration::from_millis(100),
             hibernate_after: Duration::from_secs(60),

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use nostr_sdk::PublicKey;
 use serde::Deserialize;
 
-use super::{invalid, parse_public_key, ConfigError, Permission, UnknownPermission};
+use super::{invalid, parse_public_key, samples, ConfigError, Permission, UnknownPermission};
 
 /// One form a message travels in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,7 +143,11 @@ fn formats(key: String, words: Option<Vec<String>>) -> Result<Formats, ConfigErr
 }
 
 /// No solvers is allowed (disputes are recorded, nobody is notified); a repeated pubkey is not.
-pub(super) fn solvers(raw: Vec<RawSolver>, warnings: &mut Vec<String>) -> Result<Vec<Solver>, ConfigError> {
+pub(super) fn solvers(
+    raw: Vec<RawSolver>,
+    us: &PublicKey,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Solver>, ConfigError> {
     if raw.is_empty() {
         warnings.push("no solvers configured; disputes will be recorded but nobody is notified".to_owned());
     }
@@ -151,7 +155,7 @@ pub(super) fn solvers(raw: Vec<RawSolver>, warnings: &mut Vec<String>) -> Result
     let mut solvers = Vec::with_capacity(raw.len());
     for (index, solver) in raw.into_iter().enumerate() {
         let key = format!("solvers[{index}].pubkey");
-        let pubkey = parse_public_key(&key, solver.pubkey)?;
+        let pubkey = recipient_key(&key, solver.pubkey, us, "a solver's")?;
         if let Some(first) = first_index.insert(pubkey, index) {
             return Err(invalid(key, format!("same public key as solvers[{first}].pubkey")));
         }
@@ -167,14 +171,42 @@ pub(super) fn solvers(raw: Vec<RawSolver>, warnings: &mut Vec<String>) -> Result
     Ok(solvers)
 }
 
-pub(super) fn observers(raw: Vec<RawObserver>) -> Result<Vec<Observer>, ConfigError> {
+/// Each observer once, and none that is also a solver: a key gets one kind of message.
+pub(super) fn observers(
+    raw: Vec<RawObserver>,
+    us: &PublicKey,
+    solvers: &[Solver],
+) -> Result<Vec<Observer>, ConfigError> {
+    let mut first_index: HashMap<PublicKey, usize> = HashMap::new();
     let mut observers = Vec::with_capacity(raw.len());
     for (index, observer) in raw.into_iter().enumerate() {
-        let pubkey = parse_public_key(&format!("observers[{index}].pubkey"), observer.pubkey)?;
+        let key = format!("observers[{index}].pubkey");
+        let pubkey = recipient_key(&key, observer.pubkey, us, "an observer's")?;
+        if let Some(first) = first_index.insert(pubkey, index) {
+            return Err(invalid(key, format!("same public key as observers[{first}].pubkey")));
+        }
+        if let Some(solver) = solvers.iter().position(|solver| solver.pubkey == pubkey) {
+            let problem =
+                format!("same public key as solvers[{solver}].pubkey; a key is a solver or an observer, not both");
+            return Err(invalid(key, problem));
+        }
         let formats = formats(format!("observers[{index}].formats"), observer.formats)?;
         observers.push(Observer { pubkey, formats });
     }
     Ok(observers)
+}
+
+/// A recipient's key: a valid public key, not a sample placeholder, not Serbero's own.
+fn recipient_key(key: &str, text: Option<String>, us: &PublicKey, whose: &str) -> Result<PublicKey, ConfigError> {
+    let pubkey = parse_public_key(key, text)?;
+    samples::refuse_sample_public(key, &pubkey, whose)?;
+    if pubkey == *us {
+        return Err(invalid(
+            key,
+            "Serbero's own public key (serbero.private_key); Serbero would send messages to itself",
+        ));
+    }
+    Ok(pubkey)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serbero::escalation::{self, EscalationRef, EscalationReport};
 use serbero::root::{Children, Msg, RootRef};
 use serbero::sessions::SessionsRef;
 use serbero::sim::{ReceivedDm, SimMostro, SolverInbox, TestRelay};
-use serbero_core::config::{Config, Permission, Solver};
+use serbero_core::config::{Config, Format, Formats, Permission, Solver};
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
 use serbero_core::escalation::{HandoffPackage, Trigger};
 use serbero_core::handoff::{recommend, Recommendation, Recorded};
@@ -59,7 +59,13 @@ impl World {
 /// Serbero on `relays` watching `mostro` and notifying `solvers` (read permission), with quick
 /// outbox retries for tests.
 pub fn test_config(serbero: &Keys, mostro: &Keys, relays: Vec<RelayUrl>, solvers: &[PublicKey], db: PathBuf) -> Config {
-    let solvers = solvers.iter().map(|pubkey| Solver::new(*pubkey, Permission::Read)).collect();
+    // Gift wraps only: these solvers read NIP-17 (`SolverInbox`); the Mostrix form has its own
+    // tests (tests/mostrix.rs), which configure both forms.
+    let gift_wraps = Formats::only(Format::Nip17);
+    let solvers = solvers
+        .iter()
+        .map(|pubkey| Solver { pubkey: *pubkey, permission: Permission::Read, formats: gift_wraps })
+        .collect();
     let mut config = Config::minimal(serbero.clone(), mostro.public_key(), relays, solvers, db);
     config.outbox.retry_initial_seconds = 1;
     config.outbox.retry_max_seconds = 2;
@@ -553,7 +559,8 @@ pub fn config_toml(config: &Config) -> String {
          [mediation]\nenabled = {}\nmax_rounds = {}\nparty_response_timeout_seconds = {}\n\
          solver_auth_retry_initial_seconds = {}\nsolver_auth_retry_max_interval_seconds = {}\n\
          solver_auth_retry_max_total_seconds = {}\nsolver_auth_retry_max_attempts = {}\ntake_timeout_seconds = {}\n\
-         session_timeout_seconds = {}\nidle_hibernate_seconds = {}\n\n\
+         session_timeout_seconds = {}\nidle_hibernate_seconds = {}\ntranscript_quiet_seconds = {}\n\
+         transcript_max_wait_seconds = {}\n\n\
          [reasoning]\nenabled = {}\nprovider = \"{}\"\nmodel = \"{}\"\napi_base = \"{}\"\napi_key_env = \"{}\"\n\
          request_timeout_seconds = {}\nfollowup_retry_count = {}\n\n\
          [prompts]\nsystem_instructions_path = {}\nclassification_policy_path = {}\nescalation_policy_path = {}\n\
@@ -581,6 +588,8 @@ pub fn config_toml(config: &Config) -> String {
         m.take_timeout_seconds,
         m.session_timeout_seconds,
         m.idle_hibernate_seconds,
+        m.transcript_quiet_seconds,
+        m.transcript_max_wait_seconds,
         r.enabled,
         r.provider,
         r.model,
@@ -602,11 +611,20 @@ pub fn config_toml(config: &Config) -> String {
     for url in &config.relays {
         toml += &format!("\n[[relays]]\nurl = \"{url}\"\n");
     }
+    let formats = |f: Formats| f.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ");
     for solver in &config.solvers {
         toml += &format!(
-            "\n[[solvers]]\npubkey = \"{}\"\npermission = \"{}\"\n",
+            "\n[[solvers]]\npubkey = \"{}\"\npermission = \"{}\"\nformats = [{}]\n",
             solver.pubkey.to_hex(),
-            solver.permission
+            solver.permission,
+            formats(solver.formats)
+        );
+    }
+    for observer in &config.observers {
+        toml += &format!(
+            "\n[[observers]]\npubkey = \"{}\"\nformats = [{}]\n",
+            observer.pubkey.to_hex(),
+            formats(observer.formats)
         );
     }
     toml

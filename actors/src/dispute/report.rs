@@ -3,17 +3,19 @@
 //! DMs to every solver (spec/mediation.md §6.4). Written once, with the resolution.
 
 use rusqlite::{Connection, OptionalExtension};
-use serbero_core::config::Solver;
+use serbero_core::config::{Observer, Solver};
 use serbero_core::mediation::{resolution_report, ReportFacts, SessionState};
+use serbero_core::milestone::Milestone;
 use serbero_core::reasoning::Label;
+use serbero_core::solver_dm::Subject;
 use serde_json::{json, Value};
 
 use crate::db::{Db, DbError};
-use crate::outbox::Draft;
+use crate::outbox::{to_observers, Draft};
 
 pub(super) const NOTIF_TYPE: &str = "mediation_resolution_report";
 
-/// One resolved dispute's report: its audit payload and a DM per solver.
+/// One resolved dispute's report: its audit payload, a DM per solver and a line per observer.
 pub(super) struct Report {
     pub dispute_id: String,
     pub payload: Value,
@@ -25,6 +27,7 @@ pub(super) struct Report {
 pub(super) async fn reports(
     db: &mut Db,
     solvers: &[Solver],
+    observers: &[Observer],
     resolved: Vec<(String, String)>,
 ) -> Result<Vec<Report>, DbError> {
     if resolved.is_empty() {
@@ -39,15 +42,18 @@ pub(super) async fn reports(
             Ok(found)
         })
         .await?;
-    Ok(facts.into_iter().map(|f| report(solvers, &f)).collect())
+    Ok(facts.into_iter().map(|f| report(solvers, observers, &f)).collect())
 }
 
-fn report(solvers: &[Solver], f: &ReportFacts) -> Report {
+fn report(solvers: &[Solver], observers: &[Observer], f: &ReportFacts) -> Report {
     let body = resolution_report(f);
     let to: Vec<_> = solvers.iter().map(|s| s.pubkey).collect();
-    let drafts = Draft::to_each(&to, &f.dispute_id, NOTIF_TYPE, &body, |solver| {
+    let subject = Subject::Resolved { status: f.final_status.clone() };
+    let mut drafts = Draft::to_each(&to, &f.dispute_id, NOTIF_TYPE, &subject, &body, |solver| {
         format!("{NOTIF_TYPE}:{}:{}", f.dispute_id, solver.to_hex())
     });
+    let resolved = Milestone::Resolved(f.final_status.clone());
+    drafts.extend(to_observers(observers, &f.dispute_id, &resolved, "dispute"));
     let payload = json!({
         "dispute_id": f.dispute_id,
         "session_id": f.session_id,

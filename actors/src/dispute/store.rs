@@ -134,10 +134,10 @@ pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) 
     let Some(dispute_id) = &settled.dispute_id else { return Ok(()) };
     let (status, error) = settled.audit_status();
     tx.prepare_cached(
-        "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type, format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![dispute_id, settled.recipient, now, status, error, settled.notif_type])?;
+    .execute(params![dispute_id, settled.recipient, now, status, error, settled.notif_type, settled.format])?;
     let reaches_solver = matches!(settled.notif_type.as_str(), "initial" | "re-notification");
     if status == "sent" && reaches_solver {
         mark_notified(tx, dispute_id, &settled.notif_type, now)?;

@@ -4,10 +4,12 @@
 //! rows (type mediation_escalation_recommended).
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serbero_core::escalation::DisputeFacts;
+use serbero_core::config::Format;
+use serbero_core::escalation::{DisputeFacts, HandoffPackage, Trigger};
+use serbero_core::handoff::alert_key;
 use serde_json::json;
 
-use crate::outbox::{Settled, SettledAs};
+use crate::outbox::{form_key, Settled, SettledAs};
 
 /// `notifications.notif_type` of handoff DMs.
 pub(super) const NOTIF_TYPE: &str = "mediation_escalation_recommended";
@@ -52,6 +54,18 @@ pub(super) fn dispute_facts(conn: &Connection, dispute_id: &str) -> rusqlite::Re
             Ok(DisputeFacts { resolved: r.get::<_, String>(0)? == "resolved", assigned_solver: r.get(1)? })
         })
         .optional()
+}
+
+/// Whether `solver_hex` has, or will have, the session's alert for this handoff in the form
+/// Mostrix alerts on (the session wrote it, in the same transaction as the handoff).
+pub(super) fn alerted(conn: &Connection, package: &HandoffPackage, solver_hex: &str) -> rusqlite::Result<bool> {
+    let Some(trigger) = Trigger::parse(&package.trigger) else { return Ok(false) };
+    let scope = package.session_id.as_deref().unwrap_or("dispute");
+    let key = form_key(&alert_key(&package.dispute_id, scope, trigger, solver_hex), Format::Mostrix);
+    conn.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM outbox WHERE idempotency_key = ?1 AND status NOT IN ('dead_lettered', 'withdrawn'))",
+    )?
+    .query_row([key], |r| r.get(0))
 }
 
 fn audit(tx: &Transaction<'_>, p: &Pending, kind: &str, payload: serde_json::Value, now: i64) -> rusqlite::Result<()> {
@@ -165,10 +179,10 @@ fn handoff_of(key: &str) -> Option<i64> {
 pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<Option<String>> {
     let (status, error) = settled.audit_status();
     tx.prepare_cached(
-        "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type, format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![settled.dispute_id, settled.recipient, now, status, error, NOTIF_TYPE])?;
+    .execute(params![settled.dispute_id, settled.recipient, now, status, error, NOTIF_TYPE, settled.format])?;
     let (SettledAs::DeadLettered { .. }, Some(handoff)) = (&settled.result, handoff_of(&settled.idempotency_key))
     else {
         return Ok(None);

@@ -3,6 +3,7 @@
 //! transactions (the decision and its outbox rows commit together).
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serbero_core::config::Format;
 use serbero_core::delivery::{AfterFailure, OutboxStatus};
 
 use super::{Ledger, NewMessage, Settled, SettledAs};
@@ -11,9 +12,9 @@ use super::{Ledger, NewMessage, Settled, SettledAs};
 pub(crate) fn insert(tx: &Transaction<'_>, l: &Ledger, msg: &NewMessage, now: i64) -> rusqlite::Result<bool> {
     let added = tx
         .prepare_cached(
-            "INSERT INTO outbox (owner, idempotency_key, dispute_id, recipient, notif_type, body,
+            "INSERT INTO outbox (owner, idempotency_key, dispute_id, recipient, notif_type, format, body,
                                  event_id, event_json, status, next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10, ?10)
              ON CONFLICT(idempotency_key) DO NOTHING",
         )?
         .execute(params![
@@ -22,6 +23,7 @@ pub(crate) fn insert(tx: &Transaction<'_>, l: &Ledger, msg: &NewMessage, now: i6
             msg.dispute_id,
             msg.recipient,
             msg.notif_type,
+            msg.format.map(Format::as_str),
             msg.body,
             msg.event_id,
             msg.event_json,
@@ -144,19 +146,22 @@ fn fail(tx: &Transaction<'_>, l: &Ledger, id: i64, error: &str, now: i64) -> rus
 }
 
 fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Option<Settled>> {
-    tx.prepare_cached("SELECT dispute_id, recipient, notif_type, attempts, idempotency_key FROM outbox WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(Settled {
-                id,
-                dispute_id: r.get(0)?,
-                recipient: r.get(1)?,
-                notif_type: r.get(2)?,
-                attempts: r.get(3)?,
-                idempotency_key: r.get(4)?,
-                result,
-            })
+    tx.prepare_cached(
+        "SELECT dispute_id, recipient, notif_type, format, attempts, idempotency_key FROM outbox WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(Settled {
+            id,
+            dispute_id: r.get(0)?,
+            recipient: r.get(1)?,
+            notif_type: r.get(2)?,
+            format: r.get(3)?,
+            attempts: r.get(4)?,
+            idempotency_key: r.get(5)?,
+            result,
         })
-        .optional()
+    })
+    .optional()
 }
 
 /// Withdraws this owner's undelivered rows of `notif_type`, with `reason`: what they had to say

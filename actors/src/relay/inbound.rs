@@ -8,7 +8,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use serbero_core::node_info::{parse_node_info, NodeInfo, NODE_INFO_KIND};
+use serbero_core::node_info::{announcement_to_log, parse_node_info, LogLevel, NodeInfo, NODE_INFO_KIND};
 
 use super::{DisputesObserved, Msg, RelayRef};
 
@@ -164,18 +164,22 @@ pub(super) async fn watch_node_info(client: &Client, mostro: PublicKey, relay: R
     })
 }
 
-/// One line an operator can act on when the node's announcement changes.
-pub(super) fn log_node_info(info: &NodeInfo, us: &PublicKey) {
-    let registered = info.registers(us);
+/// One line an operator can act on when the node's info changes, and the check of its
+/// `serbero` tag on the first info event and whenever the announced key changes.
+pub(super) fn log_node_info(previous: Option<&NodeInfo>, info: &NodeInfo, us: &PublicKey) {
     info!(
         protocol_version = info.protocol_version,
         pow = info.pow,
         pow_first_contact = info.pow_first_contact,
-        serbero_registered = registered,
+        serbero_registered = info.registers(us),
         "mostro node info"
     );
-    if info.serbero.is_some() && !registered {
-        warn!(announced = ?info.serbero.map(|k| k.to_hex()), "the node announces a different Serbero key than ours");
+    if let Some(announcement) = announcement_to_log(previous, info, us) {
+        match announcement.log_line(us) {
+            (LogLevel::Debug, line) => debug!("{line}"),
+            (LogLevel::Info, line) => info!("{line}"),
+            (LogLevel::Warn, line) => warn!("{line}"),
+        }
     }
 }
 

@@ -93,6 +93,12 @@ async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessing
     let (id, now, stored) = (st.dispute_id.clone(), st.clock.now(), inbound.clone());
     let (dispute, inner) = (&st.dispute_id, inbound.inner_event_id);
     match st.db.write(move |tx| store::inbound(tx, &id, &stored, now)).await? {
+        store::Stored::Fresh | store::Stored::Stale if super::forward::forwarding(st) => {
+            st.received += 1;
+            info!(%dispute, party = %inbound.party, %inner, "party message received after the handoff; to be forwarded");
+            super::forward::on_party_words(st);
+            Ok(())
+        }
         store::Stored::Fresh => {
             st.received += 1;
             info!(%dispute, party = %inbound.party, %inner, legacy = inbound.legacy, "party message received");
@@ -145,6 +151,7 @@ async fn build(channel: Channel, keys: Keys, dispute_id: String, text: String) -
         dispute_id: Some(dispute_id),
         recipient: channel.trade_pubkey.to_hex(),
         notif_type: PARTY_MESSAGE.to_string(),
+        format: None,
         body: text,
         event_id: event.id.to_hex(),
         event_json: event.as_json(),

@@ -9,8 +9,10 @@ use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::escalation::Trigger;
 use serbero_core::handoff::{self, Recommendation, Recorded};
 use serbero_core::mediation::{escalation_alert, recipients, summary_dm, SessionState};
+use serbero_core::milestone::Milestone;
 use serbero_core::policy;
 use serbero_core::reasoning::{Label, SummaryRequest};
+use serbero_core::solver_dm::{HandoffReason, Subject};
 use serbero_core::take::{holder, Holder};
 use serde_json::json;
 use tracing::{error, info, warn};
@@ -21,7 +23,7 @@ use super::record::{self, SummaryRow, ESCALATION_ALERT, SUMMARY_DM};
 use super::store::{self, Evidence, TakeState};
 use super::{Msg, State};
 use crate::escalation;
-use crate::outbox::{self, Draft};
+use crate::outbox::{self, to_observers, Draft};
 
 /// Writes the summary for the solver(s) and sends it; the session closes once one of them has
 /// it. A model failure, a summary crossing the authority boundary, or nobody to send it to
@@ -37,11 +39,12 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
         advance(st, &session, &[SessionState::Classified], SessionState::SummaryPending).await?;
     }
     let (id, sid) = (st.dispute_id.clone(), session.session_id.clone());
-    let (transcript, last, assigned) = st
+    let (transcript, last, assigned, brief) = st
         .db
         .read(move |conn| {
             let last = record::last_classification(conn, &sid)?;
-            Ok((record::transcript(conn, &id)?, last, record::assigned_solver(conn, &id)?))
+            let brief = super::brief::load(conn, &id, Some(&sid))?;
+            Ok((record::transcript(conn, &id)?, last, record::assigned_solver(conn, &id)?, brief))
         })
         .await?;
     let (label, confidence) = last
@@ -70,11 +73,13 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
         warn!(dispute = %st.dispute_id, "no solver to send the summary to");
         return escalate(st, Trigger::NotificationFailed, Vec::new(), Vec::new()).await;
     }
-    let body = summary_dm(&st.dispute_id, &session.session_id, label, confidence, &summary.text, &summary.next_step);
-    let drafts = Draft::to_each(&to, &st.dispute_id, SUMMARY_DM, &body, |solver| {
+    let body = summary_dm(&st.dispute_id, &session.session_id, label, confidence, &summary.text, &summary.next_step)
+        + &brief.render();
+    let subject = Subject::HandedOff(HandoffReason::SummaryReady);
+    let drafts = Draft::to_each(&to, &st.dispute_id, SUMMARY_DM, &subject, &body, |solver| {
         format!("summary:{}:{}", session.session_id, solver.to_hex())
     });
-    let built = outbox::build_all(&st.keys, drafts).await?;
+    let built = outbox::build_all(&st.keys, &st.mediator.directory, drafts).await?;
     let (bundle, now, ledger) = (st.mediator.bundle.clone(), st.clock.now(), st.outbox.ledger().clone());
     let (reasoner, dispute_id, sid) = (st.mediator.reasoner.clone(), st.dispute_id.clone(), session.session_id.clone());
     st.db
@@ -124,19 +129,25 @@ pub(super) async fn on_delivered(st: &mut State) -> Result<(), ActorProcessingEr
 }
 
 async fn close_with_summary(st: &mut State, session_id: &str) -> Result<(), ActorProcessingErr> {
+    let told = to_observers(&st.mediator.observers, &st.dispute_id, &Milestone::SummaryDelivered, session_id);
+    let told = outbox::build_all(&st.keys, &st.mediator.directory, told).await?;
     let (sid, bundle, now) = (session_id.to_string(), st.mediator.bundle.clone(), st.clock.now());
+    let ledger = st.outbox.ledger().clone();
     st.db
         .write(move |tx| {
             record::advance(tx, &sid, &[SessionState::SummaryPending], SessionState::SummaryDelivered, now)?;
             record::advance(tx, &sid, &[SessionState::SummaryDelivered], SessionState::Closed, now)?;
             let payload = json!({ "reason": "summary_delivered" });
-            record::event(tx, Some(&sid), "session_closed", &payload, None, &bundle, now)
+            record::event(tx, Some(&sid), "session_closed", &payload, None, &bundle, now)?;
+            for message in &told {
+                outbox::store::insert(tx, &ledger, message, now)?;
+            }
+            Ok(())
         })
         .await?;
     set_state(st, SessionState::Closed);
     info!(dispute = %st.dispute_id, session = %session_id, "summary delivered; session closed");
-    end_take(st, TakeState::Closed, "mediation ended with a summary", None).await?;
-    super::finish(st).await
+    super::forward::start(st).await
 }
 
 /// Records the escalation through the shared producer (session-scoped when a live session
@@ -150,18 +161,26 @@ pub(super) async fn escalate(
 ) -> Result<(), ActorProcessingErr> {
     let session = st.session.clone().filter(|s| s.state.is_live());
     let session_id = session.as_ref().map(|s| s.session_id.clone());
-    let id = st.dispute_id.clone();
-    let assigned = st.db.read(move |conn| record::assigned_solver(conn, &id)).await?;
+    let (id, sid) = (st.dispute_id.clone(), session_id.clone());
+    let (assigned, brief) = st
+        .db
+        .read(move |conn| Ok((record::assigned_solver(conn, &id)?, super::brief::load(conn, &id, sid.as_deref())?)))
+        .await?;
     let to = match &session_id {
         Some(_) => recipients(assigned.as_deref(), &st.mediator.solvers),
         None => st.mediator.solvers.iter().map(|s| s.pubkey).collect(),
     };
-    let body = escalation_alert(&st.dispute_id, session_id.as_deref(), trigger);
+    let body = escalation_alert(&st.dispute_id, session_id.as_deref(), trigger) + &brief.render();
     let scope = session_id.clone().unwrap_or_else(|| "dispute".to_string());
-    let drafts = Draft::to_each(&to, &st.dispute_id, ESCALATION_ALERT, &body, |solver| {
-        format!("alert:{}:{scope}:{trigger}:{}", st.dispute_id, solver.to_hex())
+    let (subject, milestone) = match session_id {
+        Some(_) => (Subject::HandedOff(HandoffReason::Escalated(trigger)), Milestone::HandedOff(trigger)),
+        None => (Subject::CouldNotStart, Milestone::CouldNotStart(trigger)),
+    };
+    let mut drafts = Draft::to_each(&to, &st.dispute_id, ESCALATION_ALERT, &subject, &body, |solver| {
+        handoff::alert_key(&st.dispute_id, &scope, trigger, &solver.to_hex())
     });
-    let built = outbox::build_all(&st.keys, drafts).await?;
+    drafts.extend(to_observers(&st.mediator.observers, &st.dispute_id, &milestone, &scope));
+    let built = outbox::build_all(&st.keys, &st.mediator.directory, drafts).await?;
     let recommendation = Recommendation {
         session_id: session_id.clone(),
         dispute_id: st.dispute_id.clone(),
@@ -201,7 +220,11 @@ pub(super) async fn escalate(
     if session_id.is_some() {
         set_state(st, SessionState::EscalationRecommended);
     }
-    if st.take.as_ref().is_some_and(|t| t.state == TakeState::Took) {
+    let took = st.take.as_ref().is_some_and(|t| t.state == TakeState::Took);
+    if took && session_id.is_some() {
+        return super::forward::start(st).await;
+    }
+    if took {
         end_take(st, TakeState::Closed, &format!("mediation escalated: {trigger}"), None).await?;
     }
     st.outbox.dispatch_due(&mut st.db, record::audit).await?;

@@ -11,6 +11,7 @@ use serbero_core::escalation::Trigger;
 use serbero_core::mediation::{
     after_reply, opening, round_count, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
 };
+use serbero_core::milestone::Milestone;
 use serbero_core::policy::{self, Decision, Stage};
 use serbero_core::reasoning::{CatalogChoice, Classified, ClassifyRequest, Label, ReasoningError};
 use serde_json::json;
@@ -21,7 +22,7 @@ use super::questions::{self, Asked};
 use super::record::{self, SessionRow};
 use super::store::TakeState;
 use super::{chat, later, take, Msg, State, Verdict};
-use crate::outbox;
+use crate::outbox::{self, to_observers};
 
 pub(super) use ending::{end_take, escalate, judge_holder, on_authorization_lost, on_delivered, on_revisions};
 
@@ -34,6 +35,7 @@ pub(super) async fn begin(st: &mut State) -> Result<(), ActorProcessingErr> {
     let take = st.take.as_ref().map(|t| t.state);
     match (st.session.clone(), take) {
         (Some(session), _) if session.state.is_live() => resume(st, &session).await,
+        (Some(_), _) if super::forward::forwarding(st) => super::forward::resume(st).await,
         (Some(_), _) | (None, Some(TakeState::Superseded | TakeState::Closed)) => super::finish(st).await,
         (None, Some(TakeState::Requested)) => take::resume(st).await,
         (None, Some(TakeState::Took)) => after_took(st).await,
@@ -218,6 +220,11 @@ async fn send_questions(
         prepared.push(chat::prepare(st, party, text)?.await?);
     }
     let Some(session_id) = st.session.as_ref().map(|s| s.session_id.clone()) else { return Ok(()) };
+    let told = match followup {
+        None => to_observers(&st.mediator.observers, &st.dispute_id, &Milestone::Mediating, &session_id),
+        Some(_) => Vec::new(),
+    };
+    let told = outbox::build_all(&st.keys, &st.mediator.directory, told).await?;
     chat::remember_sent(st, &prepared);
     let (id, ledger, now) = (st.dispute_id.clone(), st.outbox.ledger().clone(), st.clock.now());
     st.db
@@ -225,6 +232,9 @@ async fn send_questions(
             for p in &prepared {
                 outbox::store::insert(tx, &ledger, &p.message, now)?;
                 super::store::outbound(tx, &id, &p.row, now)?;
+            }
+            for message in &told {
+                outbox::store::insert(tx, &ledger, message, now)?;
             }
             record::advance(tx, &session_id, &[from], SessionState::AwaitingResponse, now)
         })

@@ -8,6 +8,7 @@ use serbero_core::chat::Party;
 use serbero_core::dispute::Initiator;
 use serbero_core::lifecycle::LifecycleState;
 use serbero_core::mediation::{Candidate, SessionState, TAKE_RETRY_AFTER_SECS};
+use serbero_core::milestone;
 use serbero_core::prompts::PromptBundle;
 use serbero_core::reasoning::{Speaker, TranscriptEntry};
 use serde_json::Value;
@@ -19,6 +20,8 @@ use crate::outbox::Settled;
 pub const TRANSCRIPT_LIMIT: i64 = 40;
 pub const SUMMARY_DM: &str = "mediation_summary";
 pub const ESCALATION_ALERT: &str = "mediation_escalation_recommended";
+/// What the parties wrote after a handoff, forwarded to the solver(s).
+pub const TRANSCRIPT_DM: &str = "mediation_transcript";
 
 /// The dispute's mediation session, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -347,12 +350,13 @@ pub fn transcript(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Vec<T
 /// The audit row of one attempt at a solver DM, written in the outbox's transaction. Party
 /// messages have none: `party_messages` holds them.
 pub(super) fn audit(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<()> {
-    if settled.notif_type == SUMMARY_DM || settled.notif_type == ESCALATION_ALERT {
+    let solver_facing = [SUMMARY_DM, ESCALATION_ALERT, TRANSCRIPT_DM, milestone::NOTIF_TYPE];
+    if solver_facing.contains(&settled.notif_type.as_str()) {
         let (status, error) = settled.audit_status();
         tx.execute(
-            "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![settled.dispute_id, settled.recipient, now, status, error, settled.notif_type],
+            "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type, format)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![settled.dispute_id, settled.recipient, now, status, error, settled.notif_type, settled.format],
         )?;
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! dispute's rows.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serbero_core::brief::Quote;
 use serbero_core::catalog::TradeFacts;
 use serbero_core::chat::{Inbound, Party};
 use serbero_core::dispute::DisputeStatus;
@@ -65,6 +66,8 @@ pub struct Take {
     pub cant_do_reason: Option<String>,
     pub parties: Option<Parties>,
     pub ended_reason: Option<String>,
+    /// When the session handed the dispute off; from then on the parties' words are forwarded.
+    pub handed_off_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +78,7 @@ pub struct Parties {
 }
 
 const COLUMNS: &str = "dispute_id, state, request_id, deadline_at, answered_at, cant_do_reason, order_id, \
-                       buyer_pubkey, seller_pubkey, ended_reason, tries_unanswered";
+                       buyer_pubkey, seller_pubkey, ended_reason, tries_unanswered, handed_off_at";
 
 fn take_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Take> {
     let state: String = r.get(1)?;
@@ -94,6 +97,7 @@ fn take_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Take> {
         parties,
         ended_reason: r.get(9)?,
         tries_unanswered: r.get(10)?,
+        handed_off_at: r.get(11)?,
     })
 }
 
@@ -363,6 +367,55 @@ pub(super) fn end(
                                  updated_at = ?5
           WHERE dispute_id = ?1 AND state IN ('requested', 'took', 'refused')",
         params![dispute_id, state.as_str(), reason, cant_do, now],
+    )?;
+    Ok(())
+}
+
+/// The take is kept open after a handoff, to forward what the parties write from now on (the
+/// handoff's brief quoted what came before).
+pub(super) fn handed_off(tx: &Transaction<'_>, dispute_id: &str, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE solver_takes SET handed_off_at = COALESCE(handed_off_at, ?2), updated_at = ?2,
+                forwarded_through = MAX(forwarded_through, (SELECT COALESCE(MAX(id), 0) FROM party_messages
+                                                             WHERE dispute_id = ?1 AND direction = 'inbound'))
+          WHERE dispute_id = ?1 AND state = 'took' AND handed_off_at IS NULL",
+        params![dispute_id, now],
+    )?;
+    Ok(())
+}
+
+/// The party messages a transcript has not carried yet, oldest first, at most `limit`, with
+/// their row ids; and how many there are in all.
+pub(super) fn unforwarded(
+    conn: &Connection,
+    dispute_id: &str,
+    limit: usize,
+) -> rusqlite::Result<(Vec<(i64, Quote)>, usize)> {
+    let through: i64 =
+        conn.query_row("SELECT forwarded_through FROM solver_takes WHERE dispute_id = ?1", [dispute_id], |r| r.get(0))?;
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, party, inner_created_at, content FROM party_messages
+              WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2 ORDER BY id LIMIT ?3",
+        )?
+        .query_map(params![dispute_id, through, limit as i64], |r| {
+            let party = if r.get::<_, String>(1)? == "buyer" { Party::Buyer } else { Party::Seller };
+            Ok((r.get(0)?, Quote { party, at: r.get(2)?, text: r.get(3)? }))
+        })?
+        .collect::<Result<_, _>>()?;
+    let left: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM party_messages WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2",
+        params![dispute_id, through],
+        |r| r.get(0),
+    )?;
+    Ok((rows, left as usize))
+}
+
+/// A transcript carrying the messages up to row `through` is stored with its outbox rows.
+pub(super) fn forwarded(tx: &Transaction<'_>, dispute_id: &str, through: i64, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE solver_takes SET forwarded_through = MAX(forwarded_through, ?2), updated_at = ?3 WHERE dispute_id = ?1",
+        params![dispute_id, through, now],
     )?;
     Ok(())
 }

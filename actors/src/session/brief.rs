@@ -1,0 +1,105 @@
+//! Reads what a solver's brief says about one dispute (`serbero_core::brief`): the take's trade
+//! facts, who opened the dispute, the model's newest classification and the parties' messages.
+//! Reads only; the rows belong to this dispute's session and the Dispute actor.
+
+use rusqlite::{Connection, OptionalExtension};
+use serbero_core::brief::{Brief, Quote, TradeFacts, MAX_QUOTES};
+use serbero_core::chat::Party;
+use serbero_core::dispute::Initiator;
+use serbero_core::reasoning::Label;
+
+/// The brief of `dispute_id`, with the assessment of `session_id` (else the opening verdict).
+pub(super) fn load(conn: &Connection, dispute_id: &str, session_id: Option<&str>) -> rusqlite::Result<Brief> {
+    Ok(Brief {
+        trade: trade(conn, dispute_id)?,
+        assessment: assessment(conn, dispute_id, session_id)?,
+        quotes: party_rows(conn, dispute_id, None)?.into_iter().map(|(_, quote)| quote).collect(),
+        received: received(conn, dispute_id, None)?,
+    })
+}
+
+fn trade(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TradeFacts> {
+    let opened_by: Option<String> = conn
+        .query_row("SELECT initiator_role FROM disputes WHERE dispute_id = ?1", [dispute_id], |r| r.get(0))
+        .optional()?;
+    let mut facts = conn
+        .query_row(
+            "SELECT order_id, amount_sats, fiat_amount, payment_method FROM solver_takes
+              WHERE dispute_id = ?1 AND order_id IS NOT NULL",
+            [dispute_id],
+            |r| {
+                Ok(TradeFacts {
+                    order_id: r.get(0)?,
+                    amount_sats: r.get(1)?,
+                    fiat_amount: r.get(2)?,
+                    payment_method: r.get(3)?,
+                    ..TradeFacts::default()
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default();
+    facts.opened_by = opened_by.as_deref().and_then(Initiator::parse);
+    Ok(facts)
+}
+
+fn assessment(conn: &Connection, dispute_id: &str, session_id: Option<&str>) -> rusqlite::Result<Option<(Label, f64)>> {
+    let found: Option<(Option<String>, Option<f64>)> = match session_id {
+        Some(session) => conn
+            .query_row(
+                "SELECT json_extract(payload_json, '$.classification'), json_extract(payload_json, '$.confidence')
+                   FROM mediation_events WHERE session_id = ?1 AND kind = 'classification_produced'
+                  ORDER BY id DESC LIMIT 1",
+                [session],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?,
+        None => None,
+    };
+    let found = match found {
+        Some(found) => Some(found),
+        None => conn
+            .query_row(
+                "SELECT json_extract(payload_json, '$.classification.classification'),
+                        json_extract(payload_json, '$.classification.confidence')
+                   FROM mediation_events WHERE session_id IS NULL AND kind = 'reasoning_verdict'
+                    AND json_extract(payload_json, '$.dispute_id') = ?1
+                  ORDER BY id DESC LIMIT 1",
+                [dispute_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?,
+    };
+    Ok(found.and_then(|(label, confidence)| Some((Label::parse(&label?)?, confidence?))))
+}
+
+/// How many messages the parties wrote (after the row `after_id`, when given).
+pub(super) fn received(conn: &Connection, dispute_id: &str, after_id: Option<i64>) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM party_messages WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2",
+    )?
+    .query_row(rusqlite::params![dispute_id, after_id.unwrap_or(0)], |r| r.get::<_, i64>(0))
+    .map(|n| n as usize)
+}
+
+/// The newest [`MAX_QUOTES`] messages the parties wrote (after the row `after_id`, when given),
+/// oldest first, with their row ids.
+pub(super) fn party_rows(
+    conn: &Connection,
+    dispute_id: &str,
+    after_id: Option<i64>,
+) -> rusqlite::Result<Vec<(i64, Quote)>> {
+    let mut rows: Vec<(i64, Quote)> = conn
+        .prepare_cached(
+            "SELECT id, party, inner_created_at, content FROM party_messages
+              WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2
+              ORDER BY inner_created_at DESC, id DESC LIMIT ?3",
+        )?
+        .query_map(rusqlite::params![dispute_id, after_id.unwrap_or(0), MAX_QUOTES as i64], |r| {
+            let party = if r.get::<_, String>(1)? == "buyer" { Party::Buyer } else { Party::Seller };
+            Ok((r.get(0)?, Quote { party, at: r.get(2)?, text: r.get(3)? }))
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
