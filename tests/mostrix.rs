@@ -223,3 +223,31 @@ async fn an_escalation_before_the_take_says_mediation_could_not_start() {
     );
     s.daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_written_while_serbero_was_down_are_forwarded_once_after_the_restart() {
+    let quiet = |c: &mut Config| c.mediation.transcript_quiet_seconds = 1;
+    let s = Scene::start_with(Setup::default(), quiet).await;
+    answer_round(&s).await;
+    s.wait_for_session(SessionState::Closed).await;
+    assert!(dm_containing(&s.solver, "mediation_summary/v1").await.is_some());
+    let buyer = s.party(&s.buyer).await;
+    let mut config = support::scene::mediation_config(&s.world, &s.solver, &s.model);
+    quiet(&mut config);
+    let Scene { world, node: _node, model: _model, daemon, solver, .. } = s;
+    daemon.stop().await;
+
+    buyer.say("Hello? Is anyone there?").await.unwrap();
+    let daemon = Daemon::start(config).await;
+    let first = dm_containing(&solver, "The parties wrote after Serbero handed").await.expect("a transcript");
+    assert!(first.text.ends_with("> Hello? Is anyone there?"), "{}", first.text);
+    assert!(first.text.contains("quoted verbatim (times UTC):\n["), "one message, all of it: {}", first.text);
+
+    let seen = solver.count();
+    buyer.say("I am still waiting").await.unwrap();
+    let second = solver.next_after(seen, WAIT).await.expect("the next transcript");
+    assert!(second.text.ends_with("> I am still waiting") && !second.text.contains("anyone there"), "{}", second.text);
+    let transcripts = "SELECT COUNT(*) FROM outbox WHERE notif_type = 'mediation_transcript'";
+    assert_eq!(scalar(&world.db_path(), transcripts), 2);
+    daemon.stop().await;
+}
