@@ -32,7 +32,9 @@ pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
         take.handed_off_at.get_or_insert(now);
     }
     info!(dispute = %st.dispute_id, "handed off: the parties' words are forwarded to the solver(s) until the dispute is taken over or resolved");
-    st.timers = Default::default();
+    // Mediation's timers end here; a pending takeover check stays.
+    let timers = &mut st.timers;
+    (timers.unresponsive, timers.session_deadline, timers.evaluation_retry, timers.idle) = (None, None, None, None);
     st.outbox.dispatch_due(&mut st.db, record::audit).await?;
     Ok(())
 }
