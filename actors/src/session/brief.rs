@@ -4,7 +4,6 @@
 
 use rusqlite::{Connection, OptionalExtension};
 use serbero_core::brief::{Brief, Quote, TradeFacts, MAX_QUOTES};
-use serbero_core::chat::Party;
 use serbero_core::dispute::Initiator;
 use serbero_core::reasoning::Label;
 
@@ -13,8 +12,8 @@ pub(super) fn load(conn: &Connection, dispute_id: &str, session_id: Option<&str>
     Ok(Brief {
         trade: trade(conn, dispute_id)?,
         assessment: assessment(conn, dispute_id, session_id)?,
-        quotes: party_rows(conn, dispute_id, None)?.into_iter().map(|(_, quote)| quote).collect(),
-        received: received(conn, dispute_id, None)?,
+        quotes: newest_words(conn, dispute_id)?,
+        received: received(conn, dispute_id)?,
     })
 }
 
@@ -73,33 +72,23 @@ fn assessment(conn: &Connection, dispute_id: &str, session_id: Option<&str>) -> 
     Ok(found.and_then(|(label, confidence)| Some((Label::parse(&label?)?, confidence?))))
 }
 
-/// How many messages the parties wrote (after the row `after_id`, when given).
-pub(super) fn received(conn: &Connection, dispute_id: &str, after_id: Option<i64>) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
-        "SELECT COUNT(*) FROM party_messages WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2",
-    )?
-    .query_row(rusqlite::params![dispute_id, after_id.unwrap_or(0)], |r| r.get::<_, i64>(0))
-    .map(|n| n as usize)
+/// How many messages the parties wrote.
+fn received(conn: &Connection, dispute_id: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached("SELECT COUNT(*) FROM party_messages WHERE dispute_id = ?1 AND direction = 'inbound'")?
+        .query_row([dispute_id], |r| r.get::<_, i64>(0))
+        .map(|n| n as usize)
 }
 
-/// The newest [`MAX_QUOTES`] messages the parties wrote (after the row `after_id`, when given),
-/// oldest first, with their row ids.
-pub(super) fn party_rows(
-    conn: &Connection,
-    dispute_id: &str,
-    after_id: Option<i64>,
-) -> rusqlite::Result<Vec<(i64, Quote)>> {
+/// The newest [`MAX_QUOTES`] messages the parties wrote, oldest first.
+fn newest_words(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Vec<Quote>> {
     let mut rows: Vec<(i64, Quote)> = conn
         .prepare_cached(
             "SELECT id, party, inner_created_at, content FROM party_messages
-              WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2
-              ORDER BY inner_created_at DESC, id DESC LIMIT ?3",
+              WHERE dispute_id = ?1 AND direction = 'inbound'
+              ORDER BY inner_created_at DESC, id DESC LIMIT ?2",
         )?
-        .query_map(rusqlite::params![dispute_id, after_id.unwrap_or(0), MAX_QUOTES as i64], |r| {
-            let party = if r.get::<_, String>(1)? == "buyer" { Party::Buyer } else { Party::Seller };
-            Ok((r.get(0)?, Quote { party, at: r.get(2)?, text: r.get(3)? }))
-        })?
+        .query_map(rusqlite::params![dispute_id, MAX_QUOTES as i64], super::store::quote_row)?
         .collect::<Result<_, _>>()?;
     rows.reverse();
-    Ok(rows)
+    Ok(rows.into_iter().map(|(_, quote)| quote).collect())
 }

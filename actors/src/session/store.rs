@@ -398,10 +398,7 @@ pub(super) fn unforwarded(
             "SELECT id, party, inner_created_at, content FROM party_messages
               WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2 ORDER BY id LIMIT ?3",
         )?
-        .query_map(params![dispute_id, through, limit as i64], |r| {
-            let party = if r.get::<_, String>(1)? == "buyer" { Party::Buyer } else { Party::Seller };
-            Ok((r.get(0)?, Quote { party, at: r.get(2)?, text: r.get(3)? }))
-        })?
+        .query_map(params![dispute_id, through, limit as i64], quote_row)?
         .collect::<Result<_, _>>()?;
     let left: i64 = conn.query_row(
         "SELECT COUNT(*) FROM party_messages WHERE dispute_id = ?1 AND direction = 'inbound' AND id > ?2",
@@ -409,6 +406,12 @@ pub(super) fn unforwarded(
         |r| r.get(0),
     )?;
     Ok((rows, left as usize))
+}
+
+/// A party message selected as `id, party, inner_created_at, content`: its row id and the quote.
+pub(super) fn quote_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Quote)> {
+    let party = if r.get::<_, String>(1)? == "buyer" { Party::Buyer } else { Party::Seller };
+    Ok((r.get(0)?, Quote { party, at: r.get(2)?, text: r.get(3)? }))
 }
 
 /// A transcript carrying the messages up to row `through` is stored with its outbox rows.
