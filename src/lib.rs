@@ -20,6 +20,7 @@ pub mod mediation;
 pub mod milestone;
 pub mod node_info;
 pub mod notification;
+pub mod order_event;
 pub mod policy;
 pub mod prompts;
 pub mod reasoning;

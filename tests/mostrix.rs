@@ -139,7 +139,9 @@ async fn a_summary_hands_off_once_with_a_brief_then_forwards_what_the_parties_wr
     }
     let assessment = "Model's assessment (a language model's reading, not a finding): coordination_failure_resolvable";
     assert!(summary.text.contains(assessment), "{}", summary.text);
-    assert!(summary.text.contains("Opened by: buyer"), "{}", summary.text);
+    for fact in ["Opened by: buyer", "Amount: 100000 sats", "Fiat: 50 EUR", "Payment method: SEPA", "Order: "] {
+        assert!(summary.text.contains(fact), "{fact} in {}", summary.text);
+    }
     assert!(!summary.text.contains("Both accounts agree"), "no rationale in a DM");
 
     // After the handoff the parties write on: one transcript per burst.

@@ -1,5 +1,6 @@
 //! Throughput and latency of the whole pipeline: Mostro's dispute event → relay → Serbero's
-//! actor tree → one gift-wrapped DM per solver → relay → solver inboxes that unwrap them.
+//! actor tree → each DM in both forms per solver (a gift wrap and a Mostrix `send-dm`, the
+//! default) → relay → solver inboxes that unwrap the gift wraps.
 //! Not a test: it prints figures. Run with
 //! `cargo bench -p serbero --bench throughput -- [--disputes N] [--solvers M] [--rate R]`.
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use nostr_sdk::Keys;
 use serbero::sim::{SimMostro, SolverInbox, TestRelay};
 use serbero_core::config::{Config, Permission, Solver};
-use serbero_core::dm::gift_wrapped_dm;
+use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
 use tokio::sync::oneshot;
 
 struct Options {
@@ -48,22 +49,31 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// The CPU cost of one gift-wrapped DM on one core: the ceiling of what signing allows.
+/// The CPU cost of one DM in each form on one core: the ceiling of what signing allows.
 async fn crypto_ceiling() -> anyhow::Result<()> {
     let (sender, recipient) = (Keys::generate(), Keys::generate().public_key());
     let text = "New Mostro dispute requires attention.\ndispute_id: 00000000-0000-4000-8000-000000000001\ninitiator: buyer\nevent_timestamp: 1700000000\nstatus: initiated";
+    let dispute = uuid::Uuid::parse_str("00000000-0000-4000-8000-000000000001")?;
     let rounds = 2000;
     let start = Instant::now();
     for _ in 0..rounds {
         gift_wrapped_dm(&sender, &recipient, text).await?;
     }
-    let each = start.elapsed() / rounds;
+    report("gift wrap", start.elapsed() / rounds);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        mostrix_dm(&sender, &recipient, dispute, text)?;
+    }
+    report("send-dm", start.elapsed() / rounds);
+    Ok(())
+}
+
+fn report(form: &str, each: Duration) {
     println!(
-        "gift wrap: {:.1} µs each on one core ({:.0} DMs/s per core)",
+        "{form}: {:.1} µs each on one core ({:.0} per second per core)",
         each.as_secs_f64() * 1e6,
         1.0 / each.as_secs_f64()
     );
-    Ok(())
 }
 
 struct Run {
@@ -78,7 +88,7 @@ impl Run {
         l.sort();
         let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
         println!(
-            "{title}: {} DMs in {:.2} s = {:.0} DMs/s; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            "{title}: {} gift wraps received (as many send-dms published) in {:.2} s = {:.0} DMs/s; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
             self.dms,
             self.elapsed.as_secs_f64(),
             self.dms as f64 / self.elapsed.as_secs_f64(),

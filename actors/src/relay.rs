@@ -29,6 +29,8 @@ pub type RelayRef = ActorRef<Msg>;
 /// cost grows with the square of this number. 32 keeps a burst bound by signing rather than by
 /// wake-ups, and still covers relays a WAN round trip away.
 const MAX_CONCURRENT_SENDS: usize = 32;
+/// How long the relays get to return an order's public event.
+pub const ORDER_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long chat watch changes gather before they are sent.
 const CHAT_FLUSH_DELAY: Duration = Duration::from_millis(50);
 
@@ -73,6 +75,12 @@ pub enum Msg {
     ChatArrived(Box<Event>),
     /// Connection state of every relay and the node's info; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<RelayStatus>),
+    /// The fiat code of `order_id` from the node's public order event, if the relays hold one;
+    /// answered within [`ORDER_FETCH_TIMEOUT`], without holding up other messages.
+    FetchFiatCode {
+        order_id: String,
+        reply: RpcReplyPort<Option<String>>,
+    },
 }
 
 /// Dispute events that passed author, signature and tag checks, in arrival order.
@@ -229,6 +237,12 @@ impl Actor for Relay {
                 let relays = relay_status(&st.client).await;
                 let status = RelayStatus { relays, chat_channels: st.chats.len(), node_info: st.node_info.clone() };
                 let _ = reply.send(status);
+            }
+            Msg::FetchFiatCode { order_id, reply } => {
+                let (client, mostro) = (st.client.clone(), st.mostro);
+                tokio::spawn(async move {
+                    let _ = reply.send(inbound::fiat_code(&client, mostro, &order_id).await);
+                });
             }
         }
         Ok(())

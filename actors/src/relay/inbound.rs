@@ -9,8 +9,9 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use serbero_core::node_info::{announcement_to_log, parse_node_info, LogLevel, NodeInfo, NODE_INFO_KIND};
+use serbero_core::order_event::{self, ORDER_EVENT_KIND};
 
-use super::{DisputesObserved, Msg, RelayRef};
+use super::{DisputesObserved, Msg, RelayRef, ORDER_FETCH_TIMEOUT};
 
 /// Largest batch handed to the dispute actor at once; bursts are stored in one transaction.
 const MAX_BATCH: usize = 256;
@@ -199,4 +200,19 @@ pub(super) fn log_status_changes(mut changes: Receiver<MonitorNotification>) -> 
             }
         }
     })
+}
+
+/// The fiat code the node's newest order event for `order_id` states; `None` when no relay has
+/// one in time, or it names none (a failing lookup never stops anything: the brief says so).
+pub(super) async fn fiat_code(client: &Client, mostro: PublicKey, order_id: &str) -> Option<String> {
+    let filter = Filter::new().kind(Kind::Custom(ORDER_EVENT_KIND)).author(mostro).identifier(order_id);
+    match client.fetch_events(filter, ORDER_FETCH_TIMEOUT).await {
+        Ok(events) => {
+            events.into_iter().max_by_key(|e| e.created_at).and_then(|e| order_event::fiat_code(&e, &mostro, order_id))
+        }
+        Err(e) => {
+            debug!(order = order_id, error = %e, "the order's public event could not be fetched");
+            None
+        }
+    }
 }

@@ -2,10 +2,16 @@
 //! facts, who opened the dispute, the model's newest classification and the parties' messages.
 //! Reads only; the rows belong to this dispute's session and the Dispute actor.
 
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
 use rusqlite::{Connection, OptionalExtension};
 use serbero_core::brief::{Brief, Quote, TradeFacts, MAX_QUOTES};
 use serbero_core::dispute::Initiator;
 use serbero_core::reasoning::Label;
+use tracing::debug;
+
+use crate::relay::{self, RelayRef, ORDER_FETCH_TIMEOUT};
 
 /// The brief of `dispute_id`, with the assessment of `session_id` (else the opening verdict).
 pub(super) fn load(conn: &Connection, dispute_id: &str, session_id: Option<&str>) -> rusqlite::Result<Brief> {
@@ -15,6 +21,18 @@ pub(super) fn load(conn: &Connection, dispute_id: &str, session_id: Option<&str>
         quotes: newest_words(conn, dispute_id)?,
         received: received(conn, dispute_id)?,
     })
+}
+
+/// The brief with the trade's fiat currency, which the node's answer to our take does not carry:
+/// as the node's public order event states it, if a relay returns one in time.
+pub(super) async fn with_currency(relay: &RelayRef, mut brief: Brief) -> Brief {
+    let Some(order_id) = brief.trade.order_id.clone() else { return brief };
+    let ask = |reply| relay::Msg::FetchFiatCode { order_id, reply };
+    match relay.call(ask, Some(ORDER_FETCH_TIMEOUT + Duration::from_secs(1))).await {
+        Ok(CallResult::Success(code)) => brief.trade.fiat_code = code,
+        other => debug!(answer = ?other.map(|r| r.is_success()), "no fiat currency for the brief"),
+    }
+    brief
 }
 
 fn trade(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TradeFacts> {

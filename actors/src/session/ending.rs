@@ -47,6 +47,7 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
             Ok((record::transcript(conn, &id)?, last, record::assigned_solver(conn, &id)?, brief))
         })
         .await?;
+    let brief = super::brief::with_currency(&st.relay, brief).await;
     let (label, confidence) = last
         .and_then(|(label, confidence)| Label::parse(&label).map(|l| (l, confidence)))
         .unwrap_or((Label::CoordinationFailureResolvable, 0.0));
@@ -166,6 +167,7 @@ pub(super) async fn escalate(
         .db
         .read(move |conn| Ok((record::assigned_solver(conn, &id)?, super::brief::load(conn, &id, sid.as_deref())?)))
         .await?;
+    let brief = super::brief::with_currency(&st.relay, brief).await;
     let to = match &session_id {
         Some(_) => recipients(assigned.as_deref(), &st.mediator.solvers),
         None => st.mediator.solvers.iter().map(|s| s.pubkey).collect(),

@@ -195,8 +195,10 @@ impl FakeNode {
     }
 
     /// A party opens a dispute (mostrod src/app/dispute.rs dispute_action): stored `initiated`,
-    /// its revision published. The parties' own notices are left out.
+    /// its revision published after the order's public event (which the node published while
+    /// the trade was in progress). The parties' own notices are left out.
     pub async fn open_dispute(&self, dispute_id: Uuid, trade: Trade) -> anyhow::Result<Event> {
+        self.node.publish_order(&trade).await?;
         let revision = self.node.lock_model().open(dispute_id, trade)?;
         self.node.publish_revision(&revision).await
     }

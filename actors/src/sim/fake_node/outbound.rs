@@ -10,6 +10,7 @@ use mostro_core::nip59::WrapOptions;
 use mostro_core::transport::{wrap_message_with, Transport};
 use nostr_sdk::prelude::*;
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
+use serbero_core::order_event::ORDER_EVENT_KIND;
 use uuid::Uuid;
 
 use super::model::{Judgement, Revision};
@@ -115,6 +116,35 @@ impl Node {
         Ok(event)
     }
 
+    /// The order's public event as mostrod last published it before the dispute (src/nip33.rs
+    /// order_to_tags; create_status_tags publishes a sell order waiting for the buyer's invoice
+    /// as `in-progress`, and nothing for `active` or `dispute`, so this one stays the newest).
+    pub(super) async fn publish_order(&self, trade: &Trade) -> anyhow::Result<()> {
+        let facts = solver_dispute_info(trade);
+        let expires_at = (Timestamp::now().as_secs() + 86_400).to_string();
+        let tags = [
+            Tag::identifier(trade.order_id.to_string()),
+            Tag::parse(["k", &facts.kind])?,
+            Tag::parse(["f", FIAT_CODE])?,
+            Tag::parse(["s", "in-progress"])?,
+            Tag::parse(["amt", &facts.amount.to_string()])?,
+            Tag::parse(["fa", &facts.fiat_amount.to_string()])?,
+            Tag::parse(["pm", &facts.payment_method])?,
+            Tag::parse(["premium", &facts.premium.to_string()])?,
+            Tag::parse(["network", "mainnet"])?,
+            Tag::parse(["layer", "lightning"])?,
+            Tag::parse(["expires_at", &expires_at])?,
+            Tag::parse(["expiration", &(Timestamp::now().as_secs() + 30 * 86_400).to_string()])?,
+            Tag::parse(["y", "mostro"])?,
+            Tag::parse(["z", "order"])?,
+        ];
+        let event = EventBuilder::new(Kind::Custom(ORDER_EVENT_KIND), "")
+            .tags(tags)
+            .custom_created_at(Timestamp::from_secs(facts.taken_at as u64))
+            .sign_with_keys(&self.mostro.keys)?;
+        self.mostro.send(&event).await
+    }
+
     /// mostrod src/nip33.rs create_dispute_event_tags and new_dispute_event.
     fn revision_event(&self, revision: &Revision) -> anyhow::Result<Event> {
         let tags = [
@@ -201,6 +231,9 @@ async fn pause(delay: Duration) {
         tokio::time::sleep(delay).await;
     }
 }
+
+/// The trade's currency, on its public order event (the node's answer to a take has none).
+const FIAT_CODE: &str = "EUR";
 
 /// What mostrod src/app/admin_take_dispute.rs prepare_solver_info_message builds for a sell
 /// order whose parties both trade in full privacy (no user rows, so no reputation).
