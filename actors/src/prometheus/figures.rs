@@ -20,8 +20,8 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
     pub disputes_by_state: Vec<(String, u64)>,
-    /// `(notif_type, status)` with the number of notification rows.
-    pub notifications: Vec<(String, String, u64)>,
+    /// `(notif_type, status, form)` with the number of notification rows.
+    pub notifications: Vec<(String, String, String, u64)>,
     pub outbox_by_status: Vec<(String, u64)>,
     /// Seconds since the oldest row still on its way was queued; 0 when none is.
     pub outbox_oldest_pending_age: u64,
@@ -33,7 +33,7 @@ pub fn describe() {
     describe_gauge!("serbero_disputes", "Disputes stored, by lifecycle state.");
     describe_counter!(
         "serbero_notifications_total",
-        "Notification attempts recorded, by type and outcome (sent or failed)."
+        "Notification attempts recorded, by type, outcome (sent or failed) and form (nip17 or mostrix)."
     );
     describe_gauge!("serbero_outbox_messages", "Outbox rows, by status.");
     describe_gauge!(
@@ -47,26 +47,29 @@ pub fn describe() {
     describe_gauge!("serbero_escalation_handoffs", "Escalation handoffs the dispatcher decided, by outcome.");
 }
 
-/// Notification rows by `(notif_type, status)`, counted once: the table is append-only and its
+/// Notification rows by `(notif_type, status, format)`, counted once: the table is append-only and its
 /// ids grow with each commit, so each scrape reads only the rows added since the last one (a
 /// full count of a million rows takes most of a second).
 #[derive(Debug, Default)]
 pub struct NotificationTally {
     last_id: i64,
-    counts: BTreeMap<(String, String), u64>,
+    counts: BTreeMap<(String, String, String), u64>,
 }
 
 impl NotificationTally {
     fn catch_up(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut query = conn
-            .prepare("SELECT notif_type, status, COUNT(*), MAX(id) FROM notifications WHERE id > ?1 GROUP BY 1, 2")?;
+        let mut query = conn.prepare(
+            "SELECT notif_type, status, COALESCE(format, 'nip17'), COUNT(*), MAX(id) FROM notifications
+                  WHERE id > ?1 GROUP BY 1, 2, 3",
+        )?;
         let added = query.query_map([self.last_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)?))
+            let key = (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?);
+            Ok((key, r.get::<_, i64>(3)? as u64, r.get::<_, i64>(4)?))
         })?;
         let mut newest = self.last_id;
         for row in added {
-            let (notif_type, status, n, max_id) = row?;
-            *self.counts.entry((notif_type, status)).or_default() += n;
+            let (key, n, max_id) = row?;
+            *self.counts.entry(key).or_default() += n;
             newest = newest.max(max_id);
         }
         self.last_id = newest;
@@ -86,7 +89,7 @@ impl Figures {
             [],
             |row| row.get(0),
         )?;
-        let notifications = tally.counts.iter().map(|((t, s), n)| (t.clone(), s.clone(), *n)).collect();
+        let notifications = tally.counts.iter().map(|((t, s, f), n)| (t.clone(), s.clone(), f.clone(), *n)).collect();
         Ok(Self {
             disputes_by_state: disputes_by_state(&conn)?,
             notifications,
@@ -110,9 +113,9 @@ impl Figures {
         for (state, n) in &self.disputes_by_state {
             gauge!("serbero_disputes", "state" => state.clone()).set(*n as f64);
         }
-        for (notif_type, status, n) in &self.notifications {
-            counter!("serbero_notifications_total", "type" => notif_type.clone(), "outcome" => status.clone())
-                .absolute(*n);
+        for (notif_type, status, form, n) in &self.notifications {
+            let labels = [("type", notif_type.clone()), ("outcome", status.clone()), ("form", form.clone())];
+            counter!("serbero_notifications_total", &labels).absolute(*n);
         }
         for (status, n) in &self.outbox_by_status {
             gauge!("serbero_outbox_messages", "status" => status.clone()).set(*n as f64);
@@ -152,12 +155,17 @@ mod tests {
         (path, conn)
     }
 
-    fn notify(conn: &Connection, notif_type: &str, status: &str) {
+    fn notify(conn: &Connection, notif_type: &str, status: &str, format: &str) {
         conn.execute(
-            "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, notif_type) VALUES ('d', 's', 1, ?1, ?2)",
-            [status, notif_type],
+            "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, notif_type, format)
+             VALUES ('d', 's', 1, ?1, ?2, ?3)",
+            [status, notif_type, format],
         )
         .unwrap();
+    }
+
+    fn rows(expected: &[(&str, &str, &str, u64)]) -> Vec<(String, String, String, u64)> {
+        expected.iter().map(|(t, s, f, n)| (t.to_string(), s.to_string(), f.to_string(), *n)).collect()
     }
 
     #[test]
@@ -170,23 +178,27 @@ mod tests {
             [],
         )
         .unwrap();
-        notify(&conn, "initial", "sent");
-        notify(&conn, "initial", "failed");
+        notify(&conn, "initial", "sent", "nip17");
+        notify(&conn, "initial", "failed", "nip17");
         let mut tally = NotificationTally::default();
         let first = Figures::read(&path, &mut tally).unwrap();
-        assert_eq!(first.notifications, [("initial".into(), "failed".into(), 1), ("initial".into(), "sent".into(), 1)]);
+        assert_eq!(first.notifications, rows(&[("initial", "failed", "nip17", 1), ("initial", "sent", "nip17", 1)]));
         assert_eq!(first.disputes_by_state[0], ("new".into(), 1));
         assert_eq!(first.outbox_by_status.len(), OutboxStatus::ALL.len(), "every status, zeros included");
         assert_eq!(first.outbox_oldest_pending_age, 0);
 
-        notify(&conn, "initial", "sent");
-        notify(&conn, "assignment", "sent");
+        notify(&conn, "initial", "sent", "nip17");
+        notify(&conn, "initial", "sent", "mostrix");
+        notify(&conn, "assignment", "sent", "nip17");
         let second = Figures::read(&path, &mut tally).unwrap();
-        let expected = [("assignment", "sent", 1), ("initial", "failed", 1), ("initial", "sent", 2)];
-        let expected: Vec<(String, String, u64)> =
-            expected.iter().map(|(t, s, n)| (t.to_string(), s.to_string(), *n)).collect();
-        assert_eq!(second.notifications, expected);
-        assert_eq!(tally.last_id, 4, "the next scrape reads only rows after the fourth");
+        let expected = [
+            ("assignment", "sent", "nip17", 1),
+            ("initial", "failed", "nip17", 1),
+            ("initial", "sent", "mostrix", 1),
+            ("initial", "sent", "nip17", 2),
+        ];
+        assert_eq!(second.notifications, rows(&expected));
+        assert_eq!(tally.last_id, 5, "the next scrape reads only rows after the fifth");
     }
 
     #[test]
