@@ -129,9 +129,11 @@ impl Default for Gate {
 }
 
 /// Checks `event` on `channel`, cheapest first: author (kind 14) or `p` (legacy), outer-id
-/// memory, rate limit, then mostro-core's checks (single `p`, future skew, size, outer
-/// signature, decryption, inner signature, inner kind 1, inner/outer skew) with the allowed
-/// signers: the party's trade key and ours.
+/// memory, then mostro-core's checks (single `p`, future skew, size, outer signature,
+/// decryption, inner signature, inner kind 1, inner/outer skew) with the allowed signers: the
+/// party's trade key and ours. Only then, for the party's own messages, the rate limit: whoever
+/// merely knows the channel's keys cannot spend the party's tokens, and a message the limit
+/// turns away is not remembered, so the same event is taken in when a relay hands it over again.
 pub async fn receive(
     channel: &Channel,
     us: &PublicKey,
@@ -148,18 +150,24 @@ pub async fn receive(
     if !addressed {
         return Err(Rejected::OtherChannel);
     }
-    if !gate.recent.insert(event.id) {
+    if gate.recent.contains(&event.id) {
         return Err(Rejected::Duplicate);
     }
-    if !gate.bucket.try_take(now.as_secs()) {
-        return Err(Rejected::RateLimited);
-    }
     let allowed = [channel.trade_pubkey, *us];
-    let message = if legacy {
-        open_legacy(channel, &allowed, event, now).await?
+    let opened = if legacy {
+        open_legacy(channel, &allowed, event, now).await
     } else {
         unwrap_chat_message(&channel.conv, &channel.sign.public_key(), &allowed, event, now)
-            .map_err(|e| Rejected::Envelope(e.to_string()))?
+            .map_err(|e| Rejected::Envelope(e.to_string()))
+    };
+    let message = match opened {
+        Ok(message) if message.sender != *us && !gate.bucket.try_take(now.as_secs()) => {
+            return Err(Rejected::RateLimited);
+        }
+        other => {
+            gate.recent.insert(event.id);
+            other?
+        }
     };
     if message.sender == *us {
         return Ok(Received::Echo);
@@ -217,6 +225,10 @@ impl RecentIds {
     pub fn new(capacity: usize) -> Self {
         // Grown as ids arrive: most channels see a handful, and sessions are many.
         Self { capacity, order: VecDeque::new(), seen: HashSet::new() }
+    }
+
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.seen.contains(id)
     }
 
     /// False when `id` is already remembered.
@@ -344,6 +356,36 @@ mod tests {
         let mut gate = Gate::default();
         assert!(check(&p, &mut gate, &event).await.is_ok());
         assert_eq!(check(&p, &mut gate, &event).await, Err(Rejected::Duplicate));
+    }
+
+    #[tokio::test]
+    async fn a_stranger_with_the_channel_keys_cannot_spend_the_party_tokens() {
+        let p = pair();
+        let stranger = Keys::generate();
+        let mut gate = Gate::default();
+        for n in 0..RATE_BURST * 2 {
+            let forged = wrap_chat_message(&stranger, &p.ours.conv, &p.ours.sign, &format!("{n}")).await.unwrap();
+            assert!(matches!(check(&p, &mut gate, &forged).await, Err(Rejected::Envelope(_))));
+        }
+        let (conv, sign) = derive_chat_keys(&p.party, &p.us.public_key()).unwrap();
+        let genuine = wrap_chat_message(&p.party, &conv, &sign, "still here").await.unwrap();
+        assert!(matches!(check(&p, &mut gate, &genuine).await, Ok(Received::Message(_))));
+    }
+
+    #[tokio::test]
+    async fn a_message_the_limit_turns_away_is_taken_in_when_handed_over_again() {
+        let p = pair();
+        let (conv, sign) = derive_chat_keys(&p.party, &p.us.public_key()).unwrap();
+        let (mut gate, now) = (Gate::default(), Timestamp::now());
+        for n in 0..RATE_BURST {
+            let event = wrap_chat_message(&p.party, &conv, &sign, &format!("{n}")).await.unwrap();
+            assert!(receive(&p.ours, &p.us.public_key(), &mut gate, &event, now).await.is_ok());
+        }
+        let late = wrap_chat_message(&p.party, &conv, &sign, "one too many").await.unwrap();
+        assert_eq!(receive(&p.ours, &p.us.public_key(), &mut gate, &late, now).await, Err(Rejected::RateLimited));
+        let later = Timestamp::from_secs(now.as_secs() + 10);
+        let again = receive(&p.ours, &p.us.public_key(), &mut gate, &late, later).await;
+        assert!(matches!(&again, Ok(Received::Message(m)) if m.content == "one too many"), "{again:?}");
     }
 
     #[test]

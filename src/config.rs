@@ -554,7 +554,7 @@ fn read_raw(text: &str, path: &Path, warnings: &mut Vec<String>) -> Result<RawCo
     let document = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .build()
-        .map_err(malformed)?;
+        .map_err(|error| integer_too_large(text).unwrap_or_else(|| malformed(error)))?;
     let mut unknown_keys = Vec::new();
     let raw: RawConfig =
         serde_ignored::deserialize(document, |key| unknown_keys.push(dotted_key(&key))).map_err(malformed)?;
@@ -563,6 +563,39 @@ fn read_raw(text: &str, path: &Path, warnings: &mut Vec<String>) -> Result<RawCo
     }
     warnings.extend(unknown_keys.into_iter().map(|key| format!("unknown configuration key `{key}` (ignored)")));
     Ok(raw)
+}
+
+/// An integer beyond TOML's range (such as `u64::MAX`) fails the parse with a message naming
+/// no key; this names it, and for a key with a limit ([`limit_of`]) says the limit, as
+/// for any other value above it. `None` when the document fails for another reason.
+fn integer_too_large(text: &str) -> Option<ConfigError> {
+    let error = toml::from_str::<toml::Table>(text).err()?;
+    let span = error.span()?;
+    let literal = text.get(span.clone())?.trim();
+    let digits = literal.strip_prefix('+').unwrap_or(literal);
+    // Its own reading rather than the parser's wording: digits (and `_`) beyond i64.
+    let is_number =
+        digits.starts_with(|c: char| c.is_ascii_digit()) && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if !is_number || digits.replace('_', "").parse::<i64>().is_ok() {
+        return None;
+    }
+    let line_start = text[..span.start].rfind('\n').map_or(0, |at| at + 1);
+    let name = text[line_start..span.start].trim_end().strip_suffix('=')?.trim();
+    let is_key = |key: &str| !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if !is_key(name) {
+        return None;
+    }
+    let section = text[..line_start].lines().rev().map(str::trim).find(|line| line.starts_with('['));
+    let key = match section.map(|header| header.trim_matches(['[', ']', ' '])) {
+        Some(section) if is_key(section) => format!("{section}.{name}"),
+        Some(_) => return None,
+        None => name.to_owned(),
+    };
+    Some(match limit_of(&key) {
+        Some((max, in_words)) => invalid(key, above_limit(digits, max, in_words)),
+        // Not echoed: a key without a limit is not a number Serbero reads, and could be a secret.
+        None => invalid(key, format!("a number larger than TOML allows ({})", i64::MAX)),
+    })
 }
 
 /// Spells a key the way the operator writes it in the file: `relays[0].url`.
@@ -631,6 +664,7 @@ impl RawConfig {
             escalation: self.escalation,
             http: self.http.validate(warnings)?,
         };
+        check_bounds(&config)?;
         check_intervals(&config)?;
         warn_if_handoffs_unroutable(&config, warnings);
         Ok(config)
@@ -779,6 +813,78 @@ fn resolve_reasoning(
     Ok(reasoning)
 }
 
+/// Ten years, the longest any `*_seconds` value may be: far beyond any sensible timeout, and
+/// small enough that adding it to a Unix time (`now + seconds as i64`) or doubling it in a
+/// backoff can never overflow.
+pub const MAX_SECONDS: u64 = 315_360_000;
+
+/// The most attempts or rounds a count may ask for: more than any operator means, and far from
+/// the end of the `u32` counters they are compared with and incremented in.
+pub const MAX_ATTEMPTS: u64 = 10_000;
+
+/// The most extra attempts of one model call; each may wait `request_timeout_seconds`.
+pub const MAX_MODEL_RETRIES: u64 = 100;
+
+/// The largest value `key` may take, and that value in words (or empty): [`MAX_SECONDS`] for
+/// every `*_seconds` key, a limit of its own for each count.
+pub fn limit_of(key: &str) -> Option<(u64, &'static str)> {
+    match key {
+        "outbox.max_attempts" | "mediation.solver_auth_retry_max_attempts" | "mediation.max_rounds" => {
+            Some((MAX_ATTEMPTS, ""))
+        }
+        "reasoning.followup_retry_count" => Some((MAX_MODEL_RETRIES, "")),
+        key if key.ends_with("_seconds") => Some((MAX_SECONDS, "ten years")),
+        _ => None,
+    }
+}
+
+/// Every duration and count the configuration takes, so that no value near `u64::MAX` reaches
+/// the arithmetic on times and counters; each is held to [`limit_of`] its key. A new
+/// `*_seconds` key is one line here; a test checks that every one in the sample is.
+pub(crate) fn bounded_values(config: &Config) -> [(&'static str, u64); 21] {
+    let (timeouts, mediation, outbox, reasoning) =
+        (&config.timeouts, &config.mediation, &config.outbox, &config.reasoning);
+    [
+        ("timeouts.renotification_seconds", timeouts.renotification_seconds),
+        ("timeouts.renotification_check_interval_seconds", timeouts.renotification_check_interval_seconds),
+        ("outbox.max_attempts", u64::from(outbox.max_attempts)),
+        ("outbox.retry_initial_seconds", outbox.retry_initial_seconds),
+        ("outbox.retry_max_seconds", outbox.retry_max_seconds),
+        ("outbox.claim_ttl_seconds", outbox.claim_ttl_seconds),
+        ("escalation.dispatch_interval_seconds", config.escalation.dispatch_interval_seconds),
+        ("chat.inbound_fetch_interval_seconds", config.chat.inbound_fetch_interval_seconds),
+        ("mediation.max_rounds", u64::from(mediation.max_rounds)),
+        ("mediation.party_response_timeout_seconds", mediation.party_response_timeout_seconds),
+        ("mediation.solver_auth_retry_initial_seconds", mediation.solver_auth_retry_initial_seconds),
+        ("mediation.solver_auth_retry_max_interval_seconds", mediation.solver_auth_retry_max_interval_seconds),
+        ("mediation.solver_auth_retry_max_total_seconds", mediation.solver_auth_retry_max_total_seconds),
+        ("mediation.solver_auth_retry_max_attempts", u64::from(mediation.solver_auth_retry_max_attempts)),
+        ("mediation.take_timeout_seconds", mediation.take_timeout_seconds),
+        ("mediation.session_timeout_seconds", mediation.session_timeout_seconds),
+        ("mediation.idle_hibernate_seconds", mediation.idle_hibernate_seconds),
+        ("mediation.transcript_quiet_seconds", mediation.transcript_quiet_seconds),
+        ("mediation.transcript_max_wait_seconds", mediation.transcript_max_wait_seconds),
+        ("reasoning.request_timeout_seconds", reasoning.request_timeout_seconds),
+        ("reasoning.followup_retry_count", u64::from(reasoning.followup_retry_count)),
+    ]
+}
+
+/// A value above its key's limit is refused, naming the key.
+fn check_bounds(config: &Config) -> Result<(), ConfigError> {
+    for (key, value) in bounded_values(config) {
+        let (max, in_words) = limit_of(key).unwrap_or((u64::MAX, ""));
+        if value > max {
+            return Err(invalid(key, above_limit(&value.to_string(), max, in_words)));
+        }
+    }
+    Ok(())
+}
+
+fn above_limit(value: &str, max: u64, in_words: &str) -> String {
+    let in_words = if in_words.is_empty() { String::new() } else { format!(" ({in_words})") };
+    format!("{value} is more than the largest allowed, {max}{in_words}")
+}
+
 /// A zero interval would spin a timer or give up at once; `party_response_timeout_seconds` is
 /// not here because 0 means "disabled".
 fn check_intervals(config: &Config) -> Result<(), ConfigError> {
@@ -831,6 +937,8 @@ fn warn_if_handoffs_unroutable(config: &Config, warnings: &mut Vec<String>) {
 mod tests {
     use super::*;
 
+    /// The largest durations and counts it takes.
+    mod bounds;
     /// What the configuration refuses, to protect the operator.
     mod protection;
     use nostr_sdk::ToBech32;
@@ -876,7 +984,7 @@ mod tests {
     }
 
     /// Every section with a value different from its default.
-    fn full_document() -> String {
+    pub(super) fn full_document() -> String {
         base()
             + &solver_section(SOLVER_A_HEX, "permission = \"write\"")
             + &solver_section(SOLVER_B_HEX, "")

@@ -73,9 +73,124 @@ impl RetryPolicy {
     }
 }
 
+/// The longest relay-supplied reason kept, in characters, the ellipsis of a cut one included.
+pub const RELAY_REASON_MAX_CHARS: usize = 200;
+
+/// A relay's words (the reason of an `OK false`, an error while sending) made fit for a log line
+/// and for `outbox.last_error`: one line (control characters, line and paragraph separators and
+/// runs of white space become one space; terminal escape sequences and invisible formatting
+/// characters are dropped), trimmed, and at most [`RELAY_REASON_MAX_CHARS`] characters, cut on
+/// a character boundary and ending with `…`. Reads no further than it keeps, so a reason of any
+/// size costs little. Applying it twice changes nothing.
+pub fn relay_reason(text: &str) -> String {
+    let mut kept: Vec<char> = Vec::with_capacity(RELAY_REASON_MAX_CHARS + 1);
+    let mut space_due = false;
+    let mut chars = text.chars().peekable();
+    while kept.len() <= RELAY_REASON_MAX_CHARS {
+        let Some(c) = chars.next() else { break };
+        if c == '\u{1b}' {
+            skip_escape_sequence(&mut chars);
+        } else if c.is_whitespace() || c.is_control() {
+            space_due = !kept.is_empty();
+        } else if !is_invisible(c) {
+            if space_due {
+                kept.push(' ');
+                space_due = false;
+            }
+            kept.push(c);
+        }
+    }
+    if kept.len() > RELAY_REASON_MAX_CHARS {
+        kept.truncate(RELAY_REASON_MAX_CHARS - 1);
+        while kept.last() == Some(&' ') {
+            kept.pop();
+        }
+        kept.push('…');
+    }
+    kept.into_iter().collect()
+}
+
+/// Consumes the rest of an escape sequence after `ESC`: CSI (`ESC [` … a final byte), OSC
+/// (`ESC ]` … BEL or `ESC \\`), or a two-character one.
+fn skip_escape_sequence(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']') => {
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Zero-width and bidirectional formatting characters: invisible in a log, but able to reorder
+/// or hide what is shown around them.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_reasons_become_one_bounded_line() {
+        let max = RELAY_REASON_MAX_CHARS;
+        let long_ascii = "x".repeat(max + 1);
+        let cut_ascii = format!("{}…", "x".repeat(max - 1));
+        let exact = "y".repeat(max);
+        // A 2-byte and a 4-byte character straddling the cut.
+        let accents = "é".repeat(max + 5);
+        let cut_accents = format!("{}…", "é".repeat(max - 1));
+        let emoji = format!("{}{}", "a".repeat(max - 2), "🦀".repeat(3));
+        let cut_emoji = format!("{}🦀…", "a".repeat(max - 2));
+        let megabyte = "blocked: spam\n".repeat((1 << 20) / 14 + 1);
+        let cut_megabyte = {
+            let mut cut: String = "blocked: spam ".repeat(20).chars().take(max - 1).collect();
+            cut.truncate(cut.trim_end().len());
+            cut + "…"
+        };
+        let words_then_space_at_cut = format!("{} {}", "w".repeat(max - 2), "z".repeat(10));
+        let cut_before_space = format!("{}…", "w".repeat(max - 2));
+        let cases: &[(&str, &str, &str)] = &[
+            ("plain", "blocked: you are banned", "blocked: you are banned"),
+            ("empty", "", ""),
+            ("newlines", "rate-limited:\nslow down\r\nnow", "rate-limited: slow down now"),
+            ("forged log line", "error\n2024-01-01 ERROR serbero: fake", "error 2024-01-01 ERROR serbero: fake"),
+            ("tabs and runs", "\t  a \t\t b  ", "a b"),
+            ("other controls", "a\u{0}b\u{7}c\u{7f}d\u{85}e", "a b c d e"),
+            ("line separators", "a\u{2028}b\u{2029}c", "a b c"),
+            ("ANSI colour", "\u{1b}[31mred\u{1b}[0m text", "red text"),
+            ("ANSI clear screen", "\u{1b}[2J\u{1b}[Hok", "ok"),
+            ("OSC title", "\u{1b}]0;owned\u{7}after", "after"),
+            ("OSC with ST", "\u{1b}]8;;http://x\u{1b}\\link", "link"),
+            ("lone ESC", "a\u{1b}", "a"),
+            ("bidi override", "abc\u{202e}fed\u{200b}", "abcfed"),
+            ("exactly the limit", &exact, &exact),
+            ("one over", &long_ascii, &cut_ascii),
+            ("two-byte characters at the cut", &accents, &cut_accents),
+            ("four-byte characters at the cut", &emoji, &cut_emoji),
+            ("a 1 MB multi-line reason", &megabyte, &cut_megabyte),
+            ("no space before the ellipsis", &words_then_space_at_cut, &cut_before_space),
+        ];
+        assert!(megabyte.len() >= 1 << 20);
+        for (name, reason, expected) in cases {
+            let got = relay_reason(reason);
+            assert_eq!(&got, expected, "{name}");
+            assert!(got.chars().count() <= max, "{name}");
+            assert!(!got.chars().any(char::is_control), "{name}");
+            assert_eq!(relay_reason(&got), got, "{name}: applying it twice changes nothing");
+        }
+    }
 
     #[test]
     fn failures_back_off_then_dead_letter() {

@@ -38,7 +38,8 @@ pub enum Mediation {
     /// The prompt bundle and the model endpoint are being checked.
     Starting,
     Running,
-    /// The bring-up failed; mediation is off until the daemon restarts.
+    /// The bring-up failed; mediation is off until the daemon restarts. The cause is for the log
+    /// only: it may name the provider's endpoint, model or error text, which `/health` never shows.
     Failed(String),
 }
 
@@ -90,6 +91,11 @@ impl Health {
     }
 }
 
+/// The reason `/health` gives for a failed bring-up: fixed, since the cause may carry the model
+/// provider's internals (its URL, model, error text); the daemon's ERROR line says which it was.
+pub const MEDIATION_FAILED: &str =
+    "mediation disabled for this run: its bring-up failed (the ERROR line `mediation disabled for this run` in the log says why)";
+
 pub fn judge(seen: &Observed) -> Health {
     let mut reasons = Vec::new();
     match seen.tree {
@@ -119,7 +125,7 @@ pub fn judge(seen: &Observed) -> Health {
         Mediation::WithoutReasoning => {
             reasons.push("mediation is enabled but [reasoning] is not (or its API key is missing)".to_owned())
         }
-        Mediation::Failed(why) => reasons.push(format!("mediation disabled for this run: {why}")),
+        Mediation::Failed(_) => reasons.push(MEDIATION_FAILED.to_owned()),
         Mediation::Off | Mediation::Starting | Mediation::Running => {}
     }
     match &seen.solver_standing {
@@ -188,7 +194,7 @@ mod tests {
             (
                 "bring-up failed",
                 |o| o.mediation = Mediation::Failed("the openai endpoint at http://x failed".into()),
-                Some("mediation disabled for this run: the openai endpoint at http://x failed"),
+                Some(MEDIATION_FAILED),
             ),
             (
                 "no reasoning",
@@ -243,9 +249,27 @@ mod tests {
         seen.relays = Answer::Said(vec![link("wss://a", false)]);
         seen.mediation = Mediation::Failed("bundle missing".into());
         let health = judge(&seen);
-        assert_eq!(
-            health.reasons,
-            ["no relay connected (down: wss://a)", "mediation disabled for this run: bundle missing"]
-        );
+        assert_eq!(health.reasons, ["no relay connected (down: wss://a)", MEDIATION_FAILED]);
+    }
+
+    /// A failed bring-up's cause names the provider's endpoint, model and error text (an internal
+    /// host, a key an error body quoted): none of it reaches the body, only a fixed reason.
+    #[test]
+    fn a_failed_bring_up_shows_no_provider_internals() {
+        let internals =
+            ["http://10.1.2.3:8000/v1", "llm.internal.example", "my-private-model", "sk-live-4f9a", "401 Unauthorized"];
+        let mut seen = all_well();
+        seen.mediation = Mediation::Failed(format!(
+            "the openai-compatible endpoint at {} (llm.internal.example) failed its health check \
+             (unauthorized: 401 Unauthorized: invalid key sk-live-4f9a); model {}",
+            internals[0], internals[2]
+        ));
+        let health = judge(&seen);
+        let body = serde_json::to_string(&health).unwrap();
+        for internal in internals {
+            assert!(!body.contains(internal), "{internal} in {body}");
+        }
+        assert_eq!(health.reasons, [MEDIATION_FAILED]);
+        assert_eq!(health.mediation, "failed");
     }
 }

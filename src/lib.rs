@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod dispute;
 pub mod dm;
 pub mod escalation;
+pub mod file_mode;
 pub mod handoff;
 pub mod health;
 pub mod lifecycle;

@@ -11,6 +11,7 @@ use crate::dispute::Initiator;
 pub mod guard;
 pub mod parse;
 pub mod prompt;
+pub mod window;
 pub mod wire;
 
 /// Who said a line of the transcript.

@@ -61,6 +61,12 @@ pub enum StorageError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("cannot create database file {path}: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database at {path} cannot use WAL journaling (journal_mode stays {mode})")]
     WalUnavailable { path: PathBuf, mode: String },
     #[error("database at {path} is at schema version {found}, newer than this Serbero understands ({supported})")]
@@ -78,8 +84,14 @@ pub enum StorageError {
 
 /// Opens a connection with the pragmas every actor uses: journal_mode=WAL, synchronous=NORMAL,
 /// busy_timeout=5000 ms, foreign_keys=ON.
+///
+/// A database file that does not exist yet is created first, empty and readable by its owner
+/// only (0600 on Unix), so the parties' messages it will hold are never world-readable, whatever
+/// the process umask; SQLite gives its `-wal` and `-shm` files the same mode. An existing file's
+/// mode is left alone (see [`readable_by_others`]).
 pub fn open(path: &Path) -> Result<Connection, StorageError> {
     let open_error = |source| StorageError::Open { path: path.to_path_buf(), source };
+    create_private(path).map_err(|source| StorageError::Create { path: path.to_path_buf(), source })?;
     let conn = Connection::open(path).map_err(open_error)?;
     // First, so that switching to WAL waits for a daemon already holding the file instead of failing.
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
@@ -92,6 +104,38 @@ pub fn open(path: &Path) -> Result<Connection, StorageError> {
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_error)?;
     conn.pragma_update(None, "foreign_keys", true).map_err(open_error)?;
     Ok(conn)
+}
+
+/// Creates `path` empty with mode 0600 when it does not exist; SQLite then opens it as a new
+/// database. Leaves an existing file (and in-memory or URI names) alone.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:")) {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// One warning line when the existing database file at `path` can be read or written by its
+/// group or others (it holds the parties' messages); `None` when it is private or absent.
+pub fn readable_by_others(path: &Path) -> Option<String> {
+    let mode = crate::file_mode::open_to_others(path)?;
+    let shown = path.display();
+    Some(format!(
+        "the database file {shown} is accessible to its group or others (mode {mode:04o}) and holds the \
+         parties' messages; restrict it with `chmod 600 {shown}`"
+    ))
 }
 
 /// Applies every missing migration; returns the versions applied (empty when up to date).
@@ -440,6 +484,44 @@ mod tests {
         assert_eq!(pragma("foreign_keys"), Value::Integer(1));
         assert_eq!(pragma("busy_timeout"), Value::Integer(5000));
         assert_eq!(pragma("synchronous"), Value::Integer(1), "1 is NORMAL");
+    }
+
+    /// The parties' messages live here: a new database and its WAL companions are the owner's
+    /// alone whatever the umask; an existing file keeps its mode and is only warned about.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_wal_files_are_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serbero.db");
+        let mut conn = open(&path).unwrap();
+        migrate(&mut conn).unwrap();
+        for companion in ["serbero.db", "serbero.db-wal", "serbero.db-shm"] {
+            let file = dir.path().join(companion);
+            assert!(file.exists(), "{companion} exists while the connection is open in WAL mode");
+            assert_eq!(mode(&file), 0o600, "{companion}");
+        }
+        assert_eq!(readable_by_others(&path), None);
+        drop(conn);
+
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open(&shared).unwrap());
+        assert_eq!(mode(&shared), 0o644, "an existing file's mode is the operator's");
+        let shown = shared.display();
+        assert_eq!(
+            readable_by_others(&shared).as_deref(),
+            Some(
+                format!(
+                    "the database file {shown} is accessible to its group or others (mode 0644) and holds the \
+                     parties' messages; restrict it with `chmod 600 {shown}`"
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(readable_by_others(&dir.path().join("absent.db")), None);
     }
 
     #[test]

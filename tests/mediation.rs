@@ -100,6 +100,26 @@ async fn the_opening_verdict_escalates_when_the_model_says_so_or_has_nothing_usa
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_model_answer_escalates_instead_of_failing_the_session() {
+    // A question no chat message could carry, at the opening: escalated before any take.
+    let long_question = Turn::ask(&"Did you pay? ".repeat(6_000), "Did it arrive?");
+    let s = Scene::start(Setup { brain: brain(long_question, Turn::Summarize), ..Setup::default() }).await;
+    assert_eq!(s.wait_for_escalation().await, "invalid_model_output");
+    assert!(s.node.requests().is_empty(), "no take");
+    s.daemon.stop().await;
+
+    // A summary larger than a DM can carry: the session escalates (before the limits it failed
+    // while wrapping the DM, restarted, asked the model again, until its restart budget ran out).
+    let summary = "The parties agree. ".repeat(5_000);
+    let s = Scene::start(Setup { brain: Brain { summary, ..Brain::cooperative() }, ..Setup::default() }).await;
+    answer_round(&s).await;
+    assert_eq!(s.wait_for_escalation().await, "invalid_model_output");
+    s.wait_for_session(SessionState::EscalationRecommended).await;
+    assert!(dm_containing(&s.solver, "Trigger: invalid_model_output").await.is_some(), "the solver is alerted");
+    s.daemon.stop().await;
+}
+
 fn low_confidence_summary() -> String {
     serde_json::json!({
         "classification": "coordination_failure_resolvable", "confidence": 0.2,

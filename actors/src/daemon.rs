@@ -123,6 +123,9 @@ impl Running {
 /// Opens the database and applies migrations before any actor touches it.
 pub async fn prepare_database(path: &std::path::Path) -> anyhow::Result<()> {
     let path: PathBuf = path.to_path_buf();
+    if let Some(warning) = storage::readable_by_others(&path) {
+        warn!("{warning}");
+    }
     let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u32>> {
         let mut conn = storage::open(&path)?;
         Ok(storage::migrate(&mut conn)?)

@@ -256,7 +256,7 @@ impl Reasoner {
         let response = inner.provider.request(&inner.http, call).send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = response.bytes().await.map_err(transport_failure)?;
+        let bytes = capped_body(response).await?;
         debug!(
             provider = %inner.provider_name,
             model = %inner.model,
@@ -274,6 +274,22 @@ impl Reasoner {
         serde_json::from_slice(&bytes)
             .map_err(|_| Failure::fatal(ReasoningError::MalformedResponse("the response body is not JSON".into())))
     }
+}
+
+/// The largest response body read: an answer within the parser's limits is a few KB, and an
+/// endpoint streaming without end must not fill the memory.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+async fn capped_body(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            let why = format!("the response body is larger than {MAX_RESPONSE_BYTES} bytes");
+            return Err(Failure::fatal(ReasoningError::MalformedResponse(why)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Timeouts and connection trouble may pass; a request that cannot be built will not.

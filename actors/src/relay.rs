@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use serbero_core::delivery::relay_reason;
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::node_info::NodeInfo;
 use tokio::sync::Semaphore;
@@ -94,7 +95,7 @@ pub struct PublishOutcome {
     pub event_id: EventId,
     /// Relays that answered `OK` true (including "duplicate": they hold the event).
     pub accepted: Vec<String>,
-    /// Relays that refused or failed, with their reason.
+    /// Relays that refused or failed, with their reason as [`relay_reason`] leaves it.
     pub failed: Vec<(String, String)>,
 }
 
@@ -103,12 +104,14 @@ impl PublishOutcome {
         !self.accepted.is_empty()
     }
 
-    /// One line for logs and `last_error` columns.
+    /// One line for logs and `last_error` columns; each reason a relay gave is bounded and on
+    /// one line whoever built the outcome.
     pub fn failure_summary(&self) -> String {
         if self.failed.is_empty() {
             return "no relay acknowledged the event".to_string();
         }
-        let parts: Vec<String> = self.failed.iter().map(|(url, why)| format!("{url}: {why}")).collect();
+        let parts: Vec<String> =
+            self.failed.iter().map(|(url, why)| format!("{}: {}", relay_reason(url), relay_reason(why))).collect();
         parts.join("; ")
     }
 }
@@ -298,13 +301,14 @@ fn publish(st: &State, ticket: i64, event: Box<Event>, reply_to: DerivedActorRef
                 ticket,
                 event_id: event.id,
                 accepted: output.success.iter().map(ToString::to_string).collect(),
-                failed: output.failed.into_iter().map(|(url, why)| (url.to_string(), why)).collect(),
+                // What a relay says is its own: any size, any characters.
+                failed: output.failed.into_iter().map(|(url, why)| (url.to_string(), relay_reason(&why))).collect(),
             },
             Err(e) => PublishOutcome {
                 ticket,
                 event_id: event.id,
                 accepted: Vec::new(),
-                failed: vec![("*".to_string(), e.to_string())],
+                failed: vec![("*".to_string(), relay_reason(&e.to_string()))],
             },
         };
         // The requester may have stopped; its rows are re-driven when it starts again.

@@ -134,6 +134,8 @@ pub struct Hibernating {
     /// Each channel's signing key and legacy key.
     pub keys: Vec<PublicKey>,
     pub wake_at: Option<i64>,
+    /// The actor leaving memory; `None` for a session put to sleep from the database at start.
+    pub actor: Option<ractor::ActorId>,
 }
 
 pub struct Args {

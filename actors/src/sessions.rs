@@ -174,6 +174,12 @@ impl Actor for Sessions {
             Msg::Auth(AuthChanged(now)) => on_standing(&me, st, now).await,
             Msg::Scan => scan(&me, st).await?,
             Msg::Asleep(asleep) => {
+                // The route goes now, not at the actor's stop: what comes in between (a party
+                // writing, a revision) wakes a new session instead of reaching the leaving one.
+                let leaving = |running: &Running| Some(running.session.get_id()) == asleep.actor;
+                if st.running.get(&asleep.dispute_id).is_some_and(leaving) {
+                    st.running.remove(&asleep.dispute_id);
+                }
                 st.sleepers.add(asleep);
                 arm_wake(&me, st);
             }
@@ -202,6 +208,7 @@ impl Actor for Sessions {
             SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
             _ => return Ok(()),
         };
+        // Only the dispute's running session is forgotten, restarted or finished: not a stale one.
         let Some(dispute_id) = forget(st, cell.get_id()) else { return Ok(()) };
         match why.as_str() {
             HIBERNATING => {}
@@ -285,7 +292,7 @@ async fn put_waiting_to_sleep(me: &SessionsRef, st: &mut State) -> Result<usize,
             let (sign, legacy, sink) = (pair[0], pair[1], me.get_derived());
             st.args.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink })?;
         }
-        st.sleepers.add(Hibernating { dispute_id: w.dispute_id, keys, wake_at });
+        st.sleepers.add(Hibernating { dispute_id: w.dispute_id, keys, wake_at, actor: None });
         asleep += 1;
     }
     Ok(asleep)
@@ -433,8 +440,16 @@ async fn spawn(
     Ok(())
 }
 
+/// Forgets a session that stopped; its dispute, if it was the dispute's running session.
+/// A stop can be handled after a newer session for the same dispute started (woken from
+/// hibernation, or restarted): that one keeps its route, or revisions (a human taking over) and
+/// chat would no longer reach it and a further wake-up would start a second one.
 fn forget(st: &mut State, actor: ActorId) -> Option<String> {
     let dispute_id = st.by_actor.remove(&actor)?;
+    if st.running.get(&dispute_id).is_none_or(|running| running.session.get_id() != actor) {
+        debug!(dispute = %dispute_id, "a replaced session's stop; the newer session keeps its route");
+        return None;
+    }
     st.running.remove(&dispute_id);
     Some(dispute_id)
 }
@@ -473,4 +488,202 @@ async fn route_node_message(me: &SessionsRef, st: &mut State, message: NodeMessa
 /// Request ids are stored as SQLite integers.
 fn fresh_request_id() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0 & i64::MAX as u64
+}
+
+#[cfg(test)]
+mod tests {
+    //! The supervisor's handlers driven directly on a State the test holds (as ractor's own
+    //! `node_session` tests do), so supervision events can be delivered in the order a race would
+    //! deliver them; the sessions it starts are real MediationSession actors on a temp database.
+
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use nostr_sdk::Keys;
+    use ractor::{Actor, ActorProcessingErr, SupervisionEvent};
+    use serbero_core::config::{MediationSettings, OutboxSettings, PromptSettings, ReasoningSettings};
+    use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
+    use serbero_core::mediation::SessionState;
+    use serbero_core::prompts::PromptBundle;
+    use tokio::sync::{mpsc, oneshot};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::harness::{Probe, TempDb, WAIT};
+    use crate::reasoning::Reasoner;
+
+    const REQUEST_ID: u64 = 42;
+
+    /// Stands where the Sessions actor would: sessions are linked to it, and the test hands their
+    /// supervision events to `Sessions::handle_supervisor_evt` itself, in the order it chooses.
+    /// It only reports sessions that failed.
+    struct Parent;
+
+    impl Actor for Parent {
+        type Msg = Msg;
+        type State = mpsc::UnboundedSender<String>;
+        type Arguments = mpsc::UnboundedSender<String>;
+
+        async fn pre_start(
+            &self,
+            _me: SessionsRef,
+            failures: Self::Arguments,
+        ) -> Result<Self::State, ActorProcessingErr> {
+            Ok(failures)
+        }
+
+        async fn handle_supervisor_evt(
+            &self,
+            _me: SessionsRef,
+            event: SupervisionEvent,
+            failures: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
+            if let SupervisionEvent::ActorFailed(_, why) = event {
+                let _ = failures.send(why.to_string());
+            }
+            Ok(())
+        }
+    }
+
+    fn mediator() -> Arc<Mediator> {
+        let reasoning = ReasoningSettings {
+            enabled: true,
+            provider: "openai-compatible".into(),
+            model: "unused".into(),
+            // Resumed sessions waiting for the parties ask the model nothing.
+            api_base: "http://127.0.0.1:9".into(),
+            api_key: Some("test-key".into()),
+            ..ReasoningSettings::default()
+        };
+        let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("prompts");
+        Arc::new(Mediator {
+            reasoner: Reasoner::build(&reasoning).unwrap(),
+            bundle: Arc::new(PromptBundle::load(&PromptSettings::in_dir(&prompts)).unwrap()),
+            settings: MediationSettings::default(),
+            solvers: Vec::new(),
+            observers: Vec::new(),
+            directory: Default::default(),
+            escalation: None,
+            evaluation_retry: Duration::from_secs(60),
+            hibernate_after: Duration::from_secs(3600),
+        })
+    }
+
+    /// A dispute Serbero took, its session waiting for the parties: what a hibernated session
+    /// leaves in the database.
+    fn taken_and_waiting(db: &TempDb, dispute: &str, mediator: &Mediator, now: i64) {
+        let (buyer, seller) = (Keys::generate().public_key().to_hex(), Keys::generate().public_key().to_hex());
+        let conn = rusqlite::Connection::open(db.path()).unwrap();
+        conn.execute(
+            "INSERT INTO disputes (dispute_id, event_id, mostro_pubkey, initiator_role, event_timestamp, detected_at)
+             VALUES (?1, 'e1', 'node', 'buyer', 1, 1)",
+            [dispute],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO solver_takes (dispute_id, state, request_id, requested_at, deadline_at, answered_at,
+                                       order_id, buyer_pubkey, seller_pubkey, updated_at)
+             VALUES (?1, 'took', ?2, ?3, ?3, ?3, ?4, ?5, ?6, ?3)",
+            rusqlite::params![dispute, REQUEST_ID as i64, now - 120, Uuid::new_v4().to_string(), buyer, seller],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mediation_sessions (session_id, dispute_id, state, prompt_bundle_id, policy_hash,
+                                             started_at, last_transition_at)
+             VALUES (?1, ?2, 'awaiting_response', ?3, ?4, ?5, ?5)",
+            rusqlite::params![
+                Uuid::new_v4().to_string(),
+                dispute,
+                mediator.bundle.id,
+                mediator.bundle.policy_hash,
+                now - 60
+            ],
+        )
+        .unwrap();
+    }
+
+    /// The dispute's running session, as `Msg::Session` answers.
+    async fn route(me: &SessionsRef, st: &mut State, dispute_id: &str) -> Option<SessionRef> {
+        let (reply, answer) = oneshot::channel();
+        let msg = Msg::Session { dispute_id: dispute_id.to_string(), reply: reply.into() };
+        Sessions.handle(me.clone(), msg, st).await.unwrap();
+        answer.await.unwrap()
+    }
+
+    async fn mediation(session: &SessionRef) -> Option<SessionState> {
+        session.call(session::Msg::Status, Some(WAIT)).await.unwrap().unwrap().mediation
+    }
+
+    /// A human solver taking the dispute over, as the node publishes it.
+    fn takeover(dispute_id: &str, at: i64) -> DisputeEvent {
+        DisputeEvent {
+            dispute_id: dispute_id.to_string(),
+            status: DisputeStatus::InProgress,
+            initiator: Initiator::Buyer,
+            assigned_solver: None,
+            event_id: Keys::generate().public_key().to_hex(),
+            mostro_pubkey: Keys::generate().public_key().to_hex(),
+            created_at: at,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replaced_sessions_late_stop_leaves_the_new_session_its_route() {
+        let db = TempDb::migrated();
+        let dispute = Uuid::new_v4().to_string();
+        let mediator = mediator();
+        let now = Clock::tokio().now();
+        taken_and_waiting(&db, &dispute, &mediator, now);
+        let (relay, _relay_sent) = Probe::<relay::Msg>::spawn().await;
+        let (dispute_actor, _) = Probe::<dispute::Msg>::spawn().await;
+        let (auth_retry, _) = Probe::<auth_retry::Msg>::spawn().await;
+        let (failed, mut failures) = mpsc::unbounded_channel();
+        let (me, _) = Actor::spawn(None, Parent, failed).await.unwrap();
+        let args = Args {
+            db_path: db.path().to_path_buf(),
+            keys: Keys::generate(),
+            mostro: Keys::generate().public_key(),
+            relay,
+            dispute: dispute_actor,
+            auth_retry,
+            mediator,
+            take_timeout: Duration::from_secs(15),
+            outbox: OutboxSettings::default(),
+            clock: Clock::tokio(),
+        };
+        let mut st = Sessions.pre_start(me.clone(), args).await.unwrap();
+
+        // The old session runs, then leaves memory.
+        spawn(&me, &mut st, dispute.clone(), Some(REQUEST_ID), Woken::ByParty(None)).await.unwrap();
+        let old = route(&me, &mut st, &dispute).await.expect("the old session is routed");
+        assert_eq!(mediation(&old).await, Some(SessionState::AwaitingResponse));
+        old.stop_and_wait(Some(HIBERNATING.into()), Some(WAIT)).await.unwrap();
+
+        // A party writes: a new session starts before the old one's stop reaches the supervisor.
+        spawn(&me, &mut st, dispute.clone(), Some(REQUEST_ID), Woken::ByParty(None)).await.unwrap();
+        let new = route(&me, &mut st, &dispute).await.expect("the new session is routed");
+        assert_ne!(new.get_id(), old.get_id());
+        assert_eq!(mediation(&new).await, Some(SessionState::AwaitingResponse));
+        let late = SupervisionEvent::ActorTerminated(old.get_cell(), None, Some(HIBERNATING.into()));
+        Sessions.handle_supervisor_evt(me.clone(), late, &mut st).await.unwrap();
+        let routed = route(&me, &mut st, &dispute).await.map(|s| s.get_id());
+        assert_eq!(routed, Some(new.get_id()), "the old session's late stop took the new session's route");
+
+        // A human takes the dispute over: the revision reaches the new session, which stops writing.
+        let revisions = DisputesObserved(vec![takeover(&dispute, now)]);
+        Sessions.handle(me.clone(), Msg::Revisions(revisions), &mut st).await.unwrap();
+        new.get_cell().wait(Some(WAIT)).await.expect("the new session ends on the takeover");
+        let take = db.column::<String>("SELECT state FROM solver_takes WHERE dispute_id = ?1", [&dispute]);
+        assert_eq!(take, ["superseded"]);
+        let sessions = db.column::<String>("SELECT state FROM mediation_sessions WHERE dispute_id = ?1", [&dispute]);
+        assert_eq!(sessions, ["closed"]);
+
+        // Its own stop is the one that takes the route away.
+        let finished = SupervisionEvent::ActorTerminated(new.get_cell(), None, Some("finished".into()));
+        Sessions.handle_supervisor_evt(me.clone(), finished, &mut st).await.unwrap();
+        assert!(route(&me, &mut st, &dispute).await.is_none());
+        assert_eq!(failures.try_recv().ok(), None, "no session failed");
+        me.stop(None);
+    }
 }

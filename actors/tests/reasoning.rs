@@ -220,6 +220,14 @@ async fn a_body_that_is_not_json_is_malformed_and_not_retried() {
 }
 
 #[tokio::test]
+async fn an_endless_body_is_cut_off_and_malformed() {
+    let model = FakeModel::start().await.unwrap();
+    model.push(Reply::content("x".repeat(2 << 20)));
+    assert_malformed(summarize(&reasoner("openai", model.url(), 2)).await);
+    assert_eq!(model.requests().len(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn model_text_that_is_not_the_contract_is_malformed() {
     for provider in ["openai-compatible", "anthropic"] {
         let model = FakeModel::start().await.unwrap();

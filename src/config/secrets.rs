@@ -53,26 +53,13 @@ fn read_secret_file(key: &str, variable: &str, path: &Path, warnings: &mut Vec<S
     if value.is_empty() {
         return Err(invalid(key, format!("{variable} ({shown}) is empty")));
     }
-    if let Some(mode) = mode_open_to_others(path) {
+    if let Some(mode) = crate::file_mode::open_to_others(path) {
         warnings.push(format!(
             "{variable} ({shown}) is accessible to its group or others (mode {mode:04o}); \
              restrict it with `chmod 600 {shown}`"
         ));
     }
     Ok(value.to_owned())
-}
-
-/// The permission bits of `path` when group or others have any access to it.
-#[cfg(unix)]
-fn mode_open_to_others(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-    (mode & 0o077 != 0).then_some(mode)
-}
-
-#[cfg(not(unix))]
-fn mode_open_to_others(_path: &Path) -> Option<u32> {
-    None
 }
 
 #[cfg(test)]

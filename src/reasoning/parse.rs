@@ -17,6 +17,14 @@ pub const NEXT_STEP_MARKER: &str = "SUGGESTED_NEXT_STEP:";
 pub const RATIONALE_MARKER: &str = "RATIONALE:";
 
 /// Catalog ids a model may name per party, and how long one may be.
+/// The longest question one party may be asked, in characters: a question, not a letter (and
+/// far below what one chat message can carry).
+pub const MAX_QUESTION_CHARS: usize = 1_000;
+/// The longest summary and suggested next step a solver's DM carries, in characters.
+pub const MAX_SUMMARY_CHARS: usize = 6_000;
+pub const MAX_NEXT_STEP_CHARS: usize = 600;
+/// The longest rationale stored (it never leaves the database).
+pub const MAX_RATIONALE_CHARS: usize = 20_000;
 const MAX_CATALOG_IDS: usize = 4;
 const MAX_CATALOG_ID_LEN: usize = 64;
 
@@ -82,6 +90,9 @@ pub fn summary(reply: &str) -> Result<Summary, ReasoningError> {
     }
     let next_step = next_at.map_or("", |at| &reply[at + NEXT_STEP_MARKER.len()..rationale_at.unwrap_or(reply.len())]);
     let rationale = rationale_at.map_or("", |at| &reply[at + RATIONALE_MARKER.len()..]);
+    within("the summary", text, MAX_SUMMARY_CHARS)?;
+    within("the suggested next step", next_step.trim(), MAX_NEXT_STEP_CHARS)?;
+    within("the rationale", rationale.trim(), MAX_RATIONALE_CHARS)?;
     Ok(Summary {
         text: text.to_owned(),
         next_step: next_step.trim().to_owned(),
@@ -123,7 +134,16 @@ fn clarification(object: &Map<String, Value>, key: &str) -> Result<String, Reaso
     if text.is_empty() {
         return Err(ReasoningError::MalformedResponse(format!("ask_clarification without {key}")));
     }
+    within(key, text, MAX_QUESTION_CHARS)?;
     Ok(text.to_owned())
+}
+
+/// An oversized text is invalid output: it escalates instead of failing further down the line.
+fn within(what: &str, text: &str, max_chars: usize) -> Result<(), ReasoningError> {
+    if text.chars().count() > max_chars {
+        return Err(ReasoningError::MalformedResponse(format!("{what} is longer than {max_chars} characters")));
+    }
+    Ok(())
 }
 
 /// Known flags in the model's order, each once.
@@ -304,6 +324,10 @@ mod tests {
             (with(ask(), "rationale", json!({"why": 1})), "rationale is not a string"),
             (with(ask(), "buyer_clarification", json!("  \n")), "ask_clarification without buyer_clarification"),
             (without(ask(), "seller_clarification"), "ask_clarification without seller_clarification"),
+            (
+                with(ask(), "buyer_clarification", json!("?".repeat(1_001))),
+                "buyer_clarification is longer than 1000 characters",
+            ),
             (with(ask(), "seller_clarification", json!(["?"])), "seller_clarification is not a string"),
         ];
         for (reply, why) in cases {
@@ -342,6 +366,12 @@ mod tests {
             ("Text\nRATIONALE: r\nSUGGESTED_NEXT_STEP: s", "RATIONALE comes before SUGGESTED_NEXT_STEP (out of order)"),
             ("", "empty summary"),
             ("  \nSUGGESTED_NEXT_STEP: s\nRATIONALE: r", "empty summary"),
+            (&format!("{}\nSUGGESTED_NEXT_STEP: s", "x".repeat(6_001)), "the summary is longer than 6000 characters"),
+            (
+                &format!("t\nSUGGESTED_NEXT_STEP: {}", "y".repeat(601)),
+                "the suggested next step is longer than 600 characters",
+            ),
+            (&format!("t\nRATIONALE: {}", "z".repeat(20_001)), "the rationale is longer than 20000 characters"),
         ] {
             assert_eq!(summary(reply), Err(ReasoningError::MalformedResponse(why.into())), "{reply:?}");
         }

@@ -43,7 +43,9 @@ impl CallKind {
         }
     }
 
-    fn anthropic_max_tokens(self) -> u32 {
+    /// The most the model may write: enough for its contract, little enough that an answer
+    /// running on cannot grow past what Serbero accepts (`parse`'s limits).
+    fn max_tokens(self) -> u32 {
         match self {
             Self::Classify => 2048,
             Self::Summarize => 4096,
@@ -73,7 +75,9 @@ pub fn openai_url(api_base: &str) -> String {
     format!("{}/chat/completions", api_base.trim_end_matches('/'))
 }
 
-/// The Chat Completions body. Models named `gpt-5…` reject an explicit temperature.
+/// The Chat Completions body. Models named `gpt-5…` reject an explicit temperature; they and the
+/// `o…` reasoning models take the output limit as `max_completion_tokens`, every other server
+/// (vLLM, llama.cpp, Ollama, LiteLLM) as `max_tokens`.
 pub fn openai_body(model: &str, call: &Call<'_>) -> Value {
     let mut messages = Vec::new();
     if let Some(system) = call.system {
@@ -87,6 +91,9 @@ pub fn openai_body(model: &str, call: &Call<'_>) -> Value {
     if !model.starts_with("gpt-5") {
         body["temperature"] = json!(call.kind.temperature());
     }
+    let newer = model.starts_with("gpt-5") || ["o1", "o3", "o4"].iter().any(|o| model.starts_with(o));
+    let limit = if newer { "max_completion_tokens" } else { "max_tokens" };
+    body[limit] = json!(call.kind.max_tokens());
     body
 }
 
@@ -108,7 +115,7 @@ pub fn anthropic_url(api_base: &str) -> String {
 pub fn anthropic_body(model: &str, call: &Call<'_>) -> Value {
     let mut body = json!({
         "model": model,
-        "max_tokens": call.kind.anthropic_max_tokens(),
+        "max_tokens": call.kind.max_tokens(),
         "messages": [{"role": "user", "content": call.user}],
         "temperature": call.kind.temperature(),
     });
@@ -212,15 +219,20 @@ mod tests {
                 "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "usr"}],
                 "response_format": {"type": "json_object"},
                 "temperature": 0.0,
+                "max_tokens": 2048,
             })
         );
         let summary = openai_body("gpt-4o-mini", &SUMMARIZE);
-        assert_eq!(summary["temperature"], json!(0.2));
+        assert_eq!((summary["temperature"].clone(), summary["max_tokens"].clone()), (json!(0.2), json!(4096)));
         assert!(summary.get("response_format").is_none());
         assert_eq!(
             openai_body("m", &Call::health()),
-            json!({"model": "m", "messages": [{"role": "user", "content": "ping"}], "temperature": 0.0})
+            json!({"model": "m", "messages": [{"role": "user", "content": "ping"}], "temperature": 0.0, "max_tokens": 8})
         );
+        for model in ["gpt-5-mini", "o3-mini", "o4"] {
+            let body = openai_body(model, &SUMMARIZE);
+            assert_eq!((body.get("max_tokens"), &body["max_completion_tokens"]), (None, &json!(4096)), "{model}");
+        }
     }
 
     #[test]

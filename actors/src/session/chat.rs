@@ -8,10 +8,11 @@ use mostro_core::chat::{unwrap_chat_message, wrap_chat_message};
 use nostr_sdk::{Event, JsonUtil, Keys, PublicKey, Timestamp};
 use ractor::ActorProcessingErr;
 use serbero_core::chat::{receive, Channel, Gate, Inbound, Party, Received, Rejected};
+use serbero_core::mediation::SessionState;
 use tracing::{debug, info, warn};
 
 use super::store::{self, Outbound};
-use super::{mediate, State};
+use super::{mediate, record, State};
 use crate::outbox::NewMessage;
 use crate::relay;
 
@@ -92,7 +93,24 @@ pub(super) async fn on_event(st: &mut State, event: &Event) -> Result<(), ActorP
 async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessingErr> {
     let (id, now, stored) = (st.dispute_id.clone(), st.clock.now(), inbound.clone());
     let (dispute, inner) = (&st.dispute_id, inbound.inner_event_id);
-    match st.db.write(move |tx| store::inbound(tx, &id, &stored, now)).await? {
+    let waiting =
+        st.session.as_ref().filter(|s| s.state == SessionState::AwaitingResponse).map(|s| s.session_id.clone());
+    // A reply and the round count it moves commit together: a crash cannot keep one without
+    // the other.
+    let (outcome, rounds) = st
+        .db
+        .write(move |tx| {
+            let outcome = store::inbound(tx, &id, &stored, now)?;
+            let rounds = match (outcome, waiting) {
+                (store::Stored::Fresh, Some(sid)) => {
+                    Some(record::count_reply(tx, &id, &sid, stored.party, stored.inner_created_at)?)
+                }
+                _ => None,
+            };
+            Ok((outcome, rounds))
+        })
+        .await?;
+    match outcome {
         store::Stored::Fresh | store::Stored::Stale if super::forward::forwarding(st) => {
             st.received += 1;
             info!(%dispute, party = %inbound.party, %inner, "party message received after the handoff; to be forwarded");
@@ -102,7 +120,10 @@ async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessing
         store::Stored::Fresh => {
             st.received += 1;
             info!(%dispute, party = %inbound.party, %inner, legacy = inbound.legacy, "party message received");
-            mediate::on_reply(st, &inbound).await
+            match rounds {
+                Some(rounds) => mediate::on_reply(st, &inbound, rounds).await,
+                None => Ok(()),
+            }
         }
         store::Stored::Stale => {
             st.received += 1;

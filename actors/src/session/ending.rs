@@ -133,7 +133,7 @@ async fn close_with_summary(st: &mut State, session_id: &str) -> Result<(), Acto
     let told = to_observers(&st.mediator.observers, &st.dispute_id, &Milestone::SummaryDelivered, session_id);
     let told = outbox::build_all(&st.keys, &st.mediator.directory, told).await?;
     let (sid, bundle, now) = (session_id.to_string(), st.mediator.bundle.clone(), st.clock.now());
-    let ledger = st.outbox.ledger().clone();
+    let (ledger, id) = (st.outbox.ledger().clone(), st.dispute_id.clone());
     st.db
         .write(move |tx| {
             record::advance(tx, &sid, &[SessionState::SummaryPending], SessionState::SummaryDelivered, now)?;
@@ -143,12 +143,43 @@ async fn close_with_summary(st: &mut State, session_id: &str) -> Result<(), Acto
             for message in &told {
                 outbox::store::insert(tx, &ledger, message, now)?;
             }
-            Ok(())
+            settle_take(tx, &ledger, &id, AfterHandoff::Forward, "mediation ended with a summary", now)
         })
         .await?;
     set_state(st, SessionState::Closed);
     info!(dispute = %st.dispute_id, session = %session_id, "summary delivered; session closed");
-    super::forward::start(st).await
+    super::forward::began(st, now).await
+}
+
+/// What a handoff does to the take.
+#[derive(Clone, Copy, Debug)]
+enum AfterHandoff {
+    /// The parties were written to: the take stays open to forward their words.
+    Forward,
+    /// The take ends (no session yet).
+    End,
+    /// There is no take.
+    Nothing,
+}
+
+/// In the handoff's own transaction, so a crash cannot separate them: the take is kept for
+/// forwarding or ended, and party messages not yet delivered are withdrawn (after a handoff
+/// Serbero never writes to the parties).
+fn settle_take(
+    tx: &rusqlite::Transaction<'_>,
+    ledger: &outbox::Ledger,
+    dispute_id: &str,
+    after: AfterHandoff,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    match after {
+        AfterHandoff::Forward => store::handed_off(tx, dispute_id, now)?,
+        AfterHandoff::End => store::end(tx, dispute_id, TakeState::Closed, reason, None, now)?,
+        AfterHandoff::Nothing => return Ok(()),
+    }
+    outbox::store::withdraw(tx, ledger, PARTY_MESSAGE, &format!("withdrawn: {reason}"), now)?;
+    Ok(())
 }
 
 /// Records the escalation through the shared producer (session-scoped when a live session
@@ -192,7 +223,14 @@ pub(super) async fn escalate(
         prompt_bundle_id: st.mediator.bundle.id.clone(),
         policy_hash: st.mediator.bundle.policy_hash.clone(),
     };
-    let (ledger, now) = (st.outbox.ledger().clone(), st.clock.now());
+    let took = st.take.as_ref().is_some_and(|t| t.state == TakeState::Took);
+    let after = match (took, &session_id) {
+        (true, Some(_)) => AfterHandoff::Forward,
+        (true, None) => AfterHandoff::End,
+        (false, _) => AfterHandoff::Nothing,
+    };
+    let (ledger, now, id) = (st.outbox.ledger().clone(), st.clock.now(), st.dispute_id.clone());
+    let ended = format!("mediation escalated: {trigger}");
     let recorded = st
         .db
         .write(move |tx| {
@@ -206,6 +244,7 @@ pub(super) async fn escalate(
                     outbox::store::insert(tx, &ledger, message, now)?;
                 }
             }
+            settle_take(tx, &ledger, &id, after, &ended, now)?;
             Ok(Ok(recorded))
         })
         .await?;
@@ -222,12 +261,10 @@ pub(super) async fn escalate(
     if session_id.is_some() {
         set_state(st, SessionState::EscalationRecommended);
     }
-    let took = st.take.as_ref().is_some_and(|t| t.state == TakeState::Took);
-    if took && session_id.is_some() {
-        return super::forward::start(st).await;
-    }
-    if took {
-        end_take(st, TakeState::Closed, &format!("mediation escalated: {trigger}"), None).await?;
+    match after {
+        AfterHandoff::Forward => return super::forward::began(st, now).await,
+        AfterHandoff::End => ended_in_memory(st, TakeState::Closed, &format!("mediation escalated: {trigger}")),
+        AfterHandoff::Nothing => {}
     }
     st.outbox.dispatch_due(&mut st.db, record::audit).await?;
     super::finish(st).await
@@ -252,12 +289,19 @@ pub(crate) async fn end_take(
     if withdrawn > 0 {
         info!(dispute = %st.dispute_id, withdrawn, "undelivered party messages withdrawn");
     }
+    ended_in_memory(st, state, reason);
     if let Some(take) = st.take.as_mut() {
-        take.state = state;
-        take.ended_reason = Some(reason.to_string());
         take.cant_do_reason = cant_do.or(take.cant_do_reason.take());
     }
     Ok(())
+}
+
+/// The actor's copy of a take that ended in `state`.
+fn ended_in_memory(st: &mut State, state: TakeState, reason: &str) {
+    if let Some(take) = st.take.as_mut() {
+        take.state = state;
+        take.ended_reason = Some(reason.to_string());
+    }
 }
 
 /// Revisions of our dispute: each `in-progress` one is counted once (relays deliver them again)

@@ -24,10 +24,9 @@ pub(super) fn forwarding(st: &State) -> bool {
     st.take.as_ref().is_some_and(|t| t.state == TakeState::Took && t.handed_off_at.is_some())
 }
 
-/// The handoff was just recorded: keep the take and the chat open to forward what follows.
-pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let (id, now) = (st.dispute_id.clone(), st.clock.now());
-    st.db.write(move |tx| store::handed_off(tx, &id, now)).await?;
+/// The handoff was just committed, the take kept for forwarding (`store::handed_off`, in the
+/// handoff's transaction): the chat stays open to forward what follows.
+pub(super) async fn began(st: &mut State, now: i64) -> Result<(), ActorProcessingErr> {
     if let Some(take) = st.take.as_mut() {
         take.handed_off_at.get_or_insert(now);
     }

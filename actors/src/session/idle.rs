@@ -51,7 +51,8 @@ pub(super) async fn on_idle(st: &mut State) -> Result<(), ActorProcessingErr> {
         st.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink: bedroom.chat.clone() })?;
         keys.extend([sign, legacy]);
     }
-    bedroom.asleep.send_message(Hibernating { dispute_id: st.dispute_id.clone(), keys, wake_at })?;
+    let asleep = Hibernating { dispute_id: st.dispute_id.clone(), keys, wake_at, actor: Some(st.me.get_id()) };
+    bedroom.asleep.send_message(asleep)?;
     debug!(dispute = %st.dispute_id, ?wake_at, "session hibernates");
     st.timers = Default::default();
     st.me.stop(Some(HIBERNATING.to_string()));

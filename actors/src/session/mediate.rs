@@ -9,7 +9,7 @@ use serbero_core::chat::Inbound;
 use serbero_core::dispute::Initiator;
 use serbero_core::escalation::Trigger;
 use serbero_core::mediation::{
-    after_reply, opening, round_count, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
+    after_reply, opening, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
 };
 use serbero_core::milestone::Milestone;
 use serbero_core::policy::{self, Decision, Stage};
@@ -65,7 +65,14 @@ async fn resume(st: &mut State, session: &SessionRow) -> Result<(), ActorProcess
     match session.state {
         SessionState::Opening | SessionState::FollowUpPending => evaluate(st).await,
         SessionState::Classified | SessionState::SummaryPending => ending::summarize(st).await,
-        _ if session.round_count > session.rounds_evaluated => evaluate(st).await,
+        // Replies counted before a stop and not yet acted on: the round limit, or the model.
+        _ if session.round_count > session.rounds_evaluated => {
+            let max_rounds = st.mediator.settings.max_rounds;
+            match after_reply(session.rounds_evaluated, session.round_count, max_rounds) {
+                AfterReply::EscalateRoundLimit => escalate(st, Trigger::RoundLimit, Vec::new(), Vec::new()).await,
+                _ => evaluate(st).await,
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -251,15 +258,10 @@ pub(super) fn set_state(st: &mut State, state: SessionState) {
 }
 
 /// A fresh reply: the round count, then the limit, the model, or waiting for the other party.
-pub(super) async fn on_reply(st: &mut State, inbound: &Inbound) -> Result<(), ActorProcessingErr> {
+pub(super) async fn on_reply(st: &mut State, inbound: &Inbound, rounds: u32) -> Result<(), ActorProcessingErr> {
     let Some(session) = st.session.clone().filter(|s| s.state == SessionState::AwaitingResponse) else {
         return Ok(());
     };
-    let id = st.dispute_id.clone();
-    let (buyer, seller) = st.db.read(move |conn| record::fresh_replies(conn, &id)).await?;
-    let rounds = round_count(buyer, seller);
-    let (sid, party, at) = (session.session_id.clone(), inbound.party, inbound.inner_created_at);
-    st.db.write(move |tx| record::replied(tx, &sid, party, at, rounds)).await?;
     if let Some(s) = st.session.as_mut() {
         s.round_count = rounds;
     }
@@ -307,16 +309,24 @@ pub(super) async fn evaluate(st: &mut State) -> Result<(), ActorProcessingErr> {
         rationale_id.clone(),
         session.round_count,
     );
+    // The round counts as assessed only together with what the verdict leads to (a state
+    // change, or the escalation): a crash in between leaves it unassessed, and the resumed
+    // session asks again instead of waiting for nothing.
     st.db
         .write(move |tx| {
-            record::event(tx, Some(&sid), "classification_produced", &classification, rid.as_deref(), &bundle, now)?;
-            record::evaluation_succeeded(tx, &sid, rounds)
+            record::event(tx, Some(&sid), "classification_produced", &classification, rid.as_deref(), &bundle, now)
         })
         .await?;
-    act(st, &session, judged, stage).await
+    act(st, &session, judged, stage, rounds).await
 }
 
-async fn act(st: &mut State, session: &SessionRow, judged: Judged, stage: Stage) -> Result<(), ActorProcessingErr> {
+async fn act(
+    st: &mut State,
+    session: &SessionRow,
+    judged: Judged,
+    stage: Stage,
+    rounds: u32,
+) -> Result<(), ActorProcessingErr> {
     let followup = match stage {
         Stage::Opening => None,
         Stage::FollowUp(n) => Some(n),
@@ -324,25 +334,46 @@ async fn act(st: &mut State, session: &SessionRow, judged: Judged, stage: Stage)
     let Judged { decision, rationale_id, label, catalog, .. } = judged;
     match decision {
         Decision::Ask { buyer_text, seller_text } if followup.is_none() => {
+            // Still `opening` until the questions are queued: a crash before them asks again.
+            let sid = session.session_id.clone();
+            st.db.write(move |tx| record::evaluation_succeeded(tx, &sid, rounds)).await?;
             send_questions(st, Asked { buyer_text, seller_text, label, catalog }, None, session.state).await
         }
         Decision::Ask { buyer_text, seller_text } => {
-            advance(
-                st,
-                session,
-                &[SessionState::AwaitingResponse, SessionState::Classified],
-                SessionState::FollowUpPending,
-            )
-            .await?;
+            let from = [SessionState::AwaitingResponse, SessionState::Classified];
+            advance_evaluated(st, session, &from, SessionState::FollowUpPending, rounds).await?;
             let asked = Asked { buyer_text, seller_text, label, catalog };
             send_questions(st, asked, followup, SessionState::FollowUpPending).await
         }
         Decision::Summarize => {
-            advance(st, session, &[SessionState::AwaitingResponse], SessionState::Classified).await?;
+            advance_evaluated(st, session, &[SessionState::AwaitingResponse], SessionState::Classified, rounds).await?;
             ending::summarize(st).await
         }
         Decision::Escalate(trigger) => escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await,
     }
+}
+
+/// [`advance`], recording in the same transaction that the session's `rounds` were assessed.
+async fn advance_evaluated(
+    st: &mut State,
+    session: &SessionRow,
+    from: &[SessionState],
+    to: SessionState,
+    rounds: u32,
+) -> Result<(), ActorProcessingErr> {
+    let (sid, from, now) = (session.session_id.clone(), from.to_vec(), st.clock.now());
+    let moved = st
+        .db
+        .write(move |tx| {
+            let moved = record::advance(tx, &sid, &from, to, now)?;
+            record::evaluation_succeeded(tx, &sid, rounds)?;
+            Ok(moved)
+        })
+        .await?;
+    if moved {
+        set_state(st, to);
+    }
+    Ok(())
 }
 
 pub(super) async fn advance(

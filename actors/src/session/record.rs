@@ -7,17 +7,16 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serbero_core::chat::Party;
 use serbero_core::dispute::Initiator;
 use serbero_core::lifecycle::LifecycleState;
-use serbero_core::mediation::{Candidate, SessionState, TAKE_RETRY_AFTER_SECS};
+use serbero_core::mediation::{round_count, Candidate, SessionState, TAKE_RETRY_AFTER_SECS};
 use serbero_core::milestone;
 use serbero_core::prompts::PromptBundle;
+use serbero_core::reasoning::window::{window, CANDIDATE_LINES};
 use serbero_core::reasoning::{Speaker, TranscriptEntry};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::outbox::Settled;
 
-/// Most transcript lines sent to the model.
-pub const TRANSCRIPT_LIMIT: i64 = 40;
 pub const SUMMARY_DM: &str = "mediation_summary";
 pub const ESCALATION_ALERT: &str = "mediation_escalation_recommended";
 /// What the parties wrote after a handoff, forwarded to the solver(s).
@@ -96,7 +95,22 @@ pub(super) fn advance(
 }
 
 /// After a fresh reply: the party's newest reply time and the round count.
-pub(super) fn replied(
+/// Counts a fresh reply of `party` (written at `inner_at`) in the session's rounds; returns the
+/// round count now.
+pub(super) fn count_reply(
+    tx: &Transaction<'_>,
+    dispute_id: &str,
+    session_id: &str,
+    party: Party,
+    inner_at: i64,
+) -> rusqlite::Result<u32> {
+    let (buyer, seller) = fresh_replies(tx, dispute_id)?;
+    let rounds = round_count(buyer, seller);
+    replied(tx, session_id, party, inner_at, rounds)?;
+    Ok(rounds)
+}
+
+fn replied(
     tx: &Transaction<'_>,
     session_id: &str,
     party: Party,
@@ -326,14 +340,15 @@ pub fn newest_reply(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Opt
     )
 }
 
-/// The last [`TRANSCRIPT_LIMIT`] fresh lines of the conversation, oldest first.
+/// What the model sees of the conversation's fresh lines (`serbero_core::reasoning::window`),
+/// in the order they arrived.
 pub fn transcript(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Vec<TranscriptEntry>> {
     let mut lines: Vec<TranscriptEntry> = conn
         .prepare(
             "SELECT direction, party, inner_created_at, content FROM party_messages
-              WHERE dispute_id = ?1 AND stale = 0 ORDER BY inner_created_at DESC, id DESC LIMIT ?2",
+              WHERE dispute_id = ?1 AND stale = 0 ORDER BY id DESC LIMIT ?2",
         )?
-        .query_map(params![dispute_id, TRANSCRIPT_LIMIT], |r| {
+        .query_map(params![dispute_id, CANDIDATE_LINES as i64], |r| {
             let (direction, party): (String, String) = (r.get(0)?, r.get(1)?);
             let speaker = match (direction.as_str(), party.as_str()) {
                 ("outbound", _) => Speaker::Serbero,
@@ -344,7 +359,7 @@ pub fn transcript(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Vec<T
         })?
         .collect::<Result<_, _>>()?;
     lines.reverse();
-    Ok(lines)
+    Ok(window(lines))
 }
 
 /// The audit row of one attempt at a solver DM, written in the outbox's transaction. Party
