@@ -47,7 +47,7 @@ async fn health_and_metrics_follow_a_relay_going_down_and_coming_back() {
     world.mostro.publish(&dispute_id(1), "initiated", "buyer", &[]).await.unwrap();
     assert!(inbox.wait_for(1, WAIT).await, "the first dispute is notified");
     let metrics =
-        endpoint.metrics_once(|m| m.value("serbero_notifications_total", &[("type", "initial")]) == 1.0).await;
+        endpoint.metrics_once(|m| m.sample("serbero_notifications_total", &[("type", "initial")]) == Some(1.0)).await;
     let expected = [
         ("serbero_disputes", vec![("state", "notified")], 1.0),
         ("serbero_disputes", vec![("state", "new")], 0.0),
@@ -83,7 +83,7 @@ async fn health_and_metrics_follow_a_relay_going_down_and_coming_back() {
     let up = endpoint.wait_for_health(200, RECONNECT).await;
     assert_eq!(up["reasons"], json!([]), "{up}");
     assert!(inbox.wait_for(2, WAIT).await, "the dispute published while the relay was down is notified");
-    let metrics = endpoint.metrics_once(|m| m.value("serbero_disputes", &[("state", "notified")]) == 2.0).await;
+    let metrics = endpoint.metrics_once(|m| m.sample("serbero_disputes", &[("state", "notified")]) == Some(2.0)).await;
     assert_eq!(metrics.value("serbero_notifications_total", &[("type", "initial"), ("outcome", "sent")]), 2.0);
     assert_eq!((metrics.value("serbero_relays_connected", &[]), metrics.value("serbero_healthy", &[])), (1.0, 1.0));
 
@@ -133,7 +133,8 @@ async fn a_full_mediation_run_logs_no_secret_at_any_level() {
 
     let health = endpoint.health().await.1;
     assert_eq!((&health["mediation"], &health["solver_standing"]), (&json!("running"), &json!("authorized")));
-    let metrics = endpoint.metrics_once(|m| m.value("serbero_mediation_sessions", &[("state", "closed")]) == 1.0).await;
+    let metrics =
+        endpoint.metrics_once(|m| m.sample("serbero_mediation_sessions", &[("state", "closed")]) == Some(1.0)).await;
     let calls = |call: &str| {
         metrics.value(
             "serbero_reasoning_request_duration_seconds_count",
@@ -331,6 +332,11 @@ struct Metrics {
 impl Metrics {
     /// The sample of `name` whose labels include `labels`; panics when there is none.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.sample(name, labels).unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{}", self.text))
+    }
+
+    /// The same, `None` while the series does not exist yet.
+    fn sample(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         self.text
             .lines()
             .filter(|line| !line.starts_with('#'))
@@ -340,7 +346,6 @@ impl Metrics {
                 series_name == name && labels.iter().all(|(k, v)| series_labels.get(*k).map(String::as_str) == Some(*v))
             })
             .map(|(_, value)| value.parse().expect("a number"))
-            .unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{}", self.text))
     }
 }
 
