@@ -235,17 +235,18 @@ pub(super) async fn escalate(
         .db
         .write(move |tx| {
             let recorded = match handoff::recommend(tx, &recommendation, now) {
-                Ok(recorded) => recorded,
+                Ok(recorded) => Ok(recorded),
                 Err(handoff::HandoffError::Db(e)) => return Err(e),
-                Err(other) => return Ok(Err(other.to_string())),
+                Err(other) => Err(other.to_string()),
             };
-            if matches!(recorded, Recorded::Prepared { .. }) {
+            if matches!(recorded, Ok(Recorded::Prepared { .. })) {
                 for message in &built {
                     outbox::store::insert(tx, &ledger, message, now)?;
                 }
             }
+            // Even when nothing new was recorded, the conversation with the parties is over.
             settle_take(tx, &ledger, &id, after, &ended, now)?;
-            Ok(Ok(recorded))
+            Ok(recorded)
         })
         .await?;
     match recorded {
