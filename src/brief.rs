@@ -151,10 +151,10 @@ fn quoted_body(text: &str) -> String {
     shown.lines().map(|line| format!("> {line}")).collect::<Vec<_>>().join("\n")
 }
 
-/// A node-stated fact on its line: breaks become spaces, steering characters U+FFFD, at most
-/// 100 characters (the maker chose the payment method's words).
+/// A node-stated fact on its line, at most 100 characters (the maker chose the payment
+/// method's words).
 fn one_line(text: &str) -> String {
-    text.chars().take(100).map(|c| if c == '\n' || c == '\r' { ' ' } else { visible(c) }).collect()
+    crate::delivery::one_line(text, 100)
 }
 
 fn visible(c: char) -> char {

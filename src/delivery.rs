@@ -83,10 +83,16 @@ pub const RELAY_REASON_MAX_CHARS: usize = 200;
 /// a character boundary and ending with `…`. Reads no further than it keeps, so a reason of any
 /// size costs little. Applying it twice changes nothing.
 pub fn relay_reason(text: &str) -> String {
-    let mut kept: Vec<char> = Vec::with_capacity(RELAY_REASON_MAX_CHARS + 1);
+    one_line(text, RELAY_REASON_MAX_CHARS)
+}
+
+/// Untrusted text on one line of at most `max_chars` characters, as [`relay_reason`] describes;
+/// also used for the node-stated facts a solver's brief shows.
+pub fn one_line(text: &str, max_chars: usize) -> String {
+    let mut kept: Vec<char> = Vec::with_capacity(max_chars + 1);
     let mut space_due = false;
     let mut chars = text.chars().peekable();
-    while kept.len() <= RELAY_REASON_MAX_CHARS {
+    while kept.len() <= max_chars {
         let Some(c) = chars.next() else { break };
         if c == '\u{1b}' {
             skip_escape_sequence(&mut chars);
@@ -100,8 +106,8 @@ pub fn relay_reason(text: &str) -> String {
             kept.push(c);
         }
     }
-    if kept.len() > RELAY_REASON_MAX_CHARS {
-        kept.truncate(RELAY_REASON_MAX_CHARS - 1);
+    if kept.len() > max_chars {
+        kept.truncate(max_chars - 1);
         while kept.last() == Some(&' ') {
             kept.pop();
         }

@@ -144,12 +144,12 @@ fn copies(directory: &Directory, drafts: Vec<Draft>) -> Vec<Copy> {
     let mut copies = Vec::with_capacity(drafts.len() * 2);
     for draft in drafts {
         let linkable = draft.dispute_id.as_deref().and_then(dispute_uuid).is_some();
-        let mut formats: Vec<Format> =
-            directory.formats(&draft.recipient).iter().filter(|f| *f == Format::Nip17 || linkable).collect();
-        if !linkable {
+        let formats: Vec<Format> = if linkable {
+            directory.formats(&draft.recipient).iter().collect()
+        } else {
             debug!(dispute = ?draft.dispute_id, kind = %draft.notif_type, "dispute id is not a UUID: gift wrap only");
-            formats = vec![Format::Nip17];
-        }
+            vec![Format::Nip17]
+        };
         copies.extend(formats.into_iter().map(|format| Copy { draft: draft.clone(), format }));
     }
     copies

@@ -7,7 +7,6 @@ use std::time::Duration;
 use ractor::rpc::CallResult;
 use rusqlite::{Connection, OptionalExtension};
 use serbero_core::brief::{Brief, Quote, TradeFacts, MAX_QUOTES};
-use serbero_core::dispute::Initiator;
 use serbero_core::reasoning::Label;
 use tracing::debug;
 
@@ -30,51 +29,33 @@ pub(super) async fn with_currency(relay: &RelayRef, mut brief: Brief) -> Brief {
     let ask = |reply| relay::Msg::FetchFiatCode { order_id, reply };
     match relay.call(ask, Some(ORDER_FETCH_TIMEOUT + Duration::from_secs(1))).await {
         Ok(CallResult::Success(code)) => brief.trade.fiat_code = code,
-        other => debug!(answer = ?other.map(|r| r.is_success()), "no fiat currency for the brief"),
+        _ => debug!("no fiat currency for the brief"),
     }
     brief
 }
 
+/// The take's stated facts and who opened the dispute, through the readers the session already
+/// has (`store`, `record`).
 fn trade(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TradeFacts> {
-    let opened_by: Option<String> = conn
-        .query_row("SELECT initiator_role FROM disputes WHERE dispute_id = ?1", [dispute_id], |r| r.get(0))
-        .optional()?;
-    let mut facts = conn
-        .query_row(
-            "SELECT order_id, amount_sats, fiat_amount, payment_method FROM solver_takes
-              WHERE dispute_id = ?1 AND order_id IS NOT NULL",
-            [dispute_id],
-            |r| {
-                Ok(TradeFacts {
-                    order_id: r.get(0)?,
-                    amount_sats: r.get(1)?,
-                    fiat_amount: r.get(2)?,
-                    payment_method: r.get(3)?,
-                    ..TradeFacts::default()
-                })
-            },
-        )
-        .optional()?
-        .unwrap_or_default();
-    facts.opened_by = opened_by.as_deref().and_then(Initiator::parse);
-    Ok(facts)
+    let order_id = super::store::load(conn, dispute_id)?.and_then(|take| take.parties).map(|p| p.order_id);
+    let stated = super::store::trade_facts(conn, dispute_id).optional()?.unwrap_or_default();
+    Ok(TradeFacts {
+        order_id,
+        amount_sats: stated.amount_sats,
+        fiat_amount: stated.fiat_amount,
+        fiat_code: None,
+        payment_method: stated.payment_method,
+        opened_by: super::record::initiator(conn, dispute_id)?,
+    })
 }
 
 fn assessment(conn: &Connection, dispute_id: &str, session_id: Option<&str>) -> rusqlite::Result<Option<(Label, f64)>> {
-    let found: Option<(Option<String>, Option<f64>)> = match session_id {
-        Some(session) => conn
-            .query_row(
-                "SELECT json_extract(payload_json, '$.classification'), json_extract(payload_json, '$.confidence')
-                   FROM mediation_events WHERE session_id = ?1 AND kind = 'classification_produced'
-                  ORDER BY id DESC LIMIT 1",
-                [session],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?,
+    let in_session = match session_id {
+        Some(session) => super::record::last_classification(conn, session)?,
         None => None,
     };
-    let found = match found {
-        Some(found) => Some(found),
+    let found = match in_session {
+        Some((label, confidence)) => Some((Some(label), Some(confidence))),
         None => conn
             .query_row(
                 "SELECT json_extract(payload_json, '$.classification.classification'),

@@ -193,26 +193,7 @@ pub(super) async fn escalate(
 ) -> Result<(), ActorProcessingErr> {
     let session = st.session.clone().filter(|s| s.state.is_live());
     let session_id = session.as_ref().map(|s| s.session_id.clone());
-    let (id, sid) = (st.dispute_id.clone(), session_id.clone());
-    let (assigned, brief) = st
-        .db
-        .read(move |conn| Ok((record::assigned_solver(conn, &id)?, super::brief::load(conn, &id, sid.as_deref())?)))
-        .await?;
-    let brief = super::brief::with_currency(&st.relay, brief).await;
-    let to = match &session_id {
-        Some(_) => recipients(assigned.as_deref(), &st.mediator.solvers),
-        None => st.mediator.solvers.iter().map(|s| s.pubkey).collect(),
-    };
-    let body = escalation_alert(&st.dispute_id, session_id.as_deref(), trigger) + &brief.render();
-    let scope = session_id.clone().unwrap_or_else(|| "dispute".to_string());
-    let (subject, milestone) = match session_id {
-        Some(_) => (Subject::HandedOff(HandoffReason::Escalated(trigger)), Milestone::HandedOff(trigger)),
-        None => (Subject::CouldNotStart, Milestone::CouldNotStart(trigger)),
-    };
-    let mut drafts = Draft::to_each(&to, &st.dispute_id, ESCALATION_ALERT, &subject, &body, |solver| {
-        handoff::alert_key(&st.dispute_id, &scope, trigger, &solver.to_hex())
-    });
-    drafts.extend(to_observers(&st.mediator.observers, &st.dispute_id, &milestone, &scope));
+    let drafts = alert_drafts(st, session_id.as_deref(), trigger).await?;
     let built = outbox::build_all(&st.keys, &st.mediator.directory, drafts).await?;
     let recommendation = Recommendation {
         session_id: session_id.clone(),
@@ -269,6 +250,36 @@ pub(super) async fn escalate(
     }
     st.outbox.dispatch_due(&mut st.db, record::audit).await?;
     super::finish(st).await
+}
+
+/// The solvers' alert of an escalation (with the brief) and the observers' line: to the
+/// dispute's solver(s) as summaries go when a session exists, else to every solver.
+async fn alert_drafts(
+    st: &mut State,
+    session_id: Option<&str>,
+    trigger: Trigger,
+) -> Result<Vec<Draft>, ActorProcessingErr> {
+    let (id, sid) = (st.dispute_id.clone(), session_id.map(str::to_string));
+    let (assigned, brief) = st
+        .db
+        .read(move |conn| Ok((record::assigned_solver(conn, &id)?, super::brief::load(conn, &id, sid.as_deref())?)))
+        .await?;
+    let brief = super::brief::with_currency(&st.relay, brief).await;
+    let to = match session_id {
+        Some(_) => recipients(assigned.as_deref(), &st.mediator.solvers),
+        None => st.mediator.solvers.iter().map(|s| s.pubkey).collect(),
+    };
+    let body = escalation_alert(&st.dispute_id, session_id, trigger) + &brief.render();
+    let scope = session_id.unwrap_or("dispute");
+    let (subject, milestone) = match session_id {
+        Some(_) => (Subject::HandedOff(HandoffReason::Escalated(trigger)), Milestone::HandedOff(trigger)),
+        None => (Subject::CouldNotStart, Milestone::CouldNotStart(trigger)),
+    };
+    let mut drafts = Draft::to_each(&to, &st.dispute_id, ESCALATION_ALERT, &subject, &body, |solver| {
+        handoff::alert_key(&st.dispute_id, scope, trigger, &solver.to_hex())
+    });
+    drafts.extend(to_observers(&st.mediator.observers, &st.dispute_id, &milestone, scope));
+    Ok(drafts)
 }
 
 /// Ends the take's conversation in `state` and withdraws party messages not yet delivered.

@@ -62,13 +62,12 @@ pub(super) async fn send_transcript(st: &mut State) -> Result<(), ActorProcessin
     if !forwarding(st) {
         return Ok(());
     }
+    let id = st.dispute_id.clone();
+    let assigned = st.db.read(move |conn| record::assigned_solver(conn, &id)).await?;
+    let to = recipients(assigned.as_deref(), &st.mediator.solvers);
     loop {
         let id = st.dispute_id.clone();
-        let (rows, assigned) = st
-            .db
-            .read(move |conn| Ok((store::unforwarded(conn, &id, MAX_QUOTES)?, record::assigned_solver(conn, &id)?)))
-            .await?;
-        let ((rows, left), to) = (rows, recipients(assigned.as_deref(), &st.mediator.solvers));
+        let (rows, left) = st.db.read(move |conn| store::unforwarded(conn, &id, MAX_QUOTES)).await?;
         if rows.is_empty() {
             return Ok(());
         }
