@@ -18,10 +18,12 @@ use nostr_sdk::{Keys, PublicKey, RelayUrl};
 use serde::Deserialize;
 
 mod recipients;
+mod retention;
 mod samples;
 mod secrets;
 
 pub use recipients::{Format, Formats, Observer, Solver};
+pub use retention::RetentionSettings;
 
 const ENV_CONFIG_PATH: &str = "SERBERO_CONFIG";
 const ENV_PRIVATE_KEY: &str = "SERBERO_PRIVATE_KEY";
@@ -53,6 +55,7 @@ pub struct Config {
     pub chat: ChatSettings,
     pub escalation: EscalationSettings,
     pub http: HttpSettings,
+    pub retention: RetentionSettings,
 }
 
 /// Section `[serbero]`.
@@ -455,6 +458,7 @@ impl Config {
             chat: ChatSettings::default(),
             escalation: EscalationSettings::default(),
             http: HttpSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -515,6 +519,7 @@ struct RawConfig {
     chat: ChatSettings,
     escalation: EscalationSettings,
     http: RawHttp,
+    retention: RetentionSettings,
 }
 
 #[derive(Default, Deserialize)]
@@ -663,6 +668,7 @@ impl RawConfig {
             chat: self.chat,
             escalation: self.escalation,
             http: self.http.validate(warnings)?,
+            retention: self.retention,
         };
         check_bounds(&config)?;
         check_intervals(&config)?;
@@ -833,6 +839,7 @@ pub fn limit_of(key: &str) -> Option<(u64, &'static str)> {
             Some((MAX_ATTEMPTS, ""))
         }
         "reasoning.followup_retry_count" => Some((MAX_MODEL_RETRIES, "")),
+        "retention.days" => Some((retention::MAX_DAYS, "ten years")),
         key if key.ends_with("_seconds") => Some((MAX_SECONDS, "ten years")),
         _ => None,
     }
@@ -841,7 +848,7 @@ pub fn limit_of(key: &str) -> Option<(u64, &'static str)> {
 /// Every duration and count the configuration takes, so that no value near `u64::MAX` reaches
 /// the arithmetic on times and counters; each is held to [`limit_of`] its key. A new
 /// `*_seconds` key is one line here; a test checks that every one in the sample is.
-pub(crate) fn bounded_values(config: &Config) -> [(&'static str, u64); 21] {
+pub(crate) fn bounded_values(config: &Config) -> [(&'static str, u64); 22] {
     let (timeouts, mediation, outbox, reasoning) =
         (&config.timeouts, &config.mediation, &config.outbox, &config.reasoning);
     [
@@ -866,6 +873,7 @@ pub(crate) fn bounded_values(config: &Config) -> [(&'static str, u64); 21] {
         ("mediation.transcript_max_wait_seconds", mediation.transcript_max_wait_seconds),
         ("reasoning.request_timeout_seconds", reasoning.request_timeout_seconds),
         ("reasoning.followup_retry_count", u64::from(reasoning.followup_retry_count)),
+        ("retention.days", u64::from(config.retention.days)),
     ]
 }
 
@@ -1042,6 +1050,9 @@ inbound_fetch_interval_seconds = 4
 enabled = true
 dispatch_interval_seconds = 8
 fallback_to_all_solvers = true
+
+[retention]
+days = 30
 "#
     }
 
@@ -1118,6 +1129,7 @@ fallback_to_all_solvers = true
                 "{:?}",
                 EscalationSettings { enabled: true, dispatch_interval_seconds: 8, fallback_to_all_solvers: true }
             ),
+            format!("{:?}", RetentionSettings { days: 30 }),
         ];
         let actual_sections = [
             format!("{:?}", config.timeouts),
@@ -1127,6 +1139,7 @@ fallback_to_all_solvers = true
             format!("{:?}", config.prompts),
             format!("{:?}", config.chat),
             format!("{:?}", config.escalation),
+            format!("{:?}", config.retention),
         ];
         assert_eq!(actual_sections, expected_sections);
         assert_eq!(loaded.warnings, ["unknown configuration key `serbero.extra_never` (ignored)"]);
@@ -1146,6 +1159,7 @@ fallback_to_all_solvers = true
         assert_eq!(debug(&config.prompts), debug(&PromptSettings::default()));
         assert_eq!(debug(&config.chat), debug(&ChatSettings::default()));
         assert_eq!(debug(&config.escalation), debug(&EscalationSettings::default()));
+        assert_eq!(config.retention, RetentionSettings::default());
         assert_eq!(config.reasoning.model, "gpt-4o-mini");
         assert_eq!(config.timeouts.renotification_seconds, 300);
         assert_eq!(config.outbox.max_attempts, 10);
@@ -1250,6 +1264,17 @@ fallback_to_all_solvers = true
     fn party_response_timeout_may_be_zero() {
         let config = parse_ok(&(base() + "[mediation]\nparty_response_timeout_seconds = 0\n")).config;
         assert_eq!(config.mediation.party_response_timeout_seconds, 0);
+    }
+
+    #[test]
+    fn retention_zero_keeps_everything_and_a_value_that_is_no_day_count_names_the_key() {
+        let kept = parse_ok(&(base() + "[retention]\ndays = 0\n")).config.retention;
+        assert_eq!(kept.cutoff(1_767_225_600), None);
+        for value in ["-1", "4294967296", "\"ninety\""] {
+            let error = parse_err(&(base() + &format!("[retention]\ndays = {value}\n")));
+            assert!(error.contains("retention.days"), "days = {value}: {error}");
+            assert_eq!(error.lines().count(), 1, "{error}");
+        }
     }
 
     #[test]

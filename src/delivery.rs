@@ -73,6 +73,37 @@ impl RetryPolicy {
     }
 }
 
+/// How far Relay got with a claimed row's send, as its reports told the row's owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendProgress {
+    /// Relay was never asked, or already answered: nothing more will come of this claim.
+    Unknown,
+    /// Waiting for one of Relay's send slots.
+    Queued,
+    /// Out to the relays since this time (unix seconds).
+    Started(i64),
+}
+
+/// What becomes of a claim whose expiry came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiredClaim {
+    /// Nobody answered in time: a failed attempt.
+    Fail,
+    /// The send is still under way: the claim runs until then.
+    ExtendTo(i64),
+}
+
+/// A claim lasts `ttl` seconds from the moment its send starts, not from when the row was
+/// claimed: a row still waiting for a send slot is not failing, whatever the queue's length.
+pub fn expired_claim(progress: SendProgress, now: i64, ttl: i64) -> ExpiredClaim {
+    match progress {
+        SendProgress::Unknown => ExpiredClaim::Fail,
+        SendProgress::Queued => ExpiredClaim::ExtendTo(now.saturating_add(ttl)),
+        SendProgress::Started(at) if at.saturating_add(ttl) > now => ExpiredClaim::ExtendTo(at.saturating_add(ttl)),
+        SendProgress::Started(_) => ExpiredClaim::Fail,
+    }
+}
+
 /// The longest relay-supplied reason kept, in characters, the ellipsis of a cut one included.
 pub const RELAY_REASON_MAX_CHARS: usize = 200;
 
@@ -147,6 +178,27 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_counts_from_the_start_of_its_send() {
+        let (now, ttl) = (1_000, 60);
+        let cases = [
+            ("never handed to Relay, or answered", SendProgress::Unknown, ExpiredClaim::Fail),
+            ("waiting for a slot", SendProgress::Queued, ExpiredClaim::ExtendTo(1_060)),
+            ("started just now", SendProgress::Started(1_000), ExpiredClaim::ExtendTo(1_060)),
+            ("started 59 s ago", SendProgress::Started(941), ExpiredClaim::ExtendTo(1_001)),
+            ("started exactly ttl ago", SendProgress::Started(940), ExpiredClaim::Fail),
+            ("started long ago", SendProgress::Started(10), ExpiredClaim::Fail),
+        ];
+        for (case, progress, want) in cases {
+            assert_eq!(expired_claim(progress, now, ttl), want, "{case}");
+        }
+        assert_eq!(
+            expired_claim(SendProgress::Queued, i64::MAX - 1, ttl),
+            ExpiredClaim::ExtendTo(i64::MAX),
+            "saturates"
+        );
+    }
 
     #[test]
     fn relay_reasons_become_one_bounded_line() {

@@ -25,6 +25,7 @@ pub mod order_event;
 pub mod policy;
 pub mod prompts;
 pub mod reasoning;
+pub mod retention;
 pub mod solver_dm;
 pub mod storage;
 pub mod supervision;

@@ -46,6 +46,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013", "trade_facts"),
     migration!(14, "0014", "message_formats"),
     migration!(15, "0015", "handoff_forwarding"),
+    migration!(16, "0016", "scrape_index"),
+    migration!(17, "0017", "take_try"),
 ];
 
 /// The newest schema version this build understands.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{free_port, Link, SimMostro, SolverInbox, TestRelay};
+use serbero::sim::{free_port, Link, LinkShape, SimMostro, SolverInbox, TestRelay};
 use serbero::status::StatusReport;
 use serbero_core::config::Config;
 use serbero_core::escalation::{handoff_text, Trigger};
@@ -15,7 +15,7 @@ use support::*;
 
 /// The client reconnects on its own schedule (10 s ± 3 s, longer after repeated failures).
 const RECONNECT: Duration = Duration::from_secs(60);
-/// How long nostr-sdk waits for a relay's `OK` to an event it sent.
+/// How long Relay waits for a relay's `OK` to an event it sent.
 const IN_FLIGHT_SEND: Duration = Duration::from_secs(10);
 
 /// Mostro publishes on a relay that refuses gift wraps; the solvers read another relay, which
@@ -79,19 +79,21 @@ async fn restart_mid_dispatch_delivers_each_copy_exactly_once() {
     let stage = Stage::new().await;
     let db = stage.db();
     let writers = [stage.solver().await, stage.solver().await];
-    let mut link = Link::open(&stage.solver_relay).await;
+    // The solvers' relay takes the handoffs and never answers: both copies stay in flight.
+    let mut link = Link::open_shaped(&stage.solver_relay, LinkShape { mute: true, ..LinkShape::default() }).await;
     let mut config = stage.config(link.url(), &[&writers[0], &writers[1]]);
     config.outbox.max_attempts = 100;
     let daemon = Daemon::start(config.clone()).await;
-    link.cut();
 
     let handoff = stage.handoff(&daemon, &dispute_id(1)).await;
     let in_flight = "SELECT COUNT(*) FROM outbox WHERE owner = 'escalation' AND status = 'claimed'";
     assert!(wait_for_scalar(&db, in_flight, 2, WAIT).await, "both copies on their way");
-    // The relay client lets go only once the sends in flight give up waiting for an `OK`.
+    // Bounded by the sends' wait for an `OK`, which a stop must not outlast.
     daemon.stop_within(IN_FLIGHT_SEND + Duration::from_secs(5)).await;
     let left = "SELECT status, COUNT(*) FROM outbox WHERE owner = 'escalation' GROUP BY 1";
     assert_eq!(rows(&db, left), ["claimed|2"], "stopped while both sends were in flight");
+    link.cut();
+    link.reshape(LinkShape::default());
 
     let daemon = Daemon::start(config).await;
     link.restore().await;

@@ -2,13 +2,16 @@
 //! actor tree → each DM in both forms per solver (a gift wrap and a Mostrix `send-dm`, the
 //! default) → relay → solver inboxes that unwrap the gift wraps.
 //! Not a test: it prints figures. Run with
-//! `cargo bench -p serbero --bench throughput -- [--disputes N] [--solvers M] [--rate R]`.
+//! `cargo bench -p serbero --bench throughput -- [--disputes N] [--solvers M] [--rate R]
+//! [--latency-ms L] [--mute-relay]`: `--latency-ms` puts the relay L ms of round trip away from
+//! the daemon, `--mute-relay` adds a second configured relay that takes every event and never
+//! answers.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nostr_sdk::Keys;
-use serbero::sim::{SimMostro, SolverInbox, TestRelay};
+use serbero::sim::{Link, LinkShape, SimMostro, SolverInbox, TestRelay};
 use serbero_core::config::{Config, Permission, Solver};
 use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
 use tokio::sync::oneshot;
@@ -17,21 +20,39 @@ struct Options {
     disputes: usize,
     solvers: usize,
     rate: u64,
+    latency: Duration,
+    mute_relay: bool,
 }
 
 fn options() -> Options {
-    let mut o = Options { disputes: 1000, solvers: 5, rate: 50 };
+    let mut o = Options { disputes: 1000, solvers: 5, rate: 50, latency: Duration::ZERO, mute_relay: false };
     let args: Vec<String> = std::env::args().collect();
+    o.mute_relay = args.iter().any(|a| a == "--mute-relay");
     for pair in args.windows(2) {
         let value = || pair[1].parse().expect("a number");
         match pair[0].as_str() {
             "--disputes" => o.disputes = value() as usize,
             "--solvers" => o.solvers = value() as usize,
             "--rate" => o.rate = value(),
+            "--latency-ms" => o.latency = Duration::from_millis(value()),
             _ => {}
         }
     }
     o
+}
+
+impl Options {
+    fn relays(&self) -> String {
+        let far = match self.latency.as_millis() {
+            0 => "relay on loopback".to_string(),
+            ms => format!("relay {ms} ms round trip away"),
+        };
+        if self.mute_relay {
+            format!("{far}, plus a relay that never answers")
+        } else {
+            far
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,9 +62,20 @@ fn main() -> anyhow::Result<()> {
         serbero::daemon::init_logging("error,nostr_relay_pool=off", serbero_core::config::LogFormat::Text);
         crypto_ceiling().await?;
         let burst = pipeline(&o, None).await?;
-        burst.print(&format!("burst: {} disputes x {} solvers, published at once", o.disputes, o.solvers));
+        burst.print(&format!(
+            "burst: {} disputes x {} solvers, published at once, {}",
+            o.disputes,
+            o.solvers,
+            o.relays()
+        ));
         let steady = pipeline(&o, Some(o.rate)).await?;
-        steady.print(&format!("steady: {} disputes x {} solvers at {} disputes/s", o.disputes, o.solvers, o.rate));
+        steady.print(&format!(
+            "steady: {} disputes x {} solvers at {} disputes/s, {}",
+            o.disputes,
+            o.solvers,
+            o.rate,
+            o.relays()
+        ));
         println!("peak RSS: {} MiB", peak_rss_kib() / 1024);
         Ok(())
     })
@@ -110,13 +142,15 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
         inboxes.push(SolverInbox::start(&relay.url()).await?);
     }
     let solvers = inboxes.iter().map(|i| Solver::new(i.pubkey(), Permission::Read)).collect();
-    let config = Config::minimal(
-        Keys::generate(),
-        mostro.keys.public_key(),
-        vec![relay.url()],
-        solvers,
-        dir.path().join("bench.db"),
-    );
+    // Only the daemon's side is far or mute: the world around it stays on loopback.
+    let far = Link::open_shaped(&relay, LinkShape { round_trip: o.latency, mute: false }).await;
+    let mute = Link::open_shaped(&relay, LinkShape { round_trip: Duration::ZERO, mute: true }).await;
+    let mut relays = vec![if o.latency.is_zero() { relay.url() } else { far.url() }];
+    if o.mute_relay {
+        relays.push(mute.url());
+    }
+    let config =
+        Config::minimal(Keys::generate(), mostro.keys.public_key(), relays, solvers, dir.path().join("bench.db"));
     let running = serbero::daemon::start(config).await?;
     running.ready().await?;
     let (stop, stopped) = oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 //! never stalls the async runtime. Writes run in `BEGIN IMMEDIATE` transactions: in WAL mode a
 //! read-then-write transaction could otherwise fail at once with SQLITE_BUSY.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -21,12 +22,28 @@ pub enum DbError {
 pub struct Db {
     path: PathBuf,
     conn: Option<Connection>,
+    /// The source file that opened it (the owning actor's): names its writes for the
+    /// fault-injection hook, so that a write is found again in another run.
+    #[cfg(feature = "fault-injection")]
+    opener: &'static str,
 }
 
 impl Db {
-    pub async fn open(path: &Path) -> Result<Self, DbError> {
-        let conn = connect(path.to_path_buf()).await?;
-        Ok(Self { path: path.to_path_buf(), conn: Some(conn) })
+    /// Not an `async fn`: `#[track_caller]` needs a plain one to see the opener.
+    #[track_caller]
+    pub fn open(path: &Path) -> impl Future<Output = Result<Self, DbError>> + Send + 'static {
+        let path = path.to_path_buf();
+        #[cfg(feature = "fault-injection")]
+        let opener = std::panic::Location::caller().file();
+        async move {
+            let conn = connect(path.clone()).await?;
+            Ok(Self {
+                path,
+                conn: Some(conn),
+                #[cfg(feature = "fault-injection")]
+                opener,
+            })
+        }
     }
 
     /// Closes the connection until the next piece of work opens it again: for actors that are
@@ -41,9 +58,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
+        #[cfg(feature = "fault-injection")]
+        let opener = self.opener;
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = work(&tx)?;
+            #[cfg(feature = "fault-injection")]
+            halt::before_commit(opener, std::any::type_name::<F>());
             tx.commit()?;
             Ok(out)
         })
@@ -76,6 +97,80 @@ impl Db {
         .map_err(|_| DbError::Lost)?;
         self.conn = Some(conn);
         Ok(out?)
+    }
+}
+
+/// Stops the process at a chosen write, for the kill-at-every-step test (tests/kill_every_step.rs).
+/// With `SERBERO_HALT_AT_WRITE` set, every write transaction is numbered at the moment it is
+/// about to commit and logged on stderr as `fault-injection: write #k: <step>`, where the step
+/// `<opener> <function> #<n>` names the n-th write of that function through a connection opened
+/// by that source file: unlike k, which depends on how concurrent actors interleave, a step
+/// names the same write in every run that takes the same path. At the chosen write the line says
+/// `fault-injection: halted before committing write #k: <step>` and the thread blocks for good;
+/// the test then SIGKILLs the process. What survives is exactly the writes before it, since this
+/// one still holds SQLite's write lock (`BEGIN IMMEDIATE`) and no other write can commit after
+/// it. The value chooses: `0` numbers and logs only, `N` halts at write #N, a step halts there.
+/// Unset, nothing happens. Migrations (`storage::migrate`, before any actor starts) are not
+/// actor writes and do not come here.
+#[cfg(feature = "fault-injection")]
+mod halt {
+    use std::collections::HashMap;
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
+
+    const VARIABLE: &str = "SERBERO_HALT_AT_WRITE";
+
+    enum HaltAt {
+        Nowhere,
+        Number(u64),
+        Step(String),
+    }
+
+    /// Writes so far, and per (opener, function).
+    #[derive(Default)]
+    struct Counts {
+        all: u64,
+        by_step: HashMap<(&'static str, &'static str), u64>,
+    }
+
+    /// Called with the write lock held, so numbers follow the commit order across connections.
+    pub(super) fn before_commit(opener: &'static str, closure: &'static str) {
+        static HALT_AT: OnceLock<Option<HaltAt>> = OnceLock::new();
+        static COUNTS: OnceLock<Mutex<Counts>> = OnceLock::new();
+        let Some(halt_at) = HALT_AT.get_or_init(|| {
+            let value = std::env::var(VARIABLE).ok()?;
+            Some(match value.trim().parse() {
+                Ok(0) => HaltAt::Nowhere,
+                Ok(n) => HaltAt::Number(n),
+                Err(_) => HaltAt::Step(value.trim().to_string()),
+            })
+        }) else {
+            return;
+        };
+        // The closure's type names the function that wrote: `serbero::session::take::on_took`
+        // for `serbero::session::take::on_took::{{closure}}::{{closure}}`.
+        let function = closure.trim_end_matches("::{{closure}}");
+        let (k, step) = {
+            let mut counts = COUNTS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+            counts.all += 1;
+            let n = counts.by_step.entry((opener, function)).or_default();
+            *n += 1;
+            let n = *n;
+            (counts.all, format!("{opener} {function} #{n}"))
+        };
+        let halt = match halt_at {
+            HaltAt::Nowhere => false,
+            HaltAt::Number(n) => k == *n,
+            HaltAt::Step(chosen) => step == *chosen,
+        };
+        let what = if halt { "halted before committing write" } else { "write" };
+        // One `write_all` of the whole line: the log file is shared with stdout's tracing lines.
+        let _ = std::io::stderr().lock().write_all(format!("fault-injection: {what} #{k}: {step}\n").as_bytes());
+        if halt {
+            loop {
+                std::thread::park();
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Dispute: detection, dedup on (dispute id, status), the lifecycle, solver notifications and
 //! the re-notification timer. Writes: disputes, dispute_state_transitions,
-//! dispute_observations, its notifications rows and its outbox rows (see `store`).
-//! Casts: relay (watch, publish).
+//! dispute_observations, its notifications rows and its outbox rows (see `store`), and prunes
+//! the last two past the retention period, at start and daily. Casts: relay (watch, publish).
 
 mod report;
 mod store;
@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use nostr_sdk::{Keys, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use serbero_core::config::{Observer, OutboxSettings, Solver, Timeouts};
+use serbero_core::config::{Observer, OutboxSettings, RetentionSettings, Solver, Timeouts};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::lifecycle::{intake, Effects, Intake, LifecycleState};
 use serbero_core::notification::{self as text, NotifType};
+use serbero_core::retention::{self, Pruned, Pruner};
 use serbero_core::solver_dm::Subject;
 use tracing::{debug, info, warn};
 
@@ -34,6 +35,12 @@ pub const OUTBOX_OWNER: &str = "dispute";
 /// between Mostro, relays and us around the previous stop.
 pub const RESUME_SKEW_SECONDS: i64 = 60;
 
+/// What this actor prunes past the retention period, table by table (`serbero prune` too).
+pub(crate) const PRUNERS: [(&str, Pruner); 2] = [
+    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, OUTBOX_OWNER, cutoff, how)),
+    ("notifications", store::prune_notifications),
+];
+
 pub enum Msg {
     /// Checked dispute events from Relay, in arrival order.
     Observed(DisputesObserved),
@@ -43,6 +50,8 @@ pub enum Msg {
     DeliveryDue,
     /// The re-notification check period elapsed.
     RenotifyTick,
+    /// Prune what the retention period lets go; carries the counts of this run's earlier rounds.
+    Prune(Pruned),
     /// Disputes by state and outbox rows by status; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<DisputeReport>),
     /// Also hand every checked batch, once stored, to `sink` (the conversations' supervisor,
@@ -74,6 +83,7 @@ pub struct Args {
     pub observers: Vec<Observer>,
     pub timeouts: Timeouts,
     pub outbox: OutboxSettings,
+    pub retention: RetentionSettings,
     pub relay: RelayRef,
     pub clock: Clock,
 }
@@ -88,7 +98,9 @@ pub struct State {
     renotify_after: i64,
     revisions: Option<DerivedActorRef<DisputesObserved>>,
     clock: Clock,
+    retention: RetentionSettings,
     _renotify: Ticker,
+    _prune: Ticker,
 }
 
 pub struct Dispute;
@@ -108,6 +120,7 @@ impl Actor for Dispute {
             warn!("no solvers configured; disputes will be recorded but nobody is notified");
         }
         let period = Duration::from_secs(args.timeouts.renotification_check_interval_seconds.max(1));
+        me.cast(Msg::Prune(Pruned::default()))?;
         Ok(State {
             db,
             outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
@@ -118,6 +131,8 @@ impl Actor for Dispute {
             renotify_after: args.timeouts.renotification_seconds as i64,
             revisions: None,
             clock: args.clock,
+            retention: args.retention,
+            _prune: Ticker::every(retention::PERIOD, me.clone(), || Msg::Prune(Pruned::default())),
             _renotify: Ticker::every(period, me, || Msg::RenotifyTick),
         })
     }
@@ -127,7 +142,7 @@ impl Actor for Dispute {
         on_delivery_due(st).await
     }
 
-    async fn handle(&self, _me: DisputeRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, me: DisputeRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
             Msg::Observed(DisputesObserved(events)) => {
                 let forwarded = st.revisions.is_some().then(|| events.clone());
@@ -144,6 +159,7 @@ impl Actor for Dispute {
             Msg::Published(outcome) => on_published(st, outcome).await,
             Msg::DeliveryDue => on_delivery_due(st).await,
             Msg::RenotifyTick => on_renotify_tick(st).await,
+            Msg::Prune(so_far) => on_prune(&me, st, so_far).await,
             Msg::Status(reply) => {
                 let (by_state, outbox) = st.db.read(store::counts).await?;
                 let _ = reply.send(DisputeReport { by_state, outbox });
@@ -336,6 +352,24 @@ async fn on_renotify_tick(st: &mut State) -> Result<(), ActorProcessingErr> {
         })
         .await?;
     on_delivery_due(st).await
+}
+
+/// Prunes a batch per table, then casts itself the rest: a backlog (the first run after an
+/// upgrade) goes in rounds between other work. A failure is only logged; the next run retries.
+async fn on_prune(me: &DisputeRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
+    let Some(cutoff) = st.retention.cutoff(st.clock.now()) else { return Ok(()) };
+    match st.db.write(move |tx| retention::round(tx, &PRUNERS, cutoff)).await {
+        Ok(round) => {
+            pruned.merge(&round.pruned);
+            if round.more {
+                me.cast(Msg::Prune(pruned))?;
+            } else if pruned.total() > 0 {
+                info!(%pruned, days = st.retention.days, "pruned rows past the retention period");
+            }
+        }
+        Err(e) => warn!(error = %e, "pruning failed; the next daily run tries again"),
+    }
+    Ok(())
 }
 
 crate::outbox_messages!(Msg);

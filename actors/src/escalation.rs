@@ -2,7 +2,8 @@
 //! human solvers, exactly once. Learns of handoffs from `HandoffPrepared` (cast by mediation
 //! sessions) and, as a safety net, from a scan at start and every dispatch interval.
 //! Writes: escalation_dispatches, escalation_handoffs, its audit events, its notifications rows
-//! and its outbox rows (see `store`). Casts: relay (publish).
+//! and its outbox rows (see `store`), and prunes the last two past the retention period, at
+//! start and daily. Casts: relay (publish).
 
 mod store;
 
@@ -11,9 +12,10 @@ use std::time::Duration;
 
 use nostr_sdk::Keys;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serbero_core::config::{EscalationSettings, OutboxSettings, Solver};
+use serbero_core::config::{EscalationSettings, OutboxSettings, RetentionSettings, Solver};
 use serbero_core::escalation::{decide, handoff_subject, handoff_text, Decision, Route};
-use tracing::{error, info};
+use serbero_core::retention::{self, Pruned, Pruner};
+use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::db::Db;
@@ -29,6 +31,12 @@ pub const OUTBOX_OWNER: &str = "escalation";
 /// Handoffs decided per scan; a fuller scan is followed by another at once.
 const SCAN_BATCH: usize = 128;
 
+/// What this actor prunes past the retention period, table by table (`serbero prune` too).
+pub(crate) const PRUNERS: [(&str, Pruner); 2] = [
+    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, OUTBOX_OWNER, cutoff, how)),
+    ("notifications", store::prune_notifications),
+];
+
 pub enum Msg {
     /// A mediation session committed a `handoff_prepared` event.
     HandoffPrepared { handoff_event_id: i64 },
@@ -38,6 +46,8 @@ pub enum Msg {
     Published(PublishOutcome),
     /// Outbox rows are coming due.
     DeliveryDue,
+    /// Prune what the retention period lets go; carries the counts of this run's earlier rounds.
+    Prune(Pruned),
     /// Handoffs by decision; also a FIFO barrier for earlier casts.
     Status(RpcReplyPort<EscalationReport>),
 }
@@ -59,6 +69,7 @@ pub struct Args {
     pub solvers: Vec<Solver>,
     pub settings: EscalationSettings,
     pub outbox: OutboxSettings,
+    pub retention: RetentionSettings,
     pub relay: RelayRef,
     pub clock: Clock,
 }
@@ -74,7 +85,9 @@ pub struct State {
     /// configuration may have been fixed) and raised as the re-check pages through them.
     recheck_after: i64,
     clock: Clock,
+    retention: RetentionSettings,
     _scan: Ticker,
+    _prune: Ticker,
 }
 
 pub struct EscalationDispatcher;
@@ -89,6 +102,7 @@ impl Actor for EscalationDispatcher {
         let wiring =
             Wiring { relay: args.relay, published: me.get_derived(), due: me.get_derived(), clock: args.clock };
         let period = Duration::from_secs(args.settings.dispatch_interval_seconds.max(1));
+        me.cast(Msg::Prune(Pruned::default()))?;
         Ok(State {
             db,
             outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
@@ -98,6 +112,8 @@ impl Actor for EscalationDispatcher {
             fallback_to_all: args.settings.fallback_to_all_solvers,
             recheck_after: -1,
             clock: args.clock,
+            retention: args.retention,
+            _prune: Ticker::every(retention::PERIOD, me.clone(), || Msg::Prune(Pruned::default())),
             _scan: Ticker::every(period, me, || Msg::ScanTick),
         })
     }
@@ -108,11 +124,12 @@ impl Actor for EscalationDispatcher {
         scan(st).await
     }
 
-    async fn handle(&self, _me: EscalationRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, me: EscalationRef, msg: Msg, st: &mut State) -> Result<(), ActorProcessingErr> {
         match msg {
             Msg::HandoffPrepared { .. } | Msg::ScanTick => scan(st).await,
             Msg::Published(outcome) => on_published(st, outcome).await,
             Msg::DeliveryDue => on_delivery_due(st).await,
+            Msg::Prune(so_far) => on_prune(&me, st, so_far).await,
             Msg::Status(reply) => {
                 let outcomes = st.db.read(store::outcomes).await?;
                 let _ = reply.send(EscalationReport { outcomes });
@@ -284,6 +301,24 @@ fn report_send_failed(dispatches: Vec<Option<String>>) {
     for dispatch in dispatches.into_iter().flatten() {
         error!(%dispatch, "handoff reached no recipient: every copy was dead-lettered (status send_failed)");
     }
+}
+
+/// Prunes a batch per table, then casts itself the rest: a backlog (the first run after an
+/// upgrade) goes in rounds between other work. A failure is only logged; the next run retries.
+async fn on_prune(me: &EscalationRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
+    let Some(cutoff) = st.retention.cutoff(st.clock.now()) else { return Ok(()) };
+    match st.db.write(move |tx| retention::round(tx, &PRUNERS, cutoff)).await {
+        Ok(round) => {
+            pruned.merge(&round.pruned);
+            if round.more {
+                me.cast(Msg::Prune(pruned))?;
+            } else if pruned.total() > 0 {
+                info!(%pruned, days = st.retention.days, "pruned rows past the retention period");
+            }
+        }
+        Err(e) => warn!(error = %e, "pruning failed; the next daily run tries again"),
+    }
+    Ok(())
 }
 
 crate::outbox_messages!(Msg);

@@ -279,8 +279,24 @@ impl Publish {
         publishes
     }
 
+    /// Tells the actor its send took one of Relay's slots: the event goes out now.
+    pub fn start(&self) {
+        self.report(crate::relay::Stage::Started, Vec::new(), Vec::new());
+    }
+
+    /// Relay's answer that settles the request: the first acceptance, or every relay's failure.
     pub fn answer(&self, accepted: Vec<String>, failed: Vec<(String, String)>) {
-        let outcome = crate::relay::PublishOutcome { ticket: self.ticket, event_id: self.event.id, accepted, failed };
+        self.report(crate::relay::Stage::Answered, accepted, failed);
+    }
+
+    /// Relay's last report, once every relay answered after an acceptance.
+    pub fn complete(&self, accepted: Vec<String>, failed: Vec<(String, String)>) {
+        self.report(crate::relay::Stage::Completed, accepted, failed);
+    }
+
+    fn report(&self, stage: crate::relay::Stage, accepted: Vec<String>, failed: Vec<(String, String)>) {
+        let outcome =
+            crate::relay::PublishOutcome { ticket: self.ticket, event_id: self.event.id, stage, accepted, failed };
         self.reply_to.send_message(outcome).expect("the actor under test is running");
     }
 

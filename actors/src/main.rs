@@ -32,6 +32,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete now what the retention period ([retention] days) lets go, as the daemon does daily:
+    /// finished outbox rows, old notification audit rows, the chat of mediations long over.
+    Prune {
+        /// Count what would be deleted, per table; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run the real daemon against an embedded relay with a simulated Mostro and two solvers.
     Demo {
         /// Mediate one dispute and escalate another, against a scripted Mostro node and model.
@@ -67,6 +74,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Command::Status { json, .. } => report(cli::print_status(&loaded.config.serbero.db_path, json)),
+                Command::Prune { dry_run } => report(cli::prune(&loaded.config, dry_run)),
                 _ => {
                     daemon::init_logging(&loaded.config.serbero.log_level, loaded.config.serbero.log_format);
                     for warning in &loaded.warnings {

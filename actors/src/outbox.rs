@@ -1,9 +1,11 @@
 //! Delivery through the outbox, used by every actor that sends DMs. A DM is built and signed
 //! first, then stored as a row in the same transaction as the decision that causes it, keyed by a
-//! deterministic idempotency key. The owner then claims due rows (with an expiry), asks Relay to
-//! publish them, and records each outcome: `sent` once at least one relay said `OK`, otherwise
-//! `failed` with a capped backoff and finally `dead_lettered`. A retry re-publishes the stored
-//! event, so a crash at any point neither loses a DM nor makes a second one.
+//! deterministic idempotency key. The owner then claims due rows, asks Relay to publish them, and
+//! records each outcome: `sent` at the first relay's `OK` (from any attempt, however late),
+//! otherwise `failed` with a capped backoff and finally `dead_lettered`. A claim expires a while
+//! after its send started, not after it was claimed: rows waiting for Relay's send slots are not
+//! failing. A retry re-publishes the stored event, so a crash at any point neither loses a DM nor
+//! makes a second one.
 
 pub(crate) mod store;
 
@@ -14,7 +16,7 @@ use nostr_sdk::{Event, JsonUtil, Keys, PublicKey};
 use ractor::DerivedActorRef;
 use serbero_core::backoff::Backoff;
 use serbero_core::config::{Format, Formats, Observer, OutboxSettings, Solver};
-use serbero_core::delivery::RetryPolicy;
+use serbero_core::delivery::{RetryPolicy, SendProgress};
 use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
 use serbero_core::milestone::{self, Milestone};
 use serbero_core::solver_dm::{dispute_uuid, mostrix_text, Subject};
@@ -23,7 +25,7 @@ use tracing::{debug, error, warn};
 
 use crate::clock::Clock;
 use crate::db::{Db, DbError};
-use crate::relay::{self, PublishOutcome, RelayRef};
+use crate::relay::{self, PublishOutcome, RelayRef, Stage};
 
 /// Rows claimed per dispatch; more due rows are taken on the next wake-up, at once.
 const CLAIM_BATCH: usize = 1000;
@@ -257,6 +259,8 @@ pub struct Outbox {
     due: DerivedActorRef<DeliveryDue>,
     clock: Clock,
     wake: Option<JoinHandle<()>>,
+    /// Rows of ours Relay holds, and whether their send started.
+    with_relay: HashMap<i64, SendProgress>,
 }
 
 pub struct Wiring {
@@ -285,6 +289,7 @@ impl Outbox {
             due: wiring.due,
             clock: wiring.clock,
             wake: None,
+            with_relay: HashMap::new(),
         }
     }
 
@@ -298,18 +303,24 @@ impl Outbox {
     pub async fn dispatch_due<R: Send + 'static>(&mut self, db: &mut Db, audit: Audit<R>) -> Result<Vec<R>, DbError> {
         let ledger = self.ledger.clone();
         let now = self.clock.now();
-        let (claimed, audited, next) = db
+        let with_relay = self.with_relay.clone();
+        let progress = move |id| with_relay.get(&id).copied().unwrap_or(SendProgress::Unknown);
+        let (claimed, audited, next, expired) = db
             .write(move |tx| {
-                let (claimed, expired) = store::claim_due(tx, &ledger, now, CLAIM_BATCH)?;
+                let (claimed, expired) = store::claim_due(tx, &ledger, now, CLAIM_BATCH, progress)?;
                 let mut audited = Vec::with_capacity(expired.len());
                 for settled in &expired {
                     settled.log();
                     audited.push(audit(tx, settled, now)?);
                 }
+                let expired: Vec<i64> = expired.iter().map(|settled| settled.id).collect();
                 let next = if claimed.len() == CLAIM_BATCH { Some(now) } else { store::next_wake(tx, &ledger)? };
-                Ok((claimed, audited, next))
+                Ok((claimed, audited, next, expired))
             })
             .await?;
+        for id in &expired {
+            self.with_relay.remove(id);
+        }
         for row in claimed {
             self.publish(row);
         }
@@ -317,8 +328,9 @@ impl Outbox {
         Ok(audited)
     }
 
-    /// Records Relay's answer with the owner's `audit` rows in one transaction; after a failure,
-    /// sets the wake-up for the retry. Returns what `audit` returned for every row settled.
+    /// Records what Relay said of a send, with the owner's `audit` rows in one transaction when
+    /// it settles a row; after a failure, sets the wake-up for the retry. Returns what `audit`
+    /// returned for every row settled.
     pub async fn settle<R: Send + 'static>(
         &mut self,
         db: &mut Db,
@@ -326,12 +338,21 @@ impl Outbox {
         audit: Audit<R>,
     ) -> Result<Vec<R>, DbError> {
         let (ledger, now) = (self.ledger.clone(), self.clock.now());
-        let error = outcome.failure_summary();
+        match outcome.stage {
+            Stage::Started => {
+                if let Some(progress) = self.with_relay.get_mut(&outcome.ticket) {
+                    *progress = SendProgress::Started(now);
+                }
+                return Ok(Vec::new());
+            }
+            Stage::Answered => {
+                self.with_relay.remove(&outcome.ticket);
+            }
+            Stage::Completed => {}
+        }
         let settled = db
             .write(move |tx| {
-                let Some(settled) = store::settle(tx, &ledger, outcome.ticket, &outcome.accepted, &error, now)? else {
-                    return Ok(None);
-                };
+                let Some(settled) = store::settle(tx, &ledger, &outcome, now)? else { return Ok(None) };
                 let audited = audit(tx, &settled, now)?;
                 Ok(Some((settled, audited)))
             })
@@ -345,13 +366,15 @@ impl Outbox {
         Ok(all)
     }
 
-    fn publish(&self, row: store::Claimed) {
+    fn publish(&mut self, row: store::Claimed) {
         match Event::from_json(&row.event_json) {
             Ok(event) => {
                 let request =
                     relay::Msg::Publish { ticket: row.id, event: Box::new(event), reply_to: self.published.clone() };
                 if self.relay.cast(request).is_err() {
                     warn!(id = row.id, "relay actor unavailable; the claim will expire and be retried");
+                } else {
+                    self.with_relay.insert(row.id, SendProgress::Queued);
                 }
             }
             Err(e) => error!(id = row.id, error = %e, "stored event does not parse; its claim will expire"),

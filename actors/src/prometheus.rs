@@ -1,13 +1,15 @@
 //! Prometheus metrics through the `metrics` facade. Events are counted where they happen (actor
 //! restarts, reasoning calls); what the database already knows (disputes, notifications, the
 //! outbox, sessions, escalations) and what the actors report (relays, health) is read when
-//! `/metrics` is scraped, so the figures survive restarts and match `serbero status`.
+//! `/metrics` is scraped, so the figures survive restarts and match `serbero status`; the
+//! database figures come from a reader of their own (`reader.rs`), at most once per few seconds.
 //! The README lists every metric.
 
 mod figures;
+mod reader;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
@@ -15,7 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serbero_core::health::{Answer, Health, Observed};
 use tracing::warn;
 
-pub use figures::{Figures, NotificationTally};
+use figures::Database;
+use reader::{Reader, READ_WAIT};
 
 const ACTOR_RESTARTS: &str = "serbero_actor_restarts_total";
 const SESSION_RESTARTS: &str = "serbero_session_restarts_total";
@@ -76,15 +79,16 @@ pub fn reasoning_call(provider: &str, call: &'static str, took: Duration, error:
     }
 }
 
-/// Renders `/metrics`, reading the database figures at each scrape.
+/// Renders `/metrics`, with the database figures of a recent read.
 pub struct Scraper {
-    db_path: PathBuf,
-    tally: Arc<Mutex<NotificationTally>>,
+    reader: Reader,
 }
 
 impl Scraper {
+    /// Starts the reader of `db_path` (its thread ends when the scraper is dropped).
     pub fn new(db_path: PathBuf) -> Self {
-        Self { db_path, tally: Arc::default() }
+        let mut database = Database::new(db_path);
+        Self { reader: Reader::spawn(move || database.read(), READ_WAIT) }
     }
 
     /// Sets the scrape-time gauges and renders every metric in the Prometheus text format.
@@ -97,15 +101,8 @@ impl Scraper {
             }
             gauge!("serbero_relays_connected").set(relays.iter().filter(|relay| relay.connected).count() as f64);
         }
-        let (path, tally) = (self.db_path.clone(), self.tally.clone());
-        let read = tokio::task::spawn_blocking(move || {
-            let mut tally = tally.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            Figures::read(&path, &mut tally)
-        });
-        match read.await {
-            Ok(Ok(figures)) => figures.publish(),
-            Ok(Err(e)) => warn!(error = %e, "metrics: cannot read the database; its figures are from the last scrape"),
-            Err(e) => warn!(error = %e, "metrics: the database read did not finish"),
+        if let Some(figures) = self.reader.figures().await {
+            figures.publish();
         }
         let handle = recorder();
         handle.run_upkeep();

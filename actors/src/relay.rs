@@ -7,29 +7,28 @@
 mod chats;
 mod conversations;
 mod inbound;
+mod sends;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use nostr_sdk::{Client, Event, EventId, Keys, PublicKey, RelayUrl, Timestamp};
+use nostr_sdk::{Client, ClientOptions, Event, EventId, Keys, PublicKey, RelayPoolOptions, RelayUrl, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::delivery::relay_reason;
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::node_info::NodeInfo;
-use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::tasks::TaskGuard;
 
 pub use conversations::{ChatEvent, NodeMessage};
+pub use sends::SendLimits;
 
 pub type RelayRef = ActorRef<Msg>;
 
-/// Sends waiting for relay `OK`s at once; more wait for a permit. Every waiting send listens on
-/// the relay pool's shared notification channel, so each relay message wakes all of them: the
-/// cost grows with the square of this number. 32 keeps a burst bound by signing rather than by
-/// wake-ups, and still covers relays a WAN round trip away.
-const MAX_CONCURRENT_SENDS: usize = 32;
+/// Relay messages a reader of the client's notifications may fall behind by (nostr-sdk's default
+/// is 4,096; a burst sends thousands of events, each answered by every relay).
+const NOTIFICATION_BACKLOG: usize = 16_384;
 /// How long the relays get to return an order's public event.
 pub const ORDER_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long chat watch changes gather before they are sent.
@@ -42,8 +41,8 @@ pub enum Msg {
         since: Timestamp,
         sink: DerivedActorRef<DisputesObserved>,
     },
-    /// Publish a signed event to every relay; the outcome, tagged with `ticket`, is cast to
-    /// `reply_to`.
+    /// Publish a signed event to every relay; how it goes, tagged with `ticket`, is cast to
+    /// `reply_to` (see [`Stage`]).
     Publish {
         ticket: i64,
         event: Box<Event>,
@@ -88,18 +87,36 @@ pub enum Msg {
 #[derive(Debug, Clone)]
 pub struct DisputesObserved(pub Vec<DisputeEvent>);
 
-/// What became of one publish request.
+/// Where one publish request stands, and which relays answered so far.
 #[derive(Debug, Clone)]
 pub struct PublishOutcome {
     pub ticket: i64,
     pub event_id: EventId,
+    pub stage: Stage,
     /// Relays that answered `OK` true (including "duplicate": they hold the event).
     pub accepted: Vec<String>,
     /// Relays that refused or failed, with their reason as [`relay_reason`] leaves it.
     pub failed: Vec<(String, String)>,
 }
 
+/// The reports of one publish request, in this order; `Started` and `Completed` may be missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The send took a slot: the event goes out now.
+    Started,
+    /// A relay accepted the event (others may still answer), or every relay failed. The only
+    /// report that settles the request.
+    Answered,
+    /// Every relay answered or gave up, after an acceptance was reported; sent only when relays
+    /// answered after that report.
+    Completed,
+}
+
 impl PublishOutcome {
+    pub fn started(ticket: i64, event_id: EventId) -> Self {
+        Self { ticket, event_id, stage: Stage::Started, accepted: Vec::new(), failed: Vec::new() }
+    }
+
     pub fn is_acknowledged(&self) -> bool {
         !self.accepted.is_empty()
     }
@@ -139,6 +156,7 @@ pub struct Args {
     pub keys: Keys,
     pub mostro: PublicKey,
     pub relays: Vec<RelayUrl>,
+    pub sends: SendLimits,
 }
 
 pub struct State {
@@ -154,7 +172,8 @@ pub struct State {
     chats: chats::ChatWatches<DerivedActorRef<ChatEvent>>,
     _chat_reader: TaskGuard,
     _monitor: TaskGuard,
-    send_permits: Arc<Semaphore>,
+    sender: sends::Sender,
+    _ack_reader: TaskGuard,
 }
 
 pub struct Relay;
@@ -168,7 +187,11 @@ impl Actor for Relay {
         let monitor = nostr_sdk::prelude::Monitor::new(256);
         let status_changes = monitor.subscribe();
         let us = args.keys.public_key();
-        let client = Client::builder().signer(args.keys.clone()).monitor(monitor).build();
+        // Room for a burst's worth of relay messages: a reader that falls further behind misses
+        // some (an `OK` missed makes its send wait out the timeout and be retried).
+        let pool = RelayPoolOptions::new().notification_channel_size(NOTIFICATION_BACKLOG);
+        let options = ClientOptions::new().pool(pool);
+        let client = Client::builder().signer(args.keys.clone()).monitor(monitor).opts(options).build();
         for url in &args.relays {
             if !client.add_relay(url.clone()).await? {
                 warn!(relay = %url, "relay listed twice; using it once");
@@ -178,6 +201,9 @@ impl Actor for Relay {
         info!(relays = args.relays.len(), "connecting to relays");
         let node_info_reader = inbound::watch_node_info(&client, args.mostro, me.clone()).await.into();
         let chat_reader = conversations::forward_chat_events(&client, me).into();
+        let acks = Arc::new(sends::Acks::default());
+        let ack_reader = sends::read_acks(&client, acks.clone()).into();
+        let sender = sends::Sender::new(client.clone(), acks, args.sends);
         Ok(State {
             client,
             keys: args.keys,
@@ -191,7 +217,8 @@ impl Actor for Relay {
             chats: chats::ChatWatches::default(),
             _chat_reader: chat_reader,
             _monitor: inbound::log_status_changes(status_changes).into(),
-            send_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
+            sender,
+            _ack_reader: ack_reader,
         })
     }
 
@@ -201,7 +228,7 @@ impl Actor for Relay {
                 // Replacing the guard stops the previous reader.
                 st.watcher = Some(inbound::watch_disputes(&st.client, st.mostro, since, sink).await.into());
             }
-            Msg::Publish { ticket, event, reply_to } => publish(st, ticket, event, reply_to),
+            Msg::Publish { ticket, event, reply_to } => st.sender.publish(ticket, event, reply_to),
             Msg::NodeInfoObserved(info) => {
                 let newer = st.node_info.as_ref().is_none_or(|known| info.created_at > known.created_at);
                 if newer && st.node_info.as_ref() != Some(&info) {
@@ -288,32 +315,6 @@ async fn flush_chats(st: &mut State) {
             }
         }
     }
-}
-
-/// Sends on its own task so the actor keeps taking requests while relays answer.
-fn publish(st: &State, ticket: i64, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome>) {
-    let client = st.client.clone();
-    let permits = st.send_permits.clone();
-    tokio::spawn(async move {
-        let Ok(_permit) = permits.acquire_owned().await else { return };
-        let outcome = match client.send_event(&event).await {
-            Ok(output) => PublishOutcome {
-                ticket,
-                event_id: event.id,
-                accepted: output.success.iter().map(ToString::to_string).collect(),
-                // What a relay says is its own: any size, any characters.
-                failed: output.failed.into_iter().map(|(url, why)| (url.to_string(), relay_reason(&why))).collect(),
-            },
-            Err(e) => PublishOutcome {
-                ticket,
-                event_id: event.id,
-                accepted: Vec::new(),
-                failed: vec![("*".to_string(), relay_reason(&e.to_string()))],
-            },
-        };
-        // The requester may have stopped; its rows are re-driven when it starts again.
-        let _ = reply_to.send_message(outcome);
-    });
 }
 
 async fn relay_status(client: &Client) -> Vec<(String, bool)> {

@@ -276,8 +276,12 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
     let cfg = &st.config;
     let cell = match child {
         Child::Relay => {
-            let args =
-                relay::Args { keys: cfg.serbero.keys.clone(), mostro: cfg.mostro.pubkey, relays: cfg.relays.clone() };
+            let args = relay::Args {
+                keys: cfg.serbero.keys.clone(),
+                mostro: cfg.mostro.pubkey,
+                relays: cfg.relays.clone(),
+                sends: relay::SendLimits::default(),
+            };
             let (relay, _) = Actor::spawn_linked(None, Relay, args, me.get_cell()).await?;
             st.relay = Some(relay.clone());
             relay.get_cell()
@@ -291,6 +295,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 observers: cfg.observers.clone(),
                 timeouts: cfg.timeouts.clone(),
                 outbox: cfg.outbox.clone(),
+                retention: cfg.retention,
                 relay,
                 clock: st.clock,
             };
@@ -306,6 +311,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 solvers: cfg.solvers.clone(),
                 settings: cfg.escalation.clone(),
                 outbox: cfg.outbox.clone(),
+                retention: cfg.retention,
                 relay,
                 clock: st.clock,
             };
@@ -355,6 +361,7 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 mediator,
                 take_timeout: Duration::from_secs(cfg.mediation.take_timeout_seconds),
                 outbox: cfg.outbox.clone(),
+                retention: cfg.retention,
                 clock: st.clock,
             };
             let (sessions, _) = Actor::spawn_linked(None, Sessions, args, me.get_cell()).await?;

@@ -190,7 +190,7 @@ pub struct State {
     outbox: Outbox,
     channels: Vec<(Channel, Gate)>,
     received: u64,
-    /// A take request went out in this incarnation.
+    /// A take request went out in this incarnation, or a relay held one before a restart.
     take_sent: bool,
     /// Nothing left to do but deliver what the outbox holds.
     winding_down: bool,
@@ -286,6 +286,7 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
     match msg {
         Msg::Begin if st.late_answer.is_some() => {
             st.begun = true;
+            redrive_outbox(st).await?;
             let answer = st.late_answer.take().expect("checked above");
             take::on_node_message(st, answer).await?;
             if !st.winding_down && st.session.is_none() {
@@ -296,6 +297,7 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
         }
         Msg::Begin => {
             st.begun = true;
+            redrive_outbox(st).await?;
             mediate::begin(st).await?;
             for event in std::mem::take(&mut st.early_chat) {
                 chat::on_event(st, &event).await?;
@@ -333,6 +335,18 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
             Ok(())
         }
     }
+}
+
+/// Rows an earlier incarnation left undelivered go out again (its claims are taken over, the
+/// same events published again) and failed ones get their wake-up: nothing else drives them
+/// after a restart. Their outcomes come back as `Published`, which settles them and acts on a
+/// delivered summary.
+async fn redrive_outbox(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let ledger = st.outbox.ledger().clone();
+    if st.db.read(move |conn| crate::outbox::store::undelivered(conn, &ledger)).await? > 0 {
+        st.outbox.dispatch_due(&mut st.db, record::audit).await?;
+    }
+    Ok(())
 }
 
 fn status(st: &State) -> SessionStatus {

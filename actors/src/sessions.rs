@@ -4,7 +4,8 @@
 //! session the database holds as having work. It routes the node's messages (by request id, else
 //! dispute id) and dispute revisions to their session, and tells every session when Serbero loses
 //! its standing as a solver. A session that fails is restarted alone from the database, within
-//! its own budget; the others and the core are untouched. Writes no table.
+//! its own budget; the others and the core are untouched. Writes no table, but prunes (at
+//! start and daily) what sessions that ended for good left past the retention period.
 //! Calls: auth_retry (status). Casts: relay (node watch), dispute (revision watch), auth_retry
 //! (subscription).
 
@@ -18,9 +19,10 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::chat::{Channel, Party};
-use serbero_core::config::OutboxSettings;
+use serbero_core::config::{OutboxSettings, RetentionSettings};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::mediation::{eligible, session_deadline, unresponsive_at};
+use serbero_core::retention::{self, Pruned, Pruner};
 use serbero_core::supervision::RestartBudget;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -29,6 +31,7 @@ use crate::auth_retry::{self, AuthChanged, AuthRetryRef};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
+use crate::outbox;
 use crate::prometheus;
 use crate::relay::ChatEvent;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
@@ -52,6 +55,14 @@ const SCAN_PERIOD: Duration = Duration::from_secs(30);
 /// Sessions started by one scan at most: each begins with a call to the model.
 const STARTS_PER_SCAN: usize = 32;
 
+/// What the supervisor prunes past the retention period for the sessions that ended for good,
+/// table by table (`serbero prune` too).
+pub(crate) const PRUNERS: [(&str, Pruner); 3] = [
+    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, &session::outbox_owner("%"), cutoff, how)),
+    ("notifications", record::prune_notifications),
+    ("party_messages", store::prune_party_messages),
+];
+
 pub enum Msg {
     /// A message from the node, routed to the session it answers.
     Node(NodeMessage),
@@ -70,6 +81,8 @@ pub enum Msg {
     Wake,
     /// The running session of a dispute, if any; also a barrier.
     Session { dispute_id: String, reply: RpcReplyPort<Option<SessionRef>> },
+    /// Prune what the retention period lets go; carries the counts of this run's earlier rounds.
+    Prune(Pruned),
 }
 
 crate::derived_message!(Msg::Node(NodeMessage));
@@ -89,6 +102,7 @@ pub struct Args {
     pub mediator: Arc<Mediator>,
     pub take_timeout: Duration,
     pub outbox: OutboxSettings,
+    pub retention: RetentionSettings,
     pub clock: Clock,
 }
 
@@ -108,6 +122,7 @@ pub struct State {
     wake_timer: Option<TaskGuard>,
     started: Instant,
     _scan: Ticker,
+    _prune: Ticker,
 }
 
 pub struct Sessions;
@@ -121,6 +136,7 @@ impl Actor for Sessions {
         args.relay.cast(relay::Msg::WatchNode { sink: me.get_derived() })?;
         args.dispute.cast(dispute::Msg::WatchRevisions(me.get_derived()))?;
         args.auth_retry.cast(auth_retry::Msg::Subscribe(me.get_derived()))?;
+        me.cast(Msg::Prune(Pruned::default()))?;
         Ok(State {
             db: Db::open(&args.db_path).await?,
             args,
@@ -131,6 +147,7 @@ impl Actor for Sessions {
             sleepers: Sleepers::default(),
             wake_timer: None,
             started: Instant::now(),
+            _prune: Ticker::every(retention::PERIOD, me.clone(), || Msg::Prune(Pruned::default())),
             _scan: Ticker::every(SCAN_PERIOD, me, || Msg::Scan),
         })
     }
@@ -193,6 +210,7 @@ impl Actor for Sessions {
             Msg::Session { dispute_id, reply } => {
                 let _ = reply.send(st.running.get(&dispute_id).map(|r| r.session.clone()));
             }
+            Msg::Prune(so_far) => on_prune(&me, st, so_far).await?,
         }
         Ok(())
     }
@@ -485,6 +503,25 @@ async fn route_node_message(me: &SessionsRef, st: &mut State, message: NodeMessa
     }
 }
 
+/// Prunes a batch per table, then casts itself the rest: a backlog (the first run after an
+/// upgrade) goes in rounds between other work. A failure is only logged; the next run retries.
+async fn on_prune(me: &SessionsRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
+    let days = st.args.retention.days;
+    let Some(cutoff) = st.args.retention.cutoff(st.args.clock.now()) else { return Ok(()) };
+    match st.db.write(move |tx| retention::round(tx, &PRUNERS, cutoff)).await {
+        Ok(round) => {
+            pruned.merge(&round.pruned);
+            if round.more {
+                me.cast(Msg::Prune(pruned))?;
+            } else if pruned.total() > 0 {
+                info!(%pruned, days, "pruned rows of ended sessions past the retention period");
+            }
+        }
+        Err(e) => warn!(error = %e, "pruning failed; the next daily run tries again"),
+    }
+    Ok(())
+}
+
 /// Request ids are stored as SQLite integers.
 fn fresh_request_id() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0 & i64::MAX as u64
@@ -502,7 +539,9 @@ mod tests {
 
     use nostr_sdk::Keys;
     use ractor::{Actor, ActorProcessingErr, SupervisionEvent};
-    use serbero_core::config::{MediationSettings, OutboxSettings, PromptSettings, ReasoningSettings};
+    use serbero_core::config::{
+        MediationSettings, OutboxSettings, PromptSettings, ReasoningSettings, RetentionSettings,
+    };
     use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
     use serbero_core::mediation::SessionState;
     use serbero_core::prompts::PromptBundle;
@@ -628,6 +667,86 @@ mod tests {
         }
     }
 
+    /// Two disputes Serbero mediated, rows 40 days old: one resolved as long ago, its take
+    /// closed; one whose take stays open after a handoff to forward the parties' words. Each
+    /// has a summary's and a dispute notification's audit row, and a sent row in its session's
+    /// outbox and in the Dispute actor's.
+    fn over_and_forwarding(db: &TempDb, old: i64) {
+        let conn = rusqlite::Connection::open(db.path()).unwrap();
+        for (dispute, lifecycle, take, handed_off) in
+            [("over", "resolved", "closed", None), ("fwd", "taken", "took", Some(old))]
+        {
+            conn.execute(
+                "INSERT INTO disputes (dispute_id, event_id, mostro_pubkey, initiator_role, event_timestamp, detected_at,
+                                       lifecycle_state, last_state_change)
+                 VALUES (?1, 'e-' || ?1, 'node', 'buyer', ?2, ?2, ?3, ?2)",
+                rusqlite::params![dispute, old, lifecycle],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO solver_takes (dispute_id, state, request_id, requested_at, deadline_at, updated_at, handed_off_at)
+                 VALUES (?1, ?2, 1, ?3, ?3, ?3, ?4)",
+                rusqlite::params![dispute, take, old, handed_off],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO party_messages (dispute_id, party, direction, inner_event_id, inner_created_at, content, persisted_at)
+                 VALUES (?1, 'buyer', 'inbound', 'inner-' || ?1, ?2, 'I paid', ?2)",
+                rusqlite::params![dispute, old],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, notif_type)
+                 VALUES (?1, 'solver', ?2, 'sent', 'mediation_summary'), (?1, 'solver', ?2, 'sent', 'initial')",
+                rusqlite::params![dispute, old],
+            )
+            .unwrap();
+            for owner in [format!("session:{dispute}"), "dispute".to_string()] {
+                conn.execute(
+                    "INSERT INTO outbox (owner, idempotency_key, dispute_id, recipient, notif_type, body, event_id,
+                                         event_json, status, next_attempt_at, created_at, updated_at)
+                     VALUES (?1, ?1 || ?2, ?2, 'r', 'mediation_summary', 'b', 'e', '{}', 'sent', ?3, ?3, ?3)",
+                    rusqlite::params![owner, dispute, old],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_rows_of_a_mediation_over_for_good_are_pruned_and_a_forwarding_ones_kept() {
+        let db = TempDb::migrated();
+        over_and_forwarding(&db, Clock::System.now() - 40 * 24 * 60 * 60);
+        let (relay, _) = Probe::<relay::Msg>::spawn().await;
+        let (dispute_actor, _) = Probe::<dispute::Msg>::spawn().await;
+        let (auth_retry, _) = Probe::<auth_retry::Msg>::spawn().await;
+        let (failed, _) = mpsc::unbounded_channel();
+        let (me, _) = Actor::spawn(None, Parent, failed).await.unwrap();
+        let args = Args {
+            db_path: db.path().to_path_buf(),
+            keys: Keys::generate(),
+            mostro: Keys::generate().public_key(),
+            relay,
+            dispute: dispute_actor,
+            auth_retry,
+            mediator: mediator(),
+            take_timeout: Duration::from_secs(15),
+            outbox: OutboxSettings::default(),
+            retention: RetentionSettings { days: 30 },
+            clock: Clock::System,
+        };
+        let mut st = Sessions.pre_start(me.clone(), args).await.unwrap();
+
+        Sessions.handle(me.clone(), Msg::Prune(Pruned::default()), &mut st).await.unwrap();
+        let left =
+            |table: &str, column: &str| db.column::<String>(&format!("SELECT {column} FROM {table} ORDER BY 1"), []);
+        assert_eq!(left("party_messages", "dispute_id"), ["fwd"]);
+        assert_eq!(left("notifications", "notif_type"), ["initial", "initial"], "audit rows go by age and type");
+        assert_eq!(left("outbox", "idempotency_key"), ["disputefwd", "disputeover", "session:fwdfwd"]);
+        assert_eq!(left("solver_takes", "dispute_id"), ["fwd", "over"], "takes are never pruned");
+        me.stop(None);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_replaced_sessions_late_stop_leaves_the_new_session_its_route() {
         let db = TempDb::migrated();
@@ -650,6 +769,7 @@ mod tests {
             mediator,
             take_timeout: Duration::from_secs(15),
             outbox: OutboxSettings::default(),
+            retention: RetentionSettings::default(),
             clock: Clock::tokio(),
         };
         let mut st = Sessions.pre_start(me.clone(), args).await.unwrap();

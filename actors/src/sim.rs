@@ -13,6 +13,7 @@ use nostr_sdk::nips::nip59::UnwrappedGift;
 use nostr_sdk::prelude::*;
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
 use serbero_core::node_info::NODE_INFO_KIND;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -80,7 +81,9 @@ impl TestRelay {
 
 /// A client signing with `keys`, connected to `relay` (waits up to 5 s for the connection).
 async fn connected_client(keys: &Keys, relay: &RelayUrl) -> anyhow::Result<Client> {
-    let client = Client::new(keys.clone());
+    // A simulator shares the cores with the daemon under test: room to fall behind in a burst.
+    let options = ClientOptions::new().pool(RelayPoolOptions::new().notification_channel_size(16_384));
+    let client = Client::builder().signer(keys.clone()).opts(options).build();
     client.add_relay(relay.clone()).await?;
     client.try_connect(Duration::from_secs(5)).await;
     Ok(client)
@@ -184,7 +187,15 @@ impl SolverInbox {
         let arrived = Arc::new(Notify::new());
         let (sink, bell, me) = (received.clone(), arrived.clone(), keys.clone());
         let reader = tokio::spawn(async move {
-            while let Ok(notification) = notifications.recv().await {
+            loop {
+                let notification = match notifications.recv().await {
+                    Ok(notification) => notification,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "solver inbox fell behind; the DMs it missed will be counted lost");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
                 let RelayPoolNotification::Event { event, .. } = notification else { continue };
                 let Ok(gift) = UnwrappedGift::from_gift_wrap(&me, &event).await else { continue };
                 let dm = ReceivedDm {
@@ -244,22 +255,43 @@ impl SolverInbox {
 
 /// A TCP forwarder in front of a relay: the daemon connects through it, and the test can cut
 /// every connection (the relay is down for the daemon) and restore it (the relay came back).
-/// Stopping an in-process relay is not enough: a connection mid-handshake survives it.
+/// Stopping an in-process relay is not enough: a connection mid-handshake survives it. Its
+/// [`LinkShape`] can put the relay far away, or make it mute.
 pub struct Link {
     port: u16,
     relay_port: u16,
+    shape: LinkShape,
     forwarding: Option<JoinHandle<()>>,
+}
+
+/// How a [`Link`] carries traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkShape {
+    /// Added to every round trip, half on the way there and half on the way back.
+    pub round_trip: Duration,
+    /// Lets the relay's websocket handshake through, then drops everything the relay says: a
+    /// relay that takes every event and never answers, not even a ping.
+    pub mute: bool,
 }
 
 impl Link {
     pub async fn open(relay: &TestRelay) -> Self {
-        let mut link = Self { port: free_port(), relay_port: relay.port(), forwarding: None };
+        Self::open_shaped(relay, LinkShape::default()).await
+    }
+
+    pub async fn open_shaped(relay: &TestRelay, shape: LinkShape) -> Self {
+        let mut link = Self { port: free_port(), relay_port: relay.port(), shape, forwarding: None };
         link.restore().await;
         link
     }
 
     pub fn url(&self) -> RelayUrl {
         RelayUrl::parse(&format!("ws://127.0.0.1:{}", self.port)).expect("a loopback URL parses")
+    }
+
+    /// Carries the connections made after the next [`Link::restore`] so.
+    pub fn reshape(&mut self, shape: LinkShape) {
+        self.shape = shape;
     }
 
     /// Closes the listener and every forwarded connection.
@@ -271,19 +303,82 @@ impl Link {
 
     pub async fn restore(&mut self) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("the link port is free");
-        let relay_port = self.relay_port;
+        let (relay_port, shape) = (self.relay_port, self.shape);
         self.forwarding = Some(tokio::spawn(async move {
             // Dropped with this task, which aborts every connection in it.
             let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", relay_port)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", relay_port)).await {
+                        forward(inbound, outbound, shape).await;
                     }
                 });
             }
         }));
     }
+}
+
+async fn forward(mut inbound: tokio::net::TcpStream, mut outbound: tokio::net::TcpStream, shape: LinkShape) {
+    if shape == LinkShape::default() {
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        return;
+    }
+    let (from_client, to_client) = inbound.into_split();
+    let (from_relay, to_relay) = outbound.into_split();
+    let one_way = shape.round_trip / 2;
+    let speaking = if shape.mute { Speech::HandshakeOnly } else { Speech::All };
+    tokio::join!(carry(from_client, to_relay, one_way, Speech::All), carry(from_relay, to_client, one_way, speaking));
+}
+
+/// What of one direction's bytes a [`Link`] lets through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Speech {
+    All,
+    /// Up to the end of the HTTP response headers (the websocket upgrade).
+    HandshakeOnly,
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read, in order.
+async fn carry(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+    speech: Speech,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (chunks, mut due) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = async move {
+        while let Some((at, chunk)) = due.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = async move {
+        let (mut buffer, mut heard) = (vec![0u8; 64 * 1024], Vec::new());
+        let mut speaking = true;
+        while let Ok(n) = from.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            let mut chunk = buffer[..n].to_vec();
+            if speech == Speech::HandshakeOnly && speaking {
+                heard.extend_from_slice(&chunk);
+                if let Some(end) = heard.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let handshake = end + 4 - (heard.len() - n);
+                    chunk.truncate(handshake.min(n));
+                    speaking = false;
+                }
+            } else if speech == Speech::HandshakeOnly {
+                continue;
+            }
+            if chunks.send((tokio::time::Instant::now() + delay, chunk)).is_err() {
+                break;
+            }
+        }
+    };
+    tokio::join!(reader, writer);
 }
 
 impl Drop for Link {

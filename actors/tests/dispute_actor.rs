@@ -127,6 +127,9 @@ async fn claim_without_an_answer_is_published_again_after_claim_ttl() {
     let mut s = Script::start().await;
     s.observe(vec![initiated("d-1", 1, s.clock.now())]);
     let unanswered = s.publishes(2).await;
+    for publish in &unanswered {
+        publish.start();
+    }
 
     sleep(secs(CLAIM_TTL - 1)).await;
     s.relay.assert_idle().await;
@@ -137,6 +140,91 @@ async fn claim_without_an_answer_is_published_again_after_claim_ttl() {
     assert_eq!(s.db.column::<i64>("SELECT attempts FROM outbox", []), [2, 2]);
     accept_all(&again);
     assert_eq!(s.report().await.outbox_in("sent"), 2);
+    s.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_waiting_for_a_send_slot_does_not_expire_and_counts_from_its_start() {
+    let mut s = Script::start().await;
+    s.observe(vec![initiated("d-1", 1, s.clock.now())]);
+    let queued = s.publishes(2).await;
+
+    // Relay's slots are all taken for three claim periods: the rows are not failing.
+    sleep(secs(3 * CLAIM_TTL)).await;
+    s.relay.assert_idle().await;
+    assert_eq!((s.report().await.outbox_in("claimed"), s.attempts()), (2, vec![1, 1]));
+
+    for publish in &queued {
+        publish.start();
+    }
+    s.report().await;
+    sleep(secs(CLAIM_TTL - 1)).await;
+    s.relay.assert_idle().await;
+    sleep(secs(RETRY_INITIAL + 2)).await;
+    let again = s.publishes(2).await;
+    assert_eq!(published_ids(&again), published_ids(&queued));
+    assert_eq!(s.attempts(), [2, 2]);
+    s.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acceptance_after_the_claim_expired_is_kept_and_nothing_is_sent_again() {
+    let mut s = Script::start().await;
+    s.observe(vec![initiated("d-1", 1, s.clock.now())]);
+    let slow = s.publishes(2).await;
+    for publish in &slow {
+        publish.start();
+    }
+    sleep(secs(CLAIM_TTL + 1)).await;
+    assert_eq!(s.report().await.outbox_in("failed"), 2);
+
+    accept_all(&slow);
+    let report = s.report().await;
+    assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
+    sleep(secs(RETRY_MAX * 4)).await;
+    s.relay.assert_idle().await;
+    s.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivered_message_is_never_left_dead_lettered() {
+    let mut s = Script::start().await;
+    s.observe(vec![initiated("d-1", 1, s.clock.now())]);
+    refuse_all(&s.publishes(2).await);
+    sleep(secs(RETRY_INITIAL + 1)).await;
+    refuse_all(&s.publishes(2).await);
+    sleep(secs(2 * RETRY_INITIAL + 1)).await;
+    let last = s.publishes(2).await;
+    for publish in &last {
+        publish.start();
+    }
+    sleep(secs(CLAIM_TTL + 1)).await;
+    assert_eq!(s.report().await.outbox_in("dead_lettered"), 2);
+
+    accept_all(&last);
+    assert_eq!(s.report().await.outbox_in("sent"), 2);
+    assert_eq!(s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent'", []), 2);
+    s.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn relays_answering_after_the_first_acceptance_are_recorded() {
+    let mut s = Script::start().await;
+    s.observe(vec![initiated("d-1", 1, s.clock.now())]);
+    let sent = s.publishes(2).await;
+    accept_all(&sent);
+    s.report().await;
+
+    let mute = ("ws://mute".to_string(), "no answer within 10000 ms".to_string());
+    for publish in &sent {
+        publish.complete(vec![SCRIPT_RELAY_URL.to_string(), "ws://s".to_string()], vec![mute.clone()]);
+    }
+    let report = s.report().await;
+    assert_eq!(report.outbox_in("sent"), 2);
+    let relays = format!("{SCRIPT_RELAY_URL},ws://s");
+    assert_eq!(s.db.column::<String>("SELECT accepted_relays FROM outbox", []), [relays.clone(), relays]);
+    assert_eq!(s.db.column::<String>("SELECT last_error FROM outbox", []), ["ws://mute: no answer within 10000 ms"; 2]);
+    assert_eq!(s.db.count("SELECT COUNT(*) FROM notifications", []), 2, "recorded, not audited again");
     s.stop().await;
 }
 
@@ -297,6 +385,10 @@ impl Script {
         read
     }
 
+    fn attempts(&self) -> Vec<i64> {
+        self.db.column("SELECT attempts FROM outbox ORDER BY id", [])
+    }
+
     async fn read(&self, publish: &Publish) -> (usize, String) {
         publish.open(&self.solvers, &self.serbero.public_key()).await
     }
@@ -324,6 +416,7 @@ async fn spawn_dispute(
             retry_max_seconds: RETRY_MAX,
             claim_ttl_seconds: CLAIM_TTL,
         },
+        retention: serbero_core::config::RetentionSettings::default(),
         relay,
         clock,
     };

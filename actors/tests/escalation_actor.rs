@@ -419,6 +419,7 @@ async fn unanswered_publish_is_retried_after_the_claim_expires_and_each_attempt_
     s.dispute("d-1", "notified", None);
     s.prepared(s.handoff("d-1", None));
     let unanswered = s.publishes(1).await;
+    unanswered[0].start();
 
     sleep(secs(CLAIM_TTL - 1)).await;
     s.relay.assert_idle().await;
@@ -817,6 +818,7 @@ async fn spawn_dispatcher(
             retry_max_seconds: RETRY_MAX,
             claim_ttl_seconds: CLAIM_TTL,
         },
+        retention: serbero_core::config::RetentionSettings::default(),
         relay,
         clock,
     };

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use nostr_sdk::{EventBuilder, Keys, Timestamp};
 use serbero::harness::{wait_until, Probe, Spawned, WAIT};
-use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus};
-use serbero::sim::{Link, SimMostro, TestRelay};
+use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus, SendLimits, Stage};
+use serbero::sim::{Link, LinkShape, SimMostro, TestRelay};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,10 +104,15 @@ async fn published_event_is_reported_accepted_by_the_relay() {
     let request = relay::Msg::Publish { ticket: 7, event: Box::new(note.clone()), reply_to: requester.get_derived() };
     w.relay.cast(request).expect("relay is running");
 
+    let started = outcomes.next().await;
+    assert_eq!((started.ticket, started.event_id, started.stage), (7, note.id, Stage::Started));
     let outcome = outcomes.next().await;
-    assert_eq!((outcome.ticket, outcome.event_id), (7, note.id));
+    assert_eq!((outcome.ticket, outcome.event_id, outcome.stage), (7, note.id, Stage::Answered));
     assert_eq!(outcome.accepted, [w.server.url().to_string()]);
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    // One relay: its answer was the whole story.
+    w.status().await;
+    assert!(outcomes.drain().is_empty(), "no further report");
     w.stop().await;
 }
 
@@ -122,13 +127,64 @@ async fn publishing_while_the_relay_is_down_reports_nobody_accepted_and_why() {
     let request = relay::Msg::Publish { ticket: 8, event: Box::new(note.clone()), reply_to: requester.get_derived() };
     w.relay.cast(request).expect("relay is running");
 
+    assert_eq!(outcomes.next().await.stage, Stage::Started);
     let outcome = outcomes.next().await;
-    assert_eq!((outcome.ticket, outcome.event_id), (8, note.id));
+    assert_eq!((outcome.ticket, outcome.event_id, outcome.stage), (8, note.id, Stage::Answered));
     assert!(outcome.accepted.is_empty(), "{:?}", outcome.accepted);
     let [(url, reason)] = &outcome.failed[..] else { panic!("want one failed relay: {:?}", outcome.failed) };
     assert_eq!(url, &w.link.as_ref().expect("a link").url().to_string());
     assert!(!reason.is_empty());
     w.stop().await;
+}
+
+/// One send slot, a relay that answers and one that never does: each event is reported sent at
+/// the first acceptance and frees the slot at once, so the next send does not wait for the mute
+/// relay; the mute relay's silence is reported afterwards, to be recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mute_relay_neither_delays_the_answer_nor_holds_the_slot() {
+    let server = TestRelay::start().await.expect("relay server");
+    let mute = Link::open_shaped(&server, LinkShape { mute: true, ..LinkShape::default() }).await;
+    let sends = SendLimits { awaiting_first_ok: 1, answer_timeout: Duration::from_secs(3) };
+    let args = relay::Args {
+        keys: Keys::generate(),
+        mostro: Keys::generate().public_key(),
+        relays: vec![server.url(), mute.url()],
+        sends,
+    };
+    let relay = Spawned::start(Relay, args).await;
+    wait_until(WAIT, "Relay connects to both", || async { relay.ask(relay::Msg::Status).await.connected() == 2 }).await;
+    let (requester, mut outcomes) = Probe::<PublishOutcome>::spawn().await;
+    let notes: Vec<_> = (0..3)
+        .map(|n| EventBuilder::text_note(format!("note {n}")).sign_with_keys(&Keys::generate()).expect("sign"))
+        .collect();
+
+    for (ticket, note) in notes.iter().enumerate() {
+        let request = relay::Msg::Publish {
+            ticket: ticket as i64,
+            event: Box::new(note.clone()),
+            reply_to: requester.get_derived(),
+        };
+        relay.cast(request).expect("relay is running");
+    }
+
+    let mut reports = Vec::new();
+    for _ in 0..9 {
+        let report = outcomes.next().await;
+        reports.push((report.ticket, report.stage, report.accepted, report.failed.len()));
+    }
+    let good = server.url().to_string();
+    let mut answered: Vec<_> = reports.iter().filter(|r| r.1 == Stage::Answered).cloned().collect();
+    answered.sort_by_key(|r| r.0);
+    assert_eq!(answered, [0, 1, 2].map(|t| (t, Stage::Answered, vec![good.clone()], 0)), "{reports:?}");
+    let first_completed = reports.iter().position(|r| r.1 == Stage::Completed).expect("completions");
+    let last_answered = reports.iter().rposition(|r| r.1 == Stage::Answered).expect("answers");
+    assert!(last_answered < first_completed, "every send was answered before the mute relay gave up: {reports:?}");
+    for ticket in 0..3 {
+        let completed = reports.iter().find(|r| r.0 == ticket && r.1 == Stage::Completed).expect("a completion");
+        assert_eq!((&completed.2, completed.3), (&vec![good.clone()], 1), "the mute relay's silence is reported");
+    }
+    relay.stop().await;
+    server.shutdown();
 }
 
 /// A relay server, a Mostro publishing to it, and the Relay actor connected to it.
@@ -160,7 +216,8 @@ impl World {
         let url = link.as_ref().map_or_else(|| server.url(), Link::url);
         let keys = Keys::generate();
         let us = keys.public_key();
-        let args = relay::Args { keys, mostro: mostro.keys.public_key(), relays: vec![url] };
+        let args =
+            relay::Args { keys, mostro: mostro.keys.public_key(), relays: vec![url], sends: SendLimits::default() };
         let world = Self { server, mostro, relay: Spawned::start(Relay, args).await, us, link };
         wait_until(WAIT, "Relay connects", || async { world.status().await.connected() == 1 }).await;
         world

@@ -10,11 +10,11 @@ use mostro_core::message::{Action, Message, Payload};
 use mostro_core::transport::{unwrap_incoming, wrap_message_nip44};
 use nostr_sdk::{Keys, Kind, PublicKey, Timestamp};
 use serbero::clock::Clock;
-use serbero::harness::{accept_all, Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL};
+use serbero::harness::{accept_all, published_ids, Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL};
 use serbero::reasoning::Reasoner;
 use serbero::relay::{self, NodeMessage, RelayStatus};
 use serbero::session::{self, store::TakeState, MediationSession, Mediator};
-use serbero::sim::{Brain, FakeModel};
+use serbero::sim::{Brain, FakeModel, Turn};
 use serbero_core::config::{MediationSettings, OutboxSettings, PromptSettings, ReasoningSettings};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
 use serbero_core::mediation::SessionState;
@@ -157,6 +157,37 @@ impl Script {
         keys
     }
 
+    /// What a restart between the session's opening and its first questions leaves: the take
+    /// ours, the session `opening` with the opening verdict's classification stored, nothing
+    /// asked yet.
+    fn opened_but_not_asked(&self) {
+        let bundle = self.mediator().bundle.clone();
+        let (buyer, seller) = (Keys::generate().public_key().to_hex(), Keys::generate().public_key().to_hex());
+        let (session, now) = (Uuid::new_v4().to_string(), Timestamp::now().as_secs() as i64);
+        let (dispute, order) = (self.dispute.to_string(), Uuid::new_v4().to_string());
+        let conn = rusqlite::Connection::open(self.db.path()).unwrap();
+        conn.execute(
+            "INSERT INTO solver_takes (dispute_id, state, request_id, requested_at, deadline_at, answered_at,
+                                       order_id, buyer_pubkey, seller_pubkey, updated_at)
+             VALUES (?1, 'took', ?2, ?3, ?3, ?3, ?4, ?5, ?6, ?3)",
+            rusqlite::params![dispute, REQUEST_ID as i64, now, order, buyer, seller],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mediation_sessions (session_id, dispute_id, state, prompt_bundle_id, policy_hash,
+                                             started_at, last_transition_at)
+             VALUES (?1, ?2, 'opening', ?3, ?4, ?5, ?5)",
+            rusqlite::params![session, dispute, bundle.id, bundle.policy_hash, now],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mediation_events (session_id, kind, payload_json, prompt_bundle_id, policy_hash, occurred_at)
+             VALUES (?1, 'classification_produced', '{}', ?2, ?3, ?4)",
+            rusqlite::params![session, bundle.id, bundle.policy_hash, now],
+        )
+        .unwrap();
+    }
+
     fn take_row(&self) -> (String, Option<String>) {
         let sql = "SELECT state || '|' || COALESCE(ended_reason, '') FROM solver_takes WHERE dispute_id = ?1";
         let row = self.db.column::<String>(sql, [self.dispute.to_string()]).remove(0);
@@ -283,5 +314,123 @@ async fn a_restarted_session_resumes_its_channels_without_taking_again() {
     assert_eq!((status.take, status.mediation), (Some(TakeState::Took), Some(SessionState::AwaitingResponse)));
     s.relay.assert_idle().await;
     assert_eq!(s.model.requests().len(), 1, "resuming asks the model nothing");
+    resumed.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_a_relay_holds_the_take_waits_for_the_answer_instead_of_taking_again() {
+    let mut s = Script::new().await;
+    let session = s.start(15).await;
+    s.answer_status(Some(s.node_info(2, 0))).await;
+    let (take, _) = s.take_request().await;
+    take.answer(vec![SCRIPT_RELAY_URL.into()], Vec::new());
+    session.ask(session::Msg::Status).await;
+    session.stop().await;
+    // The node accepted, and the stopped incarnation recorded its answer but never acted on it.
+    let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
+    let took = s.took(buyer, seller, Timestamp::now().as_secs() as i64);
+    let conn = rusqlite::Connection::open(s.db.path()).unwrap();
+    conn.execute(
+        "INSERT INTO take_evidence (dispute_id, event_id, kind, created_at, recorded_at)
+         VALUES (?1, ?2, 'accepted', ?3, ?3)",
+        rusqlite::params![s.dispute.to_string(), took.event_id.to_hex(), took.created_at],
+    )
+    .unwrap();
+
+    let resumed = s.start(15).await;
+    assert_eq!(resumed.ask(session::Msg::Status).await.take, Some(TakeState::Requested));
+    // mostrod would run a second take: a second revision, the parties told again.
+    s.relay.assert_idle().await;
+    // Relay's lookback on node messages hands the answer over again.
+    resumed.cast(session::Msg::Node(took)).unwrap();
+    s.chat_watches().await;
+    accept_all(&Publish::next_n(&mut s.relay, 2).await);
+    let status = resumed.ask(session::Msg::Status).await;
+    assert_eq!((status.take, status.mediation), (Some(TakeState::Took), Some(SessionState::AwaitingResponse)));
+    resumed.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_before_a_relay_acknowledged_the_take_publishes_the_same_event_again() {
+    let mut s = Script::new().await;
+    let session = s.start(15).await;
+    s.answer_status(Some(s.node_info(2, 0))).await;
+    let (first, _) = s.take_request().await;
+    session.ask(session::Msg::Status).await;
+    // Stopped before the relay's OK was stored: the node may hold the request all the same.
+    session.stop().await;
+
+    let resumed = s.start(15).await;
+    let (again, _) = s.take_request().await;
+    assert_eq!(again.event.id, first.event.id, "the stored try, which a relay that has it drops");
+    again.answer(vec![SCRIPT_RELAY_URL.into()], Vec::new());
+    let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
+    resumed.cast(session::Msg::Node(s.took(buyer, seller, Timestamp::now().as_secs() as i64))).unwrap();
+    s.chat_watches().await;
+    accept_all(&Publish::next_n(&mut s.relay, 2).await);
+    assert_eq!(resumed.ask(session::Msg::Status).await.take, Some(TakeState::Took));
+    assert_eq!(s.db.count("SELECT COUNT(*) FROM take_evidence WHERE kind = 'sent'", []), 1);
+    resumed.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_restarted_before_its_opening_questions_asks_them_and_leaves_opening() {
+    let mut s = Script::new().await;
+    s.opened_but_not_asked();
+    let resumed = s.start(15).await;
+    s.chat_watches().await;
+    accept_all(&Publish::next_n(&mut s.relay, 2).await);
+    assert_eq!(resumed.ask(session::Msg::Status).await.mediation, Some(SessionState::AwaitingResponse));
+    let stored = s.db.column::<String>("SELECT state FROM mediation_sessions", []);
+    assert_eq!(stored, ["awaiting_response"], "the stored row moves on, not only the actor's copy");
+    let asked = s.db.column::<String>("SELECT content FROM party_messages WHERE direction = 'outbound'", []);
+    assert_eq!(asked.len(), 2);
+    assert!(asked.iter().all(|text| text.starts_with("Hello. I am Serbero")), "the opening questions: {asked:?}");
+    resumed.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_asked_for_at_the_opening_escalates_instead_of_leaving_the_session_opening() {
+    let mut s = Script::new().await;
+    let brain = Brain { opening: Turn::Summarize, ..Brain::cooperative() };
+    s.model.respond_with(move |request| brain.answer(request));
+    s.opened_but_not_asked();
+    let resumed = s.start(15).await;
+    s.chat_watches().await;
+    let status = resumed.ask(session::Msg::Status).await;
+    assert_eq!(status.mediation, Some(SessionState::EscalationRecommended));
+    let trigger = s.db.column::<String>(
+        "SELECT json_extract(payload_json, '$.trigger') FROM mediation_events WHERE kind = 'handoff_prepared'",
+        [],
+    );
+    assert_eq!(trigger, ["invalid_model_output"], "nothing was asked, so there is nothing to summarize");
+    resumed.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_session_sends_again_what_its_outbox_still_held() {
+    let mut s = Script::new().await;
+    let session = s.start(15).await;
+    s.answer_status(Some(s.node_info(2, 0))).await;
+    let (take, _) = s.take_request().await;
+    take.answer(vec![SCRIPT_RELAY_URL.into()], Vec::new());
+    let (buyer, seller) = (Keys::generate().public_key(), Keys::generate().public_key());
+    session.cast(session::Msg::Node(s.took(buyer, seller, Timestamp::now().as_secs() as i64))).unwrap();
+    s.chat_watches().await;
+    let questions = Publish::next_n(&mut s.relay, 2).await;
+    session.ask(session::Msg::Status).await;
+    // Stopped before a relay answered: the questions stay claimed by the stopped incarnation.
+    session.stop().await;
+    for _ in 0..2 {
+        assert!(matches!(s.relay.next().await, relay::Msg::UnwatchChat { .. }));
+    }
+
+    let resumed = s.start(15).await;
+    let again = Publish::next_n(&mut s.relay, 2).await;
+    assert_eq!(published_ids(&again), published_ids(&questions), "the same events again, not new ones");
+    s.chat_watches().await;
+    accept_all(&again);
+    resumed.ask(session::Msg::Status).await;
+    assert_eq!(s.db.column::<String>("SELECT status FROM outbox", []), ["sent", "sent"]);
     resumed.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: a daemon on a temp database against an in-process relay.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod halting;
 pub mod scene;
 
 use std::net::SocketAddr;

@@ -1,12 +1,16 @@
 //! The only writer of `disputes`, `dispute_state_transitions`, `dispute_observations`, of the
 //! `notifications` rows of its DMs (initial, re-notification, assignment and the mediation
-//! resolution report) and of the `resolved_externally_reported` event.
+//! resolution report) and of the `resolved_externally_reported` event. Prunes the audit rows of
+//! its types, and of the milestone lines, past the retention period.
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::lifecycle::{trigger, Effects, LifecycleState};
+use serbero_core::milestone;
+use serbero_core::notification::NotifType;
+use serbero_core::retention::Prune;
 
 use crate::outbox::Settled;
 
@@ -224,4 +228,33 @@ pub(super) fn reported(tx: &Transaction<'_>, payload: &serde_json::Value, now: i
     )?
     .execute(params![payload.to_string(), now])?;
     Ok(())
+}
+
+/// The audit rows of this actor's DMs and of the observers' milestone lines, written before
+/// `cutoff`. Pruning splits `notifications` by type, each type to one owner; the milestone lines,
+/// which sessions send too, come here, to the one owner that always runs. Nothing decides
+/// anything from these rows: they are the delivery history `serbero status` shows.
+pub(super) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) -> rusqlite::Result<usize> {
+    const PAST: &str = "sent_at < :cutoff AND notif_type IN (SELECT value FROM json_each(:types))";
+    let types = serde_json::json!([
+        NotifType::Initial.as_str(),
+        NotifType::ReNotification.as_str(),
+        NotifType::Assignment.as_str(),
+        super::report::NOTIF_TYPE,
+        milestone::NOTIF_TYPE,
+    ])
+    .to_string();
+    match how {
+        Prune::Count => conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM notifications WHERE {PAST}"),
+                named_params! {":cutoff": cutoff, ":types": types},
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize),
+        Prune::Delete(limit) => conn.execute(
+            &format!("DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE {PAST} ORDER BY id LIMIT :limit)"),
+            named_params! {":cutoff": cutoff, ":types": types, ":limit": limit as i64},
+        ),
+    }
 }

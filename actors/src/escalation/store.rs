@@ -1,12 +1,13 @@
 //! The only writer of `escalation_dispatches`, `escalation_handoffs`, the dispatcher's audit
 //! events in `mediation_events` (kinds escalation_dispatched, escalation_superseded,
 //! escalation_dispatch_unroutable, escalation_dispatch_parse_failed) and its `notifications`
-//! rows (type mediation_escalation_recommended).
+//! rows (type mediation_escalation_recommended), which it prunes past the retention period.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
 use serbero_core::config::Format;
 use serbero_core::escalation::{DisputeFacts, HandoffPackage, Trigger};
 use serbero_core::handoff::alert_key;
+use serbero_core::retention::Prune;
 use serde_json::json;
 
 use crate::outbox::{form_key, Settled, SettledAs};
@@ -218,4 +219,24 @@ pub(super) fn outcomes(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>
     conn.prepare_cached("SELECT outcome, COUNT(*) FROM escalation_handoffs GROUP BY 1 ORDER BY 1")?
         .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
         .collect()
+}
+
+/// The audit rows of type mediation_escalation_recommended written before `cutoff`: the
+/// handoff DMs' and the sessions' escalation alerts', which share the type (pruning splits
+/// `notifications` by type, each type to one owner). Nothing decides anything from them.
+pub(super) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) -> rusqlite::Result<usize> {
+    const PAST: &str = "sent_at < :cutoff AND notif_type = :type";
+    match how {
+        Prune::Count => conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM notifications WHERE {PAST}"),
+                named_params! {":cutoff": cutoff, ":type": NOTIF_TYPE},
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize),
+        Prune::Delete(limit) => conn.execute(
+            &format!("DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE {PAST} ORDER BY id LIMIT :limit)"),
+            named_params! {":cutoff": cutoff, ":type": NOTIF_TYPE, ":limit": limit as i64},
+        ),
+    }
 }

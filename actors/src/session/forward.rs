@@ -38,10 +38,10 @@ pub(super) async fn began(st: &mut State, now: i64) -> Result<(), ActorProcessin
     Ok(())
 }
 
-/// A restart after the handoff: reopen the chat and forward what came while we were down.
+/// A restart after the handoff: reopen the chat and forward what came while we were down (what
+/// the outbox held is on its way again already: `Msg::Begin`).
 pub(super) async fn resume(st: &mut State) -> Result<(), ActorProcessingErr> {
     chat::open_channels(st).await?;
-    st.outbox.dispatch_due(&mut st.db, record::audit).await?;
     send_transcript(st).await
 }
 

@@ -287,7 +287,12 @@ pub(super) async fn evaluate(st: &mut State) -> Result<(), ActorProcessingErr> {
             Ok((record::transcript(conn, &id)?, record::classifications(conn, &sid)?, record::initiator(conn, &id)?))
         })
         .await?;
-    let stage = if produced == 0 { Stage::Opening } else { Stage::FollowUp(produced) };
+    // A session still `opening` never sent its first questions (the verdict's were lost to a
+    // restart, though `after_took` stored its classification): this is the opening verdict again.
+    let stage = match (session.state, produced) {
+        (SessionState::Opening, _) | (_, 0) => Stage::Opening,
+        _ => Stage::FollowUp(produced),
+    };
     let request = ClassifyRequest {
         dispute_id: &st.dispute_id,
         session_id: Some(&session.session_id),
@@ -339,6 +344,12 @@ async fn act(
             st.db.write(move |tx| record::evaluation_succeeded(tx, &sid, rounds)).await?;
             send_questions(st, Asked { buyer_text, seller_text, label, catalog }, None, session.state).await
         }
+        // Nothing was asked yet, so there is nothing to summarize: at the opening a summary is
+        // no usable answer (`mediation::opening`), and the session could never leave `opening`.
+        Decision::Summarize if followup.is_none() => {
+            let rationale = rationale_id.into_iter().collect();
+            escalate(st, Trigger::InvalidModelOutput, Vec::new(), rationale).await
+        }
         Decision::Ask { buyer_text, seller_text } => {
             let from = [SessionState::AwaitingResponse, SessionState::Classified];
             advance_evaluated(st, session, &from, SessionState::FollowUpPending, rounds).await?;
@@ -346,7 +357,10 @@ async fn act(
             send_questions(st, asked, followup, SessionState::FollowUpPending).await
         }
         Decision::Summarize => {
-            advance_evaluated(st, session, &[SessionState::AwaitingResponse], SessionState::Classified, rounds).await?;
+            // `follow_up_pending` here means its questions were never queued (a crash before
+            // them): the round asked nothing, and the session can be summarized all the same.
+            let from = [SessionState::AwaitingResponse, SessionState::FollowUpPending];
+            advance_evaluated(st, session, &from, SessionState::Classified, rounds).await?;
             ending::summarize(st).await
         }
         Decision::Escalate(trigger) => escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await,

@@ -2,8 +2,9 @@
 //! which is the handoff producer's), `mediation_summaries`, `reasoning_rationales`, the
 //! session's own `mediation_events` kinds, and the `notifications` rows of its solver DMs
 //! (`mediation_summary`, and the alerts of its escalations, `mediation_escalation_recommended`, a type the dispatcher writes for its handoff DMs too: each writes the rows of its own outbox). Reads for the transcript and rounds.
+//! Prunes the audit rows of summaries and transcripts past the retention period.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
 use serbero_core::chat::Party;
 use serbero_core::dispute::Initiator;
 use serbero_core::lifecycle::LifecycleState;
@@ -12,6 +13,7 @@ use serbero_core::milestone;
 use serbero_core::prompts::PromptBundle;
 use serbero_core::reasoning::window::{window, CANDIDATE_LINES};
 use serbero_core::reasoning::{Speaker, TranscriptEntry};
+use serbero_core::retention::Prune;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -379,4 +381,26 @@ pub(super) fn audit(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqli
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The audit rows of the DMs only sessions send (summaries and transcripts), written before
+/// `cutoff`. Pruning splits `notifications` by type, each type to one owner: the escalation
+/// alerts share their type with the dispatcher's handoffs and go with those, the milestone lines
+/// (the Dispute actor sends one too) with the Dispute actor's types.
+pub(crate) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) -> rusqlite::Result<usize> {
+    const PAST: &str = "sent_at < :cutoff AND notif_type IN (SELECT value FROM json_each(:types))";
+    let types = serde_json::json!([SUMMARY_DM, TRANSCRIPT_DM]).to_string();
+    match how {
+        Prune::Count => conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM notifications WHERE {PAST}"),
+                named_params! {":cutoff": cutoff, ":types": types},
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize),
+        Prune::Delete(limit) => conn.execute(
+            &format!("DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE {PAST} ORDER BY id LIMIT :limit)"),
+            named_params! {":cutoff": cutoff, ":types": types, ":limit": limit as i64},
+        ),
+    }
 }

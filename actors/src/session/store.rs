@@ -1,12 +1,13 @@
 //! The only writer of `solver_takes` and `party_messages`; each session writes only its own
-//! dispute's rows.
+//! dispute's rows, and the Sessions supervisor prunes the chat of sessions that ended for good.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
 use serbero_core::brief::Quote;
 use serbero_core::catalog::TradeFacts;
 use serbero_core::chat::{Inbound, Party};
 use serbero_core::dispute::DisputeStatus;
 use serbero_core::mediation::is_stale;
+use serbero_core::retention::Prune;
 use serbero_core::take::{TakeLedger, TakenDispute};
 
 /// Where a take stands, as stored.
@@ -179,7 +180,7 @@ pub(super) fn request(
          ON CONFLICT(dispute_id) DO UPDATE SET
              state = 'requested', request_id = excluded.request_id, requested_at = excluded.requested_at,
              deadline_at = excluded.deadline_at, answered_at = NULL, cant_do_reason = NULL, ended_reason = NULL,
-             tries_unanswered = 0, updated_at = excluded.updated_at
+             tries_unanswered = 0, current_try = NULL, updated_at = excluded.updated_at
            WHERE solver_takes.state IN ('refused', 'timed_out', 'malformed')",
         params![dispute_id, request_id as i64, now, deadline_at],
     )?;
@@ -214,6 +215,34 @@ pub(super) fn took(
     Ok(())
 }
 
+/// The current try, signed and about to be published (replacing an earlier one).
+pub(super) fn try_signed(tx: &Transaction<'_>, dispute_id: &str, event_json: &str, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE solver_takes SET current_try = ?2, updated_at = ?3 WHERE dispute_id = ?1 AND state = 'requested'",
+        params![dispute_id, event_json, now],
+    )?;
+    Ok(())
+}
+
+/// The current try as stored, and whether a relay acknowledged it.
+#[derive(Debug)]
+pub(super) struct StoredTry {
+    pub event_json: String,
+    pub acknowledged: bool,
+}
+
+pub(super) fn current_try(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Option<StoredTry>> {
+    conn.query_row(
+        "SELECT t.current_try, EXISTS (SELECT 1 FROM take_evidence e
+                                        WHERE e.dispute_id = t.dispute_id AND e.kind = 'sent'
+                                          AND e.event_id = json_extract(t.current_try, '$.id'))
+           FROM solver_takes t WHERE t.dispute_id = ?1 AND t.current_try IS NOT NULL",
+        [dispute_id],
+        |r| Ok(StoredTry { event_json: r.get(0)?, acknowledged: r.get(1)? }),
+    )
+    .optional()
+}
+
 /// A relay holds the current try: its deadline counts from now.
 pub(super) fn try_sent(
     tx: &Transaction<'_>,
@@ -230,7 +259,8 @@ pub(super) fn try_sent(
     Ok(())
 }
 
-/// The current try went unanswered; the next one waits for a relay until `deadline_at`.
+/// The current try went unanswered; the next one, signed afresh, waits for a relay until
+/// `deadline_at`.
 pub(super) fn try_unanswered(
     tx: &Transaction<'_>,
     dispute_id: &str,
@@ -238,7 +268,8 @@ pub(super) fn try_unanswered(
     now: i64,
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "UPDATE solver_takes SET tries_unanswered = tries_unanswered + 1, deadline_at = ?2, updated_at = ?3
+        "UPDATE solver_takes SET tries_unanswered = tries_unanswered + 1, deadline_at = ?2, current_try = NULL,
+                                 updated_at = ?3
           WHERE dispute_id = ?1 AND state = 'requested'",
         params![dispute_id, deadline_at, now],
     )?;
@@ -503,4 +534,39 @@ pub fn last_inbound_at(conn: &Connection, dispute_id: &str, party: Party) -> rus
         params![dispute_id, party.as_str()],
         |r| r.get(0),
     )
+}
+
+/// Disputes whose mediation is over for good since before `:cutoff`: resolved by then, with no
+/// take and no session still live (a take kept open after a handoff, to forward what the
+/// parties write, is live). Nothing starts a session for such a dispute again (a resolved
+/// dispute is never a candidate, an ended take is never taken again), so nothing reads its chat
+/// or its session's outbox rows to decide anything: they may go. The outbox's pruning uses it too.
+pub(crate) const CONVERSATIONS_OVER: &str = "
+    SELECT d.dispute_id FROM disputes d
+     WHERE d.lifecycle_state = 'resolved' AND COALESCE(d.last_state_change, d.detected_at) < :cutoff
+       AND NOT EXISTS (SELECT 1 FROM solver_takes t
+                        WHERE t.dispute_id = d.dispute_id AND t.state IN ('requested', 'took'))
+       AND NOT EXISTS (SELECT 1 FROM mediation_sessions s WHERE s.dispute_id = d.dispute_id
+                         AND s.state IN ('opening', 'awaiting_response', 'classified', 'follow_up_pending',
+                                         'summary_pending'))";
+
+/// The party chat, stored before `cutoff`, of disputes whose mediation is over for good
+/// ([`CONVERSATIONS_OVER`]). Their sessions no longer run, so the Sessions supervisor prunes it
+/// for them (and `serbero prune`); a dispute still open keeps its chat, as evidence for the
+/// solver who has it.
+pub(crate) fn prune_party_messages(conn: &Connection, cutoff: i64, how: Prune) -> rusqlite::Result<usize> {
+    let past = format!("persisted_at < :cutoff AND dispute_id IN ({CONVERSATIONS_OVER})");
+    match how {
+        Prune::Count => conn
+            .query_row(&format!("SELECT COUNT(*) FROM party_messages WHERE {past}"), named_params! {":cutoff": cutoff}, |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as usize),
+        Prune::Delete(limit) => conn.execute(
+            &format!(
+                "DELETE FROM party_messages WHERE id IN (SELECT id FROM party_messages WHERE {past} ORDER BY id LIMIT :limit)"
+            ),
+            named_params! {":cutoff": cutoff, ":limit": limit as i64},
+        ),
+    }
 }

@@ -4,10 +4,14 @@
 //! Each try waits `take_timeout` from the moment a relay holds it; an unanswered take is tried
 //! again, then handed to the human solvers. An answer that comes late is still honoured, and a
 //! refusal counts against Serbero's registration only when no revision explains it.
+//! A try is stored before it is published, and a restart never signs a second one while the
+//! first may still be answered: mostrod runs a second take again (a second revision, the
+//! solver and the parties told again).
 
 use std::time::Duration;
 
 use mostro_core::transport::wrap_message_with;
+use nostr_sdk::{Event, JsonUtil};
 use ractor::rpc::CallResult;
 use ractor::ActorProcessingErr;
 use serbero_core::auth_retry::TakeOutcome;
@@ -23,7 +27,7 @@ use uuid::Uuid;
 use super::store::{self, Evidence, Parties, TakeState};
 use super::{later, mediate, record, Msg, State};
 use crate::auth_retry;
-use crate::relay::{self, NodeMessage, PublishOutcome};
+use crate::relay::{self, NodeMessage, PublishOutcome, Stage};
 
 /// Publish ticket of take requests; outbox row ids start at 1.
 pub(super) const TAKE_TICKET: i64 = 0;
@@ -41,7 +45,10 @@ pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
     resume(st).await
 }
 
-/// Sends the stored request again, or acts on its passed deadline.
+/// Goes on with the stored request until its deadline, or acts on its passed deadline. A try a
+/// relay acknowledged is only waited for: the node's answer, if it came while we were down,
+/// comes again through Relay's lookback on node messages. One that may not have reached a relay
+/// goes out again as the same event, which a relay that has it already drops.
 pub(super) async fn resume(st: &mut State) -> Result<(), ActorProcessingErr> {
     let Some(take) = st.take.as_ref().filter(|t| t.state == TakeState::Requested) else { return Ok(()) };
     let left = take.deadline_at - st.clock.now();
@@ -49,7 +56,18 @@ pub(super) async fn resume(st: &mut State) -> Result<(), ActorProcessingErr> {
         return on_deadline(st).await;
     }
     arm_deadline(st, left);
-    send(st).await
+    let id = st.dispute_id.clone();
+    let stored = st.db.read(move |conn| store::current_try(conn, &id)).await?;
+    let event = stored.as_ref().and_then(|t| Event::from_json(&t.event_json).ok());
+    match (stored.map(|t| t.acknowledged), event) {
+        (Some(true), _) => {
+            debug!(dispute = %st.dispute_id, "a relay holds the take request; waiting for the node's answer");
+            st.take_sent = true;
+            Ok(())
+        }
+        (Some(false), Some(event)) => publish(st, event),
+        _ => send(st).await,
+    }
 }
 
 fn arm_deadline(st: &mut State, seconds: i64) {
@@ -67,8 +85,8 @@ fn request_of(take: &store::Take) -> Option<TakeRequest> {
 }
 
 /// Builds the take request now on the transport the node announces, mines its proof of work
-/// (more on later tries where the node's demand is unknown) off the runtime's workers, and
-/// publishes it.
+/// (more on later tries where the node's demand is unknown) off the runtime's workers, stores
+/// it as the current try and publishes it.
 pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
     let Some(request) = requested(st) else { return Ok(()) };
     // Without the node's info event its transport is unknown, and a take on the wrong one is
@@ -95,18 +113,25 @@ pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
         Handle::current().block_on(wrap_message_with(transport, &message, &keys, &keys, mostro, options))
     })
     .await??;
+    let (id, json, now) = (st.dispute_id.clone(), event.as_json(), st.clock.now());
+    st.db.write(move |tx| store::try_signed(tx, &id, &json, now)).await?;
     info!(dispute = %st.dispute_id, request_id = request.request_id, attempt, %transport, pow, "taking the dispute");
-    let publish = relay::Msg::Publish { ticket: TAKE_TICKET, event: Box::new(event), reply_to: st.me.get_derived() };
-    st.relay.cast(publish)?;
-    st.take_sent = true;
+    publish(st, event)?;
     // Mining may take long: the try's wait starts once it is out (and again at a relay's OK).
     arm_deadline(st, st.take_timeout.as_secs() as i64);
     Ok(())
 }
 
+fn publish(st: &mut State, event: Event) -> Result<(), ActorProcessingErr> {
+    let publish = relay::Msg::Publish { ticket: TAKE_TICKET, event: Box::new(event), reply_to: st.me.get_derived() };
+    st.relay.cast(publish)?;
+    st.take_sent = true;
+    Ok(())
+}
+
 /// A relay holds the try: its deadline starts now. None did: it is signed and sent again.
 pub(super) async fn on_published(st: &mut State, outcome: PublishOutcome) -> Result<(), ActorProcessingErr> {
-    if requested(st).is_none() {
+    if outcome.stage != Stage::Answered || requested(st).is_none() {
         return Ok(());
     }
     if !outcome.is_acknowledged() {
@@ -126,7 +151,9 @@ pub(super) async fn on_published(st: &mut State, outcome: PublishOutcome) -> Res
 }
 
 /// An answer to our request, whenever it comes: each one is evidence (counted once), and the
-/// first acceptance makes the dispute ours, even after the take's deadline.
+/// first acceptance makes the dispute ours, even after the take's deadline. An acceptance known
+/// already is acted on all the same (a restart may have come between recording and acting on
+/// it; acting moves only a take that still waits); a known refusal may be an earlier ask's.
 pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Result<(), ActorProcessingErr> {
     let Some(request) = st.take.as_ref().and_then(request_of) else { return Ok(()) };
     let Some(answer) = match_answer(&request, &message.message) else { return Ok(()) };
@@ -136,7 +163,8 @@ pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Res
         TakeAnswer::Malformed(_) => Evidence::Refused,
     };
     let (id, event, at, now) = (st.dispute_id.clone(), message.event_id.to_hex(), message.created_at, st.clock.now());
-    if !st.db.write(move |tx| store::evidence(tx, &id, &event, kind, at, now)).await? {
+    let fresh = st.db.write(move |tx| store::evidence(tx, &id, &event, kind, at, now)).await?;
+    if !fresh && kind != Evidence::Accepted {
         return Ok(());
     }
     let state = st.take.as_ref().map(|t| t.state);

@@ -70,8 +70,8 @@ fn a_huge_number_elsewhere_names_its_key_without_echoing_it() {
     assert!(refusal(&(base() + "[outbox]\nmax_attempts = 01\n")).starts_with("<inline>: "));
 }
 
-/// A new `*_seconds` key (or count) cannot be forgotten: every one in the complete sample
-/// document is in the table.
+/// A new `*_seconds` key (or count, or `retention.days`) cannot be forgotten: every one in the
+/// complete sample document is in the table.
 #[test]
 fn the_table_names_every_seconds_key_and_count() {
     let keys = keys();
@@ -83,8 +83,8 @@ fn the_table_names_every_seconds_key_and_count() {
             continue;
         }
         let Some((name, _)) = line.split_once(" = ") else { continue };
-        if name.ends_with("_seconds") || name.ends_with("_attempts") || name.ends_with("_count") || name == "max_rounds"
-        {
+        let is_count = name.ends_with("_attempts") || name.ends_with("_count") || name == "max_rounds";
+        if name.ends_with("_seconds") || name == "days" || is_count {
             let key = format!("{section}.{name}");
             assert!(keys.contains(&key.as_str()), "{key} has no limit in bounded_values");
             seen += 1;
