@@ -58,18 +58,16 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { length: Duration::from_secs(180), rate: 2.0, mediation_every: Duration::from_secs(3) };
     let args: Vec<String> = std::env::args().collect();
-    for pair in args.windows(2) {
-        let value = || pair[1].parse::<f64>().expect("a number");
-        match pair[0].as_str() {
-            "--minutes" => o.length = Duration::from_secs_f64(value() * 60.0),
-            "--rate" => o.rate = value(),
-            "--mediation-every" => o.mediation_every = Duration::from_secs_f64(value()),
-            _ => {}
-        }
+    let arg = |name: &str, default: f64| {
+        let value = args.windows(2).find(|pair| pair[0] == name).map(|pair| pair[1].parse().expect("a number"));
+        value.unwrap_or(default)
+    };
+    Options {
+        length: Duration::from_secs_f64(arg("--minutes", 3.0) * 60.0),
+        rate: arg("--rate", 2.0),
+        mediation_every: Duration::from_secs_f64(arg("--mediation-every", 3.0)),
     }
-    o
 }
 
 fn main() -> anyhow::Result<()> {
@@ -482,15 +480,13 @@ fn tally(ledger: &Opened, solvers: &[SolverReader]) -> Tally {
 
 /// Until every DM the scripts call for arrived (true), or `deadline` (false).
 async fn wait_settled(stage: &Stage, deadline: Instant) -> bool {
-    loop {
-        if tally(&stage.ledger.snapshot(), &stage.solvers).lost.is_empty() {
-            return true;
-        }
+    while !tally(&stage.ledger.snapshot(), &stage.solvers).lost.is_empty() {
         if Instant::now() >= deadline {
             return false;
         }
         tokio::time::sleep(POLL).await;
     }
+    true
 }
 
 /// What the parties read: each must have read one question, exactly once.
@@ -550,26 +546,21 @@ impl Held {
             Some(took) => format!("everything settled in {:.1} s", took.as_secs_f64()),
             None => format!("it did NOT settle within {} s", SETTLE.as_secs()),
         };
-        let (delivered, questions) = (t.delivered, self.questions);
+        let (delivered, questions, restarts, cuts) = (t.delivered, self.questions, self.restarts, self.cuts);
         let mib = |field| memory_kib(field) as f64 / 1024.0;
-        let (peak, now) = (mib("VmHWM:"), mib("VmRSS:"));
-        let (restarts, stop, cuts, cut) =
-            (self.restarts, self.slowest_stop.as_secs_f64(), self.cuts, CUT_FOR.as_secs());
+        let (peak, now, stop, cut) = (mib("VmHWM:"), mib("VmRSS:"), self.slowest_stop.as_secs_f64(), CUT_FOR.as_secs());
         println!("--- soak: what it held");
         println!("run: {length:.1} min of load, then {settled}");
-        println!(
-            "disputes: {notification} notification-only; mediated: {summary} to a summary, {escalation} escalated"
-        );
+        println!("disputes: {notification} notification-only; mediated: {summary} summarized, {escalation} escalated");
         println!("DMs delivered: {delivered} to {SOLVERS} solvers (both forms); party questions read: {questions}");
         println!("max RSS: {peak:.0} MiB (VmHWM; the simulated world shares the process; {now:.0} MiB at the end)");
         println!("latency dispute event → new-dispute gift wrap received: {}", percentiles(&t.latencies));
         println!(
-            "restarts: {restarts} (slowest stop {stop:.2} s); relay cuts: {cuts} of {cut} s; a mute relay all along"
+            "restarts: {restarts} (slowest stop {stop:.2} s); relay cuts: {cuts} of {cut} s; a mute relay all run"
         );
         println!("database: {}", self.database);
-        let (lost, duplicated, unexpected, off) =
-            (t.lost.len(), t.duplicated.len(), t.unexpected.len(), t.off_script.len());
-        println!("lost: {lost}  duplicated: {duplicated}  unexpected: {unexpected}  disputes off script: {off}");
+        let (lost, dup, odd, off) = (t.lost.len(), t.duplicated.len(), t.unexpected.len(), t.off_script.len());
+        println!("lost: {lost}  duplicated: {dup}  unexpected: {odd}  disputes off script: {off}");
     }
 }
 
