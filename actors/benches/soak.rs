@@ -42,6 +42,7 @@ const RESTART_EVERY: Duration = Duration::from_secs(53);
 const DOWN_FOR: Duration = Duration::from_secs(3);
 /// How long the daemon gets to stop (its own bound for the actor tree is 30 s).
 const STOP_LIMIT: Duration = Duration::from_secs(45);
+/// How long mediation's bring-up (a health check of the model) may take at each start.
 const MEDIATION_UP: Duration = Duration::from_secs(30);
 /// Bound of the wait, after the load stopped, for every DM and question the scripts call for.
 const SETTLE: Duration = Duration::from_secs(300);
@@ -595,6 +596,8 @@ fn memory_kib(field: &str) -> u64 {
     value.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
+/// The world and the daemon under the mixed load for `o.length`; then, once everything the
+/// scripts call for arrived (or `SETTLE` passed) and a quiet while, the tally.
 async fn soak(o: &Options) -> anyhow::Result<Held> {
     serbero::daemon::init_logging("error,nostr_relay_pool=off,nostr_relay_builder=off", LogFormat::Text);
     let stage = Arc::new(Stage::start().await?);

@@ -81,8 +81,10 @@ impl TestRelay {
 
 /// A client signing with `keys`, connected to `relay` (waits up to 5 s for the connection).
 async fn connected_client(keys: &Keys, relay: &RelayUrl) -> anyhow::Result<Client> {
-    // A simulator shares the cores with the daemon under test: room to fall behind in a burst.
-    let options = ClientOptions::new().pool(RelayPoolOptions::new().notification_channel_size(16_384));
+    connected_client_with(keys, relay, ClientOptions::new()).await
+}
+
+async fn connected_client_with(keys: &Keys, relay: &RelayUrl, options: ClientOptions) -> anyhow::Result<Client> {
     let client = Client::builder().signer(keys.clone()).opts(options).build();
     client.add_relay(relay.clone()).await?;
     client.try_connect(Duration::from_secs(5)).await;
@@ -179,7 +181,10 @@ impl SolverInbox {
     }
 
     pub async fn start_with(keys: Keys, relay: &RelayUrl) -> anyhow::Result<Self> {
-        let client = connected_client(&keys, relay).await?;
+        // It unwraps every DM while sharing the cores with the daemon under test: room to fall
+        // behind in a burst (each slot costs memory, so only the inboxes get this many).
+        let options = ClientOptions::new().pool(RelayPoolOptions::new().notification_channel_size(16_384));
+        let client = connected_client_with(&keys, relay, options).await?;
         let mut notifications = client.notifications();
         // No `since`: wraps are back-dated by up to two days.
         client.subscribe(Filter::new().kind(Kind::GiftWrap).pubkey(keys.public_key()), None).await?;

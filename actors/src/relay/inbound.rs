@@ -202,17 +202,23 @@ pub(super) fn log_status_changes(mut changes: Receiver<MonitorNotification>) -> 
     })
 }
 
-/// The fiat code the node's newest order event for `order_id` states; `None` when no relay has
+/// The fiat code the node's order event for `order_id` states; `None` when no relay has
 /// one in time, or it names none (a failing lookup never stops anything: the brief says so).
 pub(super) async fn fiat_code(client: &Client, mostro: PublicKey, order_id: &str) -> Option<String> {
     let filter = Filter::new().kind(Kind::Custom(ORDER_EVENT_KIND)).author(mostro).identifier(order_id);
-    match client.fetch_events(filter, ORDER_FETCH_TIMEOUT).await {
-        Ok(events) => {
-            events.into_iter().max_by_key(|e| e.created_at).and_then(|e| order_event::fiat_code(&e, &mostro, order_id))
-        }
+    // The first relay that holds the event answers: an order's currency never changes, and a
+    // relay that never answers must not hold the session up for the whole timeout.
+    let mut events = match client.stream_events(filter, ORDER_FETCH_TIMEOUT).await {
+        Ok(events) => events,
         Err(e) => {
             debug!(order = order_id, error = %e, "the order's public event could not be fetched");
-            None
+            return None;
+        }
+    };
+    while let Some(event) = events.next().await {
+        if let Some(code) = order_event::fiat_code(&event, &mostro, order_id) {
+            return Some(code);
         }
     }
+    None
 }
