@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::outbox::{self, Directory, Draft, Outbox, Wiring};
+use crate::pruning;
 use crate::relay::{self, DisputesObserved, PublishOutcome, RelayRef};
 use crate::tasks::Ticker;
 
@@ -354,20 +355,11 @@ async fn on_renotify_tick(st: &mut State) -> Result<(), ActorProcessingErr> {
     on_delivery_due(st).await
 }
 
-/// Prunes a batch per table, then casts itself the rest: a backlog (the first run after an
-/// upgrade) goes in rounds between other work. A failure is only logged; the next run retries.
+/// One round of pruning; the rest of a backlog in further rounds, between other work.
 async fn on_prune(me: &DisputeRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
-    let Some(cutoff) = st.retention.cutoff(st.clock.now()) else { return Ok(()) };
-    match st.db.write(move |tx| retention::round(tx, &PRUNERS, cutoff)).await {
-        Ok(round) => {
-            pruned.merge(&round.pruned);
-            if round.more {
-                me.cast(Msg::Prune(pruned))?;
-            } else if pruned.total() > 0 {
-                info!(%pruned, days = st.retention.days, "pruned rows past the retention period");
-            }
-        }
-        Err(e) => warn!(error = %e, "pruning failed; the next daily run tries again"),
+    let now = st.clock.now();
+    if pruning::round(&mut st.db, &PRUNERS, &st.retention, now, &mut pruned).await {
+        me.cast(Msg::Prune(pruned))?;
     }
     Ok(())
 }

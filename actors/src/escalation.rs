@@ -15,11 +15,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serbero_core::config::{EscalationSettings, OutboxSettings, RetentionSettings, Solver};
 use serbero_core::escalation::{decide, handoff_subject, handoff_text, Decision, Route};
 use serbero_core::retention::{self, Pruned, Pruner};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::outbox::{self, Directory, Draft, Outbox, Wiring};
+use crate::pruning;
 use crate::relay::{PublishOutcome, RelayRef};
 use crate::tasks::Ticker;
 
@@ -303,20 +304,11 @@ fn report_send_failed(dispatches: Vec<Option<String>>) {
     }
 }
 
-/// Prunes a batch per table, then casts itself the rest: a backlog (the first run after an
-/// upgrade) goes in rounds between other work. A failure is only logged; the next run retries.
+/// One round of pruning; the rest of a backlog in further rounds, between other work.
 async fn on_prune(me: &EscalationRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
-    let Some(cutoff) = st.retention.cutoff(st.clock.now()) else { return Ok(()) };
-    match st.db.write(move |tx| retention::round(tx, &PRUNERS, cutoff)).await {
-        Ok(round) => {
-            pruned.merge(&round.pruned);
-            if round.more {
-                me.cast(Msg::Prune(pruned))?;
-            } else if pruned.total() > 0 {
-                info!(%pruned, days = st.retention.days, "pruned rows past the retention period");
-            }
-        }
-        Err(e) => warn!(error = %e, "pruning failed; the next daily run tries again"),
+    let now = st.clock.now();
+    if pruning::round(&mut st.db, &PRUNERS, &st.retention, now, &mut pruned).await {
+        me.cast(Msg::Prune(pruned))?;
     }
     Ok(())
 }

@@ -38,6 +38,7 @@ pub mod health;
 pub mod http;
 pub mod outbox;
 pub mod prometheus;
+mod pruning;
 pub mod reasoning;
 pub mod relay;
 pub mod root;

@@ -33,6 +33,7 @@ use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
 use crate::outbox;
 use crate::prometheus;
+use crate::pruning;
 use crate::relay::ChatEvent;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
 use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, HIBERNATING};
@@ -503,21 +504,11 @@ async fn route_node_message(me: &SessionsRef, st: &mut State, message: NodeMessa
     }
 }
 
-/// Prunes a batch per table, then casts itself the rest: a backlog (the first run after an
-/// upgrade) goes in rounds between other work. A failure is only logged; the next run retries.
+/// One round of pruning; the rest of a backlog in further rounds, between other work.
 async fn on_prune(me: &SessionsRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
-    let days = st.args.retention.days;
-    let Some(cutoff) = st.args.retention.cutoff(st.args.clock.now()) else { return Ok(()) };
-    match st.db.write(move |tx| retention::round(tx, &PRUNERS, cutoff)).await {
-        Ok(round) => {
-            pruned.merge(&round.pruned);
-            if round.more {
-                me.cast(Msg::Prune(pruned))?;
-            } else if pruned.total() > 0 {
-                info!(%pruned, days, "pruned rows of ended sessions past the retention period");
-            }
-        }
-        Err(e) => warn!(error = %e, "pruning failed; the next daily run tries again"),
+    let now = st.args.clock.now();
+    if pruning::round(&mut st.db, &PRUNERS, &st.args.retention, now, &mut pruned).await {
+        me.cast(Msg::Prune(pruned))?;
     }
     Ok(())
 }
