@@ -22,7 +22,7 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::relay::{self, NodeInfoChanged, RelayRef};
-use crate::tasks::TaskGuard;
+use crate::tasks::{self, TaskGuard};
 
 pub type AuthRetryRef = ActorRef<Msg>;
 
@@ -256,12 +256,5 @@ fn log_change(before: &Standing, after: &Standing, from: &str) -> Vec<(&'static 
 
 fn arm(st: &mut State, delay: std::time::Duration) {
     st.generation += 1;
-    let (generation, me) = (st.generation, st.me.clone());
-    st.timer = Some(
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = me.cast(Msg::RetryDue { generation });
-        })
-        .into(),
-    );
+    st.timer = Some(tasks::after(delay, st.me.clone(), Msg::RetryDue { generation: st.generation }));
 }

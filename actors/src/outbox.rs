@@ -20,12 +20,12 @@ use serbero_core::delivery::{RetryPolicy, SendProgress};
 use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
 use serbero_core::milestone::{self, Milestone};
 use serbero_core::solver_dm::{dispute_uuid, mostrix_text, Subject};
-use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use crate::clock::Clock;
 use crate::db::{Db, DbError};
 use crate::relay::{self, PublishOutcome, RelayRef, Stage};
+use crate::tasks::{self, TaskGuard};
 
 /// Rows claimed per dispatch; more due rows are taken on the next wake-up, at once.
 const CLAIM_BATCH: usize = 1000;
@@ -258,7 +258,7 @@ pub struct Outbox {
     published: DerivedActorRef<PublishOutcome>,
     due: DerivedActorRef<DeliveryDue>,
     clock: Clock,
-    wake: Option<JoinHandle<()>>,
+    wake: Option<TaskGuard>,
     /// Rows of ours Relay holds, and whether their send started.
     with_relay: HashMap<i64, SendProgress>,
 }
@@ -382,24 +382,10 @@ impl Outbox {
     }
 
     fn arm(&mut self, at: Option<i64>) {
-        if let Some(old) = self.wake.take() {
-            old.abort();
-        }
-        let Some(at) = at else { return };
-        let wait = Duration::from_secs(at.saturating_sub(self.clock.now()).max(0) as u64);
-        let due = self.due.clone();
-        self.wake = Some(tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let _ = due.send_message(DeliveryDue);
-        }));
-    }
-}
-
-impl Drop for Outbox {
-    fn drop(&mut self) {
-        if let Some(wake) = self.wake.take() {
-            wake.abort();
-        }
+        self.wake = at.map(|at| {
+            let wait = Duration::from_secs(at.saturating_sub(self.clock.now()).max(0) as u64);
+            tasks::after(wait, self.due.clone(), DeliveryDue)
+        });
     }
 }
 

@@ -19,7 +19,7 @@ use serbero_core::dispute::DisputeEvent;
 use serbero_core::node_info::NodeInfo;
 use tracing::{info, warn};
 
-use crate::tasks::TaskGuard;
+use crate::tasks::{self, TaskGuard};
 
 pub use conversations::{ChatEvent, NodeMessage};
 pub use sends::SendLimits;
@@ -171,6 +171,7 @@ pub struct State {
     node_messages: Option<TaskGuard>,
     chats: chats::ChatWatches<DerivedActorRef<ChatEvent>>,
     _chat_reader: TaskGuard,
+    chat_flush: Option<TaskGuard>,
     _monitor: TaskGuard,
     sender: sends::Sender,
     _ack_reader: TaskGuard,
@@ -216,6 +217,7 @@ impl Actor for Relay {
             node_messages: None,
             chats: chats::ChatWatches::default(),
             _chat_reader: chat_reader,
+            chat_flush: None,
             _monitor: inbound::log_status_changes(status_changes).into(),
             sender,
             _ack_reader: ack_reader,
@@ -287,13 +289,9 @@ impl Actor for Relay {
 }
 
 /// Chat watches change in bursts (every session at start): one flush shortly after the first.
-fn schedule_flush(st: &State, me: &RelayRef) {
+fn schedule_flush(st: &mut State, me: &RelayRef) {
     if !st.chats.pending() {
-        let me = me.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(CHAT_FLUSH_DELAY).await;
-            let _ = me.cast(Msg::FlushChats);
-        });
+        st.chat_flush = Some(tasks::after(CHAT_FLUSH_DELAY, me.clone(), Msg::FlushChats));
     }
 }
 

@@ -1,9 +1,10 @@
-//! Background tasks tied to an actor: a periodic message, and a guard that aborts a task when
-//! the actor's state is dropped. Timer tasks outlive a stopped actor unless aborted.
+//! Background tasks tied to an actor: a periodic message, a message after a delay, and a guard
+//! that aborts a task when the actor's state is dropped. Timer tasks outlive a stopped actor
+//! unless aborted.
 
 use std::time::Duration;
 
-use ractor::{ActorRef, Message};
+use ractor::{ActorRef, DerivedActorRef, Message};
 use tokio::task::JoinHandle;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
@@ -46,4 +47,31 @@ impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Where a timer delivers: an actor, or the part of one a derived ref exposes.
+pub trait Recipient<M>: Send + 'static {
+    /// Delivers `message`; a recipient that is gone is not an error for a timer.
+    fn deliver(&self, message: M);
+}
+
+impl<M: Message> Recipient<M> for ActorRef<M> {
+    fn deliver(&self, message: M) {
+        let _ = self.cast(message);
+    }
+}
+
+impl<M: Message> Recipient<M> for DerivedActorRef<M> {
+    fn deliver(&self, message: M) {
+        let _ = self.send_message(message);
+    }
+}
+
+/// Delivers `message` to `target` once, `delay` from now, unless the guard is dropped first.
+pub fn after<M: Send + 'static>(delay: Duration, target: impl Recipient<M>, message: M) -> TaskGuard {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        target.deliver(message);
+    })
+    .into()
 }
