@@ -10,14 +10,9 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 
+use crate::audit::EventKind;
 use crate::escalation::{HandoffPackage, Trigger};
-
-/// Session states from which an escalation is allowed.
-pub const ESCALATABLE_STATES: [&str; 5] =
-    ["opening", "awaiting_response", "classified", "follow_up_pending", "summary_pending"];
-
-pub const ESCALATION_RECOMMENDED: &str = "escalation_recommended";
-pub const HANDOFF_PREPARED: &str = "handoff_prepared";
+use crate::mediation::SessionState;
 
 /// Everything an escalation records. Evidence and rationale ids are kept apart by the caller:
 /// both are 64-hex strings and cannot be told apart later.
@@ -83,9 +78,9 @@ pub fn recommend(tx: &Transaction<'_>, r: &Recommendation, now: i64) -> Result<R
         "evidence_refs": r.evidence_refs,
         "rationale_refs": r.rationale_refs,
     });
-    append_event(tx, r, ESCALATION_RECOMMENDED, &recommended.to_string(), now)?;
+    append_event(tx, r, EventKind::EscalationRecommended, &recommended.to_string(), now)?;
     let handoff = serde_json::to_string(&package).expect("a handoff package always serializes");
-    let handoff_event_id = append_event(tx, r, HANDOFF_PREPARED, &handoff, now)?;
+    let handoff_event_id = append_event(tx, r, EventKind::HandoffPrepared, &handoff, now)?;
     Ok(Recorded::Prepared { handoff_event_id })
 }
 
@@ -99,18 +94,11 @@ fn flip_session(tx: &Transaction<'_>, session: &str, dispute_id: &str, now: i64)
     if stored != dispute_id {
         return Err(HandoffError::WrongDispute { session: session.into(), stored, given: dispute_id.into() });
     }
+    let live: Vec<&str> = SessionState::ALL.into_iter().filter(|s| s.is_live()).map(SessionState::as_str).collect();
     let flipped = tx.execute(
-        "UPDATE mediation_sessions SET state = 'escalation_recommended', last_transition_at = ?2
-          WHERE session_id = ?1 AND state IN (?3, ?4, ?5, ?6, ?7)",
-        params![
-            session,
-            now,
-            ESCALATABLE_STATES[0],
-            ESCALATABLE_STATES[1],
-            ESCALATABLE_STATES[2],
-            ESCALATABLE_STATES[3],
-            ESCALATABLE_STATES[4]
-        ],
+        "UPDATE mediation_sessions SET state = ?3, last_transition_at = ?2
+          WHERE session_id = ?1 AND state IN (SELECT value FROM json_each(?4))",
+        params![session, now, SessionState::EscalationRecommended.as_str(), json!(live).to_string()],
     )?;
     if flipped == 0 {
         return Err(HandoffError::NotEscalatable { from: state });
@@ -122,7 +110,7 @@ fn has_dispute_scoped_escalation(tx: &Transaction<'_>, dispute_id: &str) -> rusq
     tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM mediation_events
                          WHERE kind = ?1 AND session_id IS NULL AND json_extract(payload_json, '$.dispute_id') = ?2)",
-        params![ESCALATION_RECOMMENDED, dispute_id],
+        params![EventKind::EscalationRecommended.as_str(), dispute_id],
         |r| r.get(0),
     )
 }
@@ -130,14 +118,14 @@ fn has_dispute_scoped_escalation(tx: &Transaction<'_>, dispute_id: &str) -> rusq
 fn append_event(
     tx: &Transaction<'_>,
     r: &Recommendation,
-    kind: &str,
+    kind: EventKind,
     payload: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
     tx.execute(
         "INSERT INTO mediation_events (session_id, kind, payload_json, prompt_bundle_id, policy_hash, occurred_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![r.session_id, kind, payload, r.prompt_bundle_id, r.policy_hash, now],
+        params![r.session_id, kind.as_str(), payload, r.prompt_bundle_id, r.policy_hash, now],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -198,7 +186,10 @@ mod tests {
             conn.query_row("SELECT state FROM mediation_sessions WHERE session_id='s1'", [], |r| r.get(0)).unwrap();
         assert_eq!(state, "escalation_recommended");
         let rows = events(&conn);
-        assert_eq!(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), [ESCALATION_RECOMMENDED, HANDOFF_PREPARED]);
+        assert_eq!(
+            rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            [EventKind::EscalationRecommended.as_str(), EventKind::HandoffPrepared.as_str()]
+        );
         let package: HandoffPackage = serde_json::from_str(&rows[1].2).unwrap();
         assert_eq!(package.session_id.as_deref(), Some("s1"));
         assert_eq!(package.rationale_refs, ["cd".repeat(32)]);

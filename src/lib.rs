@@ -3,6 +3,7 @@
 //! the running system lives in the `serbero` crate (`actors/`).
 
 pub mod attachment;
+pub mod audit;
 pub mod auth_retry;
 pub mod backoff;
 pub mod brief;

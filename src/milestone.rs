@@ -3,10 +3,8 @@
 //! a model's text or a rationale.
 
 use crate::escalation::Trigger;
+use crate::notification::NotifType;
 use crate::solver_dm::{status_token, HandoffReason, Subject};
-
-/// `notifications.notif_type` (and outbox) of observer lines.
-pub const NOTIF_TYPE: &str = "mediation_milestone";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Milestone {
@@ -61,7 +59,7 @@ impl Milestone {
 
     /// One line per milestone, dispute, scope (a session id, or `dispute`) and observer.
     pub fn idempotency_key(&self, dispute_id: &str, scope: &str, observer_hex: &str) -> String {
-        format!("{NOTIF_TYPE}:{}:{dispute_id}:{scope}:{observer_hex}", self.tag())
+        format!("{}:{}:{dispute_id}:{scope}:{observer_hex}", NotifType::Milestone.as_str(), self.tag())
     }
 }
 

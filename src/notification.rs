@@ -6,25 +6,64 @@ use std::fmt;
 use crate::dispute::Initiator;
 use crate::lifecycle::LifecycleState;
 
-/// `notifications.notif_type` values the core writes.
+/// What a DM is, as `outbox.notif_type` and `notifications.notif_type` record it. Every writer
+/// of either table names its rows with one of these; owners select, withdraw and prune by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NotifType {
+    /// A new dispute, to every solver.
     Initial,
+    /// Still nobody took it.
     ReNotification,
+    /// Somebody took it.
     Assignment,
+    /// A session's summary for the human solver.
+    MediationSummary,
+    /// A recommendation to escalate, from a session or the dispatcher.
+    EscalationRecommended,
+    /// The party chat forwarded after a handoff.
+    MediationTranscript,
+    /// Serbero's words to a trade party.
+    PartyMessage,
+    /// An observer's line about a milestone.
+    Milestone,
+    /// The final report on a mediated dispute someone else resolved.
+    ResolutionReport,
 }
 
 impl NotifType {
+    pub const ALL: [NotifType; 9] = [
+        Self::Initial,
+        Self::ReNotification,
+        Self::Assignment,
+        Self::MediationSummary,
+        Self::EscalationRecommended,
+        Self::MediationTranscript,
+        Self::PartyMessage,
+        Self::Milestone,
+        Self::ResolutionReport,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Initial => "initial",
             Self::ReNotification => "re-notification",
             Self::Assignment => "assignment",
+            Self::MediationSummary => "mediation_summary",
+            Self::EscalationRecommended => "mediation_escalation_recommended",
+            Self::MediationTranscript => "mediation_transcript",
+            Self::PartyMessage => "party_message",
+            Self::Milestone => "mediation_milestone",
+            Self::ResolutionReport => "mediation_resolution_report",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Initial, Self::ReNotification, Self::Assignment].into_iter().find(|t| t.as_str() == value)
+        Self::ALL.into_iter().find(|t| t.as_str() == value)
+    }
+
+    /// The notifications that tell solvers a dispute is waiting for one of them.
+    pub fn reaches_solver_unattended(self) -> bool {
+        matches!(self, Self::Initial | Self::ReNotification)
     }
 
     /// Deterministic outbox key: one DM per (type, dispute, solver[, re-notification round]).
@@ -32,6 +71,22 @@ impl NotifType {
         match self {
             Self::ReNotification => format!("{}:{dispute_id}:{solver_hex}:{round}", self.as_str()),
             _ => format!("{}:{dispute_id}:{solver_hex}", self.as_str()),
+        }
+    }
+}
+
+/// `notifications.status`: how one attempt at a DM ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptStatus {
+    Sent,
+    Failed,
+}
+
+impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
         }
     }
 }
@@ -113,8 +168,10 @@ mod tests {
 
     #[test]
     fn types_round_trip() {
-        for t in [NotifType::Initial, NotifType::ReNotification, NotifType::Assignment] {
+        for t in NotifType::ALL {
             assert_eq!(NotifType::parse(t.as_str()), Some(t));
         }
+        assert_eq!(NotifType::parse("mediation_milestone"), Some(NotifType::Milestone));
+        assert_eq!(NotifType::parse("party_question"), None);
     }
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use nostr_sdk::PublicKey;
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use serbero_core::audit::EventKind;
 use serbero_core::auth_retry::{
     takes_allowed, AuthSchedule, AuthState, Effect, Evidence, Standing, TakeOutcome, Takes,
 };
@@ -202,7 +203,7 @@ async fn apply(st: &mut State, after: Standing, effect: Effect, from: &str) -> R
     st.db
         .write(move |tx| {
             for (kind, payload) in &events {
-                store::event(tx, kind, payload, now)?;
+                store::event(tx, *kind, payload, now)?;
             }
             store::save(tx, &run, &after, now)
         })
@@ -215,13 +216,13 @@ async fn apply(st: &mut State, after: Standing, effect: Effect, from: &str) -> R
 }
 
 /// One log line an operator can act on, and the audit events of the change.
-fn log_change(before: &Standing, after: &Standing, from: &str) -> Vec<(&'static str, serde_json::Value)> {
+fn log_change(before: &Standing, after: &Standing, from: &str) -> Vec<(EventKind, serde_json::Value)> {
     let why = after.against.map(|a| a.reason()).unwrap_or("no evidence either way");
     match after.state {
         AuthState::Authorized if before.state != AuthState::Authorized => {
             info!(evidence = from, "Serbero is a registered solver of the Mostro node");
             if before.state == AuthState::Unauthorized {
-                return vec![("auth_retry_recovered", json!({ "attempt": before.attempts + 1 }))];
+                return vec![(EventKind::AuthRetryRecovered, json!({ "attempt": before.attempts + 1 }))];
             }
         }
         AuthState::Unconfirmed if before.state == AuthState::Unauthorized => {
@@ -234,7 +235,7 @@ fn log_change(before: &Standing, after: &Standing, from: &str) -> Vec<(&'static 
                 evidence = from,
                 "Serbero's registration as a solver is in doubt; checking again on the retry schedule"
             );
-            return vec![("auth_retry_attempt", json!({ "attempt": after.attempts, "error": why }))];
+            return vec![(EventKind::AuthRetryAttempt, json!({ "attempt": after.attempts, "error": why }))];
         }
         AuthState::Terminated if before.state != AuthState::Terminated => {
             error!(
@@ -245,7 +246,7 @@ fn log_change(before: &Standing, after: &Standing, from: &str) -> Vec<(&'static 
                  (admin-add-solver npub…:read, or serbero_pubkey), then restart Serbero"
             );
             return vec![(
-                "auth_retry_terminated",
+                EventKind::AuthRetryTerminated,
                 json!({ "attempt": after.attempts, "cumulative_secs": after.waited_seconds, "error": why }),
             )];
         }

@@ -7,12 +7,11 @@ mod report;
 mod store;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::{Keys, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use serbero_core::config::{Observer, OutboxSettings, RetentionSettings, Solver, Timeouts};
+use serbero_core::config::{Observer, RetentionSettings, Solver, Timeouts};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::lifecycle::{intake, Effects, Intake, LifecycleState};
 use serbero_core::notification::{self as text, NotifType};
@@ -20,17 +19,17 @@ use serbero_core::retention::{self, Pruned, Pruner};
 use serbero_core::solver_dm::Subject;
 use tracing::{debug, info, warn};
 
+use crate::base::Base;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::outbox::{self, Directory, Draft, Outbox, Wiring};
+use crate::outbox::{self, Directory, Draft, Outbox, Owner};
 use crate::pruning;
-use crate::relay::{self, DisputesObserved, PublishOutcome, RelayRef};
+use crate::relay::{self, DisputesObserved, PublishOutcome};
 use crate::tasks::Ticker;
 
 pub type DisputeRef = ActorRef<Msg>;
 
 /// Owner name of this actor's outbox rows.
-pub const OUTBOX_OWNER: &str = "dispute";
 
 /// How far before the newest stored event a restarted subscription begins, for clock skew
 /// between Mostro, relays and us around the previous stop.
@@ -38,7 +37,7 @@ pub const RESUME_SKEW_SECONDS: i64 = 60;
 
 /// What this actor prunes past the retention period, table by table (`serbero prune` too).
 pub(crate) const PRUNERS: [(&str, Pruner); 2] = [
-    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, OUTBOX_OWNER, cutoff, how)),
+    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, &Owner::Dispute.key(), cutoff, how)),
     ("notifications", store::prune_notifications),
 ];
 
@@ -77,16 +76,12 @@ impl DisputeReport {
 }
 
 pub struct Args {
-    pub db_path: PathBuf,
-    pub keys: Keys,
+    pub base: Base,
     pub solvers: Vec<Solver>,
     /// Told when a dispute Serbero mediated is resolved.
     pub observers: Vec<Observer>,
     pub timeouts: Timeouts,
-    pub outbox: OutboxSettings,
     pub retention: RetentionSettings,
-    pub relay: RelayRef,
-    pub clock: Clock,
 }
 
 pub struct State {
@@ -112,11 +107,10 @@ impl Actor for Dispute {
     type Arguments = Args;
 
     async fn pre_start(&self, me: DisputeRef, args: Args) -> Result<State, ActorProcessingErr> {
-        let mut db = Db::open(&args.db_path).await?;
-        let since = resume_point(&mut db, &args.clock).await?;
-        let wiring =
-            Wiring { relay: args.relay.clone(), published: me.get_derived(), due: me.get_derived(), clock: args.clock };
-        args.relay.cast(relay::Msg::WatchDisputes { since, sink: me.get_derived() })?;
+        let base = args.base;
+        let mut db = Db::open(&base.db_path).await?;
+        let since = resume_point(&mut db, &base.clock).await?;
+        base.relay.cast(relay::Msg::WatchDisputes { since, sink: me.get_derived() })?;
         if args.solvers.is_empty() {
             warn!("no solvers configured; disputes will be recorded but nobody is notified");
         }
@@ -124,14 +118,14 @@ impl Actor for Dispute {
         me.cast(Msg::Prune(Pruned::default()))?;
         Ok(State {
             db,
-            outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
-            keys: args.keys,
+            outbox: base.outbox(Owner::Dispute, me.get_derived(), me.get_derived()),
+            keys: base.keys,
             directory: Directory::new(&args.solvers, &args.observers),
             solvers: args.solvers,
             observers: args.observers,
             renotify_after: args.timeouts.renotification_seconds as i64,
             revisions: None,
-            clock: args.clock,
+            clock: base.clock,
             retention: args.retention,
             _prune: Ticker::every(retention::PERIOD, me.clone(), || Msg::Prune(Pruned::default())),
             _renotify: Ticker::every(period, me, || Msg::RenotifyTick),
@@ -289,7 +283,8 @@ fn notification_drafts(solvers: &[Solver], event: &DisputeEvent, effects: &Effec
         NotifType::Assignment => {
             (Subject::Taken, text::assignment_text(&event.dispute_id, event.assigned_solver.as_deref()))
         }
-        NotifType::ReNotification => return Vec::new(),
+        // A lifecycle step notifies only of a new or a taken dispute; reminders have their timer.
+        _ => return Vec::new(),
     };
     drafts_for_all(solvers, &event.dispute_id, kind, 0, &subject, &body)
 }
@@ -303,7 +298,7 @@ fn drafts_for_all(
     body: &str,
 ) -> Vec<Draft> {
     let to: Vec<_> = solvers.iter().map(|s| s.pubkey).collect();
-    Draft::to_each(&to, dispute_id, kind.as_str(), subject, body, |solver| {
+    Draft::to_each(&to, dispute_id, kind, subject, body, |solver| {
         kind.idempotency_key(dispute_id, &solver.to_hex(), round)
     })
 }

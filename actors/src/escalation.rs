@@ -7,34 +7,34 @@
 
 mod store;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::Keys;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serbero_core::config::{EscalationSettings, OutboxSettings, RetentionSettings, Solver};
+use serbero_core::config::{EscalationSettings, RetentionSettings, Solver};
 use serbero_core::escalation::{decide, handoff_subject, handoff_text, Decision, Route};
+use serbero_core::notification::NotifType;
 use serbero_core::retention::{self, Pruned, Pruner};
 use tracing::{error, info};
 
+use crate::base::Base;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::outbox::{self, Directory, Draft, Outbox, Wiring};
+use crate::outbox::{self, Directory, Draft, Outbox, Owner};
 use crate::pruning;
-use crate::relay::{PublishOutcome, RelayRef};
+use crate::relay::PublishOutcome;
 use crate::tasks::Ticker;
 
 pub type EscalationRef = ActorRef<Msg>;
 
 /// Owner name of this actor's outbox rows.
-pub const OUTBOX_OWNER: &str = "escalation";
 
 /// Handoffs decided per scan; a fuller scan is followed by another at once.
 const SCAN_BATCH: usize = 128;
 
 /// What this actor prunes past the retention period, table by table (`serbero prune` too).
 pub(crate) const PRUNERS: [(&str, Pruner); 2] = [
-    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, OUTBOX_OWNER, cutoff, how)),
+    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, &Owner::Escalation.key(), cutoff, how)),
     ("notifications", store::prune_notifications),
 ];
 
@@ -65,14 +65,10 @@ impl EscalationReport {
 }
 
 pub struct Args {
-    pub db_path: PathBuf,
-    pub keys: Keys,
+    pub base: Base,
     pub solvers: Vec<Solver>,
     pub settings: EscalationSettings,
-    pub outbox: OutboxSettings,
     pub retention: RetentionSettings,
-    pub relay: RelayRef,
-    pub clock: Clock,
 }
 
 pub struct State {
@@ -99,20 +95,19 @@ impl Actor for EscalationDispatcher {
     type Arguments = Args;
 
     async fn pre_start(&self, me: EscalationRef, args: Args) -> Result<State, ActorProcessingErr> {
-        let db = Db::open(&args.db_path).await?;
-        let wiring =
-            Wiring { relay: args.relay, published: me.get_derived(), due: me.get_derived(), clock: args.clock };
+        let base = args.base;
+        let db = Db::open(&base.db_path).await?;
         let period = Duration::from_secs(args.settings.dispatch_interval_seconds.max(1));
         me.cast(Msg::Prune(Pruned::default()))?;
         Ok(State {
             db,
-            outbox: Outbox::new(OUTBOX_OWNER, &args.outbox, wiring),
-            keys: args.keys,
+            outbox: base.outbox(Owner::Escalation, me.get_derived(), me.get_derived()),
+            keys: base.keys,
             directory: Directory::new(&args.solvers, &[]),
             solvers: args.solvers,
             fallback_to_all: args.settings.fallback_to_all_solvers,
             recheck_after: -1,
-            clock: args.clock,
+            clock: base.clock,
             retention: args.retention,
             _prune: Ticker::every(retention::PERIOD, me.clone(), || Msg::Prune(Pruned::default())),
             _scan: Ticker::every(period, me, || Msg::ScanTick),
@@ -267,7 +262,7 @@ async fn step_for(
                     idempotency_key: store::idempotency_key(handoff, &to.to_hex()),
                     dispute_id: Some(package.dispute_id.clone()),
                     recipient: *to,
-                    notif_type: store::NOTIF_TYPE.to_string(),
+                    notif_type: NotifType::EscalationRecommended,
                     subject: handoff_subject(&package, alerted),
                     body: body.clone(),
                 })

@@ -25,6 +25,7 @@ macro_rules! derived_message {
 }
 
 pub mod auth_retry;
+pub mod base;
 pub mod cli;
 pub mod clock;
 pub mod daemon;

@@ -18,7 +18,8 @@ use serbero_core::backoff::Backoff;
 use serbero_core::config::{Format, Formats, Observer, OutboxSettings, Solver};
 use serbero_core::delivery::{RetryPolicy, SendProgress};
 use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
-use serbero_core::milestone::{self, Milestone};
+use serbero_core::milestone::Milestone;
+use serbero_core::notification::{AttemptStatus, NotifType};
 use serbero_core::solver_dm::{dispute_uuid, mostrix_text, Subject};
 use tracing::{debug, error, warn};
 
@@ -36,7 +37,7 @@ pub struct Draft {
     pub idempotency_key: String,
     pub dispute_id: Option<String>,
     pub recipient: PublicKey,
-    pub notif_type: String,
+    pub notif_type: NotifType,
     pub subject: Subject,
     pub body: String,
 }
@@ -46,7 +47,7 @@ impl Draft {
     pub fn to_each(
         recipients: &[PublicKey],
         dispute_id: &str,
-        notif_type: &str,
+        notif_type: NotifType,
         subject: &Subject,
         body: &str,
         key: impl Fn(&PublicKey) -> String,
@@ -57,7 +58,7 @@ impl Draft {
                 idempotency_key: key(recipient),
                 dispute_id: Some(dispute_id.to_string()),
                 recipient: *recipient,
-                notif_type: notif_type.to_string(),
+                notif_type,
                 subject: subject.clone(),
                 body: body.to_string(),
             })
@@ -69,7 +70,7 @@ impl Draft {
 pub fn to_observers(observers: &[Observer], dispute_id: &str, milestone: &Milestone, scope: &str) -> Vec<Draft> {
     let to: Vec<PublicKey> = observers.iter().map(|o| o.pubkey).collect();
     let (subject, line) = (milestone.subject(), milestone.line(dispute_id));
-    Draft::to_each(&to, dispute_id, milestone::NOTIF_TYPE, &subject, &line, |observer| {
+    Draft::to_each(&to, dispute_id, NotifType::Milestone, &subject, &line, |observer| {
         milestone.idempotency_key(dispute_id, scope, &observer.to_hex())
     })
 }
@@ -96,7 +97,7 @@ pub struct NewMessage {
     pub idempotency_key: String,
     pub dispute_id: Option<String>,
     pub recipient: String,
-    pub notif_type: String,
+    pub notif_type: NotifType,
     /// `None` for a message that is not a DM to a solver or an observer (a party's chat).
     pub format: Option<Format>,
     pub body: String,
@@ -187,10 +188,33 @@ async fn sign(sender: &Keys, copy: Copy) -> Result<NewMessage, anyhow::Error> {
     })
 }
 
+/// Whose rows these are: each actor writes only its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Dispute,
+    Escalation,
+    /// The session of this dispute.
+    Session(String),
+}
+
+/// A `LIKE` pattern for every session's rows (the `owner` of [`Owner::Session`]).
+pub const EVERY_SESSION: &str = "session:%";
+
+impl Owner {
+    /// The `owner` column's value.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Dispute => "dispute".to_string(),
+            Self::Escalation => "escalation".to_string(),
+            Self::Session(dispute_id) => format!("session:{dispute_id}"),
+        }
+    }
+}
+
 /// Who owns the rows, which incarnation holds the claims, and the retry rules.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    /// The actor's name, or `session:<dispute id>` for one of many actors of a kind.
+    /// [`Owner::key`].
     pub owner: String,
     pub token: String,
     pub policy: RetryPolicy,
@@ -203,7 +227,7 @@ pub struct Settled {
     pub id: i64,
     pub dispute_id: Option<String>,
     pub recipient: String,
-    pub notif_type: String,
+    pub notif_type: NotifType,
     pub format: Option<String>,
     pub attempts: u32,
     pub idempotency_key: String,
@@ -240,10 +264,12 @@ pub type Audit<R> = fn(&rusqlite::Transaction<'_>, &Settled, i64) -> rusqlite::R
 
 impl Settled {
     /// `notifications.status` and `error_message` of this attempt.
-    pub fn audit_status(&self) -> (&'static str, Option<&str>) {
+    pub fn audit_status(&self) -> (AttemptStatus, Option<&str>) {
         match &self.result {
-            SettledAs::Sent { .. } => ("sent", None),
-            SettledAs::Retry { error, .. } | SettledAs::DeadLettered { error } => ("failed", Some(error.as_str())),
+            SettledAs::Sent { .. } => (AttemptStatus::Sent, None),
+            SettledAs::Retry { error, .. } | SettledAs::DeadLettered { error } => {
+                (AttemptStatus::Failed, Some(error.as_str()))
+            }
         }
     }
 }
@@ -271,13 +297,13 @@ pub struct Wiring {
 }
 
 impl Outbox {
-    pub fn new(owner: impl Into<String>, settings: &OutboxSettings, wiring: Wiring) -> Self {
+    pub fn new(owner: Owner, settings: &OutboxSettings, wiring: Wiring) -> Self {
         let backoff = Backoff::new(
             Duration::from_secs(settings.retry_initial_seconds),
             Duration::from_secs(settings.retry_max_seconds),
         );
         let ledger = Ledger {
-            owner: owner.into(),
+            owner: owner.key(),
             token: incarnation_token(),
             policy: RetryPolicy { max_attempts: settings.max_attempts, backoff },
             claim_ttl: settings.claim_ttl_seconds as i64,

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::auth_retry::{self, AuthRetry, AuthRetryRef};
+use crate::base::Base;
 use crate::clock::Clock;
 use crate::dispute::{self, Dispute, DisputeRef};
 use crate::escalation::{self, EscalationDispatcher, EscalationRef};
@@ -287,33 +288,23 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
             relay.get_cell()
         }
         Child::Dispute => {
-            let relay = st.relay.clone().ok_or("relay must start before dispute")?;
             let args = dispute::Args {
-                db_path: PathBuf::from(&cfg.serbero.db_path),
-                keys: cfg.serbero.keys.clone(),
+                base: base(st, child)?,
                 solvers: cfg.solvers.clone(),
                 observers: cfg.observers.clone(),
                 timeouts: cfg.timeouts.clone(),
-                outbox: cfg.outbox.clone(),
                 retention: cfg.retention,
-                relay,
-                clock: st.clock,
             };
             let (dispute, _) = Actor::spawn_linked(None, Dispute, args, me.get_cell()).await?;
             st.dispute = Some(dispute.clone());
             dispute.get_cell()
         }
         Child::Escalation => {
-            let relay = st.relay.clone().ok_or("relay must start before the escalation dispatcher")?;
             let args = escalation::Args {
-                db_path: PathBuf::from(&cfg.serbero.db_path),
-                keys: cfg.serbero.keys.clone(),
+                base: base(st, child)?,
                 solvers: cfg.solvers.clone(),
                 settings: cfg.escalation.clone(),
-                outbox: cfg.outbox.clone(),
                 retention: cfg.retention,
-                relay,
-                clock: st.clock,
             };
             let (dispatcher, _) = Actor::spawn_linked(None, EscalationDispatcher, args, me.get_cell()).await?;
             st.escalation = Some(dispatcher.clone());
@@ -372,6 +363,15 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
     st.by_id.insert(cell.get_id(), child);
     prometheus::actor_started(child.name());
     Ok(())
+}
+
+/// The arguments `child` shares with the other actors that store state and send DMs; Relay
+/// must be running.
+fn base(st: &State, child: Child) -> Result<Base, ActorProcessingErr> {
+    let relay = st.relay.clone().ok_or_else(|| format!("relay must start before {}", child.name()))?;
+    let cfg = &st.config;
+    let db_path = PathBuf::from(&cfg.serbero.db_path);
+    Ok(Base { db_path, keys: cfg.serbero.keys.clone(), outbox: cfg.outbox.clone(), relay, clock: st.clock })
 }
 
 async fn stop_child(child: Child, st: &mut State) {

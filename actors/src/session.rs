@@ -40,7 +40,7 @@ use crate::auth_retry::AuthRetryRef;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::escalation::EscalationRef;
-use crate::outbox::{Directory, Outbox, Wiring};
+use crate::outbox::{Directory, Outbox, Owner, Wiring};
 use crate::reasoning::Reasoner;
 use crate::relay::{ChatEvent, NodeMessage, PublishOutcome, RelayRef};
 use crate::tasks::TaskGuard;
@@ -229,7 +229,7 @@ impl Actor for MediationSession {
             .await?;
         let wiring =
             Wiring { relay: args.relay.clone(), published: me.get_derived(), due: me.get_derived(), clock: args.clock };
-        let outbox = Outbox::new(outbox_owner(&args.dispute_id), &args.outbox, wiring);
+        let outbox = Outbox::new(Owner::Session(args.dispute_id.clone()), &args.outbox, wiring);
         Ok(State {
             db,
             me,
@@ -358,10 +358,6 @@ fn status(st: &State) -> SessionStatus {
         session_id: st.session.as_ref().map(|s| s.session_id.clone()),
         mediation: st.session.as_ref().map(|s| s.state),
     }
-}
-
-pub fn outbox_owner(dispute_id: &str) -> String {
-    format!("session:{dispute_id}")
 }
 
 /// Casts `make()` to `me` after `after`, unless the guard is dropped first.

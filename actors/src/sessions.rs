@@ -59,7 +59,7 @@ const STARTS_PER_SCAN: usize = 32;
 /// What the supervisor prunes past the retention period for the sessions that ended for good,
 /// table by table (`serbero prune` too).
 pub(crate) const PRUNERS: [(&str, Pruner); 3] = [
-    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, &session::outbox_owner("%"), cutoff, how)),
+    ("outbox", |conn, cutoff, how| outbox::store::prune(conn, outbox::EVERY_SESSION, cutoff, how)),
     ("notifications", record::prune_notifications),
     ("party_messages", store::prune_party_messages),
 ];

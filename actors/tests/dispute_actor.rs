@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use nostr_sdk::{Keys, Timestamp};
+use serbero::base::Base;
 use serbero::clock::Clock;
 use serbero::dispute::{self, Dispute, DisputeReport};
 use serbero::harness::{
@@ -402,23 +403,25 @@ async fn spawn_dispute(
 ) -> (Spawned<dispute::Msg>, Recorder<relay::Msg>, Timestamp) {
     let (relay, mut requests) = Probe::<relay::Msg>::spawn().await;
     let args = dispute::Args {
-        db_path: db.path().to_path_buf(),
-        keys: serbero.clone(),
+        base: Base {
+            db_path: db.path().to_path_buf(),
+            keys: serbero.clone(),
+            outbox: OutboxSettings {
+                max_attempts: MAX_ATTEMPTS,
+                retry_initial_seconds: RETRY_INITIAL,
+                retry_max_seconds: RETRY_MAX,
+                claim_ttl_seconds: CLAIM_TTL,
+            },
+            relay,
+            clock,
+        },
         solvers: solvers.iter().map(|k| Solver::new(k.public_key(), Permission::Read)).collect(),
         observers: Vec::new(),
         timeouts: Timeouts {
             renotification_seconds: RENOTIFY_AFTER,
             renotification_check_interval_seconds: RENOTIFY_CHECK,
         },
-        outbox: OutboxSettings {
-            max_attempts: MAX_ATTEMPTS,
-            retry_initial_seconds: RETRY_INITIAL,
-            retry_max_seconds: RETRY_MAX,
-            claim_ttl_seconds: CLAIM_TTL,
-        },
         retention: serbero_core::config::RetentionSettings::default(),
-        relay,
-        clock,
     };
     let dispute = Spawned::start(Dispute, args).await;
     let relay::Msg::WatchDisputes { since, .. } = requests.next().await else {

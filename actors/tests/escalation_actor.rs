@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use nostr_sdk::Keys;
 use rusqlite::{params, Transaction, TransactionBehavior};
+use serbero::base::Base;
 use serbero::clock::Clock;
 use serbero::escalation::{self, EscalationDispatcher, EscalationReport};
 use serbero::harness::{accept_all, published_ids, refuse_all, Probe, Publish, Recorder, Spawned, TempDb, WAIT};
@@ -804,23 +805,25 @@ async fn spawn_dispatcher(
 ) -> (Spawned<escalation::Msg>, Recorder<relay::Msg>) {
     let (relay, requests) = Probe::<relay::Msg>::spawn().await;
     let args = escalation::Args {
-        db_path: db.path().to_path_buf(),
-        keys: serbero.clone(),
+        base: Base {
+            db_path: db.path().to_path_buf(),
+            keys: serbero.clone(),
+            outbox: OutboxSettings {
+                max_attempts: MAX_ATTEMPTS,
+                retry_initial_seconds: RETRY_INITIAL,
+                retry_max_seconds: RETRY_MAX,
+                claim_ttl_seconds: CLAIM_TTL,
+            },
+            relay,
+            clock,
+        },
         solvers: team.iter().map(|(keys, permission)| Solver::new(keys.public_key(), *permission)).collect(),
         settings: EscalationSettings {
             enabled: true,
             dispatch_interval_seconds: DISPATCH_INTERVAL,
             fallback_to_all_solvers,
         },
-        outbox: OutboxSettings {
-            max_attempts: MAX_ATTEMPTS,
-            retry_initial_seconds: RETRY_INITIAL,
-            retry_max_seconds: RETRY_MAX,
-            claim_ttl_seconds: CLAIM_TTL,
-        },
         retention: serbero_core::config::RetentionSettings::default(),
-        relay,
-        clock,
     };
     (Spawned::start(EscalationDispatcher, args).await, requests)
 }

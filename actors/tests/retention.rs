@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 
 use nostr_sdk::Keys;
 use rusqlite::{params, Connection};
+use serbero::base::Base;
 use serbero::clock::Clock;
 use serbero::dispute::{self, Dispute};
 use serbero::escalation::{self, EscalationDispatcher};
@@ -314,15 +315,17 @@ fn serbero_prune_with_retention_off_or_without_a_database_deletes_nothing() {
 async fn spawn_dispute(db: &TempDb, days: u32) -> Spawned<dispute::Msg> {
     let (relay, _) = Probe::<relay::Msg>::spawn().await;
     let args = dispute::Args {
-        db_path: db.path().to_path_buf(),
-        keys: Keys::generate(),
+        base: Base {
+            db_path: db.path().to_path_buf(),
+            keys: Keys::generate(),
+            outbox: OutboxSettings::default(),
+            relay,
+            clock: Clock::System,
+        },
         solvers: Vec::new(),
         observers: Vec::new(),
         timeouts: Timeouts::default(),
-        outbox: OutboxSettings::default(),
         retention: RetentionSettings { days },
-        relay,
-        clock: Clock::System,
     };
     Spawned::start(Dispute, args).await
 }
@@ -330,14 +333,16 @@ async fn spawn_dispute(db: &TempDb, days: u32) -> Spawned<dispute::Msg> {
 async fn spawn_dispatcher(db: &TempDb) -> Spawned<escalation::Msg> {
     let (relay, _) = Probe::<relay::Msg>::spawn().await;
     let args = escalation::Args {
-        db_path: db.path().to_path_buf(),
-        keys: Keys::generate(),
+        base: Base {
+            db_path: db.path().to_path_buf(),
+            keys: Keys::generate(),
+            outbox: OutboxSettings::default(),
+            relay,
+            clock: Clock::System,
+        },
         solvers: Vec::new(),
         settings: EscalationSettings { enabled: true, ..EscalationSettings::default() },
-        outbox: OutboxSettings::default(),
         retention: RetentionSettings { days: DAYS },
-        relay,
-        clock: Clock::System,
     };
     Spawned::start(EscalationDispatcher, args).await
 }

@@ -1,6 +1,7 @@
 //! The only writer of `solver_auth` and of the `auth_retry_*` events in `mediation_events`.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serbero_core::audit::EventKind;
 use serbero_core::auth_retry::{Against, AuthState, Standing};
 use serde_json::Value;
 
@@ -48,10 +49,10 @@ pub(super) fn save(tx: &Transaction<'_>, daemon_run: &str, s: &Standing, now: i6
 }
 
 /// Appends `auth_retry_attempt`, `auth_retry_recovered` or `auth_retry_terminated`.
-pub(super) fn event(tx: &Transaction<'_>, kind: &str, payload: &Value, now: i64) -> rusqlite::Result<()> {
+pub(super) fn event(tx: &Transaction<'_>, kind: EventKind, payload: &Value, now: i64) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO mediation_events (session_id, kind, payload_json, occurred_at) VALUES (NULL, ?1, ?2, ?3)",
-        params![kind, payload.to_string(), now],
+        params![kind.as_str(), payload.to_string(), now],
     )?;
     Ok(())
 }

@@ -3,17 +3,17 @@
 //! DMs to every solver (spec/mediation.md §6.4). Written once, with the resolution.
 
 use rusqlite::{Connection, OptionalExtension};
+use serbero_core::audit::EventKind;
 use serbero_core::config::{Observer, Solver};
 use serbero_core::mediation::{resolution_report, ReportFacts, SessionState};
 use serbero_core::milestone::Milestone;
+use serbero_core::notification::NotifType;
 use serbero_core::reasoning::Label;
 use serbero_core::solver_dm::Subject;
 use serde_json::{json, Value};
 
 use crate::db::{Db, DbError};
 use crate::outbox::{to_observers, Draft};
-
-pub(super) const NOTIF_TYPE: &str = "mediation_resolution_report";
 
 /// One resolved dispute's report: its audit payload, a DM per solver and a line per observer.
 pub(super) struct Report {
@@ -49,8 +49,9 @@ fn report(solvers: &[Solver], observers: &[Observer], f: &ReportFacts) -> Report
     let body = resolution_report(f);
     let to: Vec<_> = solvers.iter().map(|s| s.pubkey).collect();
     let subject = Subject::Resolved { status: f.final_status.clone() };
-    let mut drafts = Draft::to_each(&to, &f.dispute_id, NOTIF_TYPE, &subject, &body, |solver| {
-        format!("{NOTIF_TYPE}:{}:{}", f.dispute_id, solver.to_hex())
+    let kind = NotifType::ResolutionReport;
+    let mut drafts = Draft::to_each(&to, &f.dispute_id, kind, &subject, &body, |solver| {
+        format!("{kind}:{}:{}", f.dispute_id, solver.to_hex())
     });
     let resolved = Milestone::Resolved(f.final_status.clone());
     drafts.extend(to_observers(observers, &f.dispute_id, &resolved, "dispute"));
@@ -76,9 +77,9 @@ fn facts(conn: &Connection, dispute_id: &str, status: &str) -> rusqlite::Result<
         .optional()?;
     let verdict: Option<Value> = conn
         .query_row(
-            "SELECT payload_json FROM mediation_events WHERE session_id IS NULL AND kind = 'reasoning_verdict'
+            "SELECT payload_json FROM mediation_events WHERE session_id IS NULL AND kind = ?2
                AND json_extract(payload_json, '$.dispute_id') = ?1 ORDER BY id DESC LIMIT 1",
-            [dispute_id],
+            [dispute_id, EventKind::ReasoningVerdict.as_str()],
             |r| r.get::<_, String>(0),
         )
         .optional()?
@@ -114,9 +115,8 @@ fn facts(conn: &Connection, dispute_id: &str, status: &str) -> rusqlite::Result<
 fn latest_classification(conn: &Connection, session_id: &str) -> rusqlite::Result<Option<(Label, f64)>> {
     let payload: Option<String> = conn
         .query_row(
-            "SELECT payload_json FROM mediation_events WHERE session_id = ?1 AND kind = 'classification_produced'
-              ORDER BY id DESC LIMIT 1",
-            [session_id],
+            "SELECT payload_json FROM mediation_events WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+            [session_id, EventKind::ClassificationProduced.as_str()],
             |r| r.get(0),
         )
         .optional()?;

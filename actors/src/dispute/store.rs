@@ -6,13 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
+use serbero_core::audit::EventKind;
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::lifecycle::{trigger, Effects, LifecycleState};
-use serbero_core::milestone;
-use serbero_core::notification::NotifType;
+use serbero_core::notification::{AttemptStatus, NotifType};
 use serbero_core::retention::Prune;
 
-use crate::outbox::Settled;
+use crate::outbox::{Owner, Settled};
 
 /// What storage knows of a dispute, enough to decide on a new event.
 #[derive(Debug, Clone)]
@@ -141,15 +141,22 @@ pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) 
         "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type, format)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![dispute_id, settled.recipient, now, status, error, settled.notif_type, settled.format])?;
-    let reaches_solver = matches!(settled.notif_type.as_str(), "initial" | "re-notification");
-    if status == "sent" && reaches_solver {
-        mark_notified(tx, dispute_id, &settled.notif_type, now)?;
+    .execute(params![
+        dispute_id,
+        settled.recipient,
+        now,
+        status.as_str(),
+        error,
+        settled.notif_type.as_str(),
+        settled.format
+    ])?;
+    if status == AttemptStatus::Sent && settled.notif_type.reaches_solver_unattended() {
+        mark_notified(tx, dispute_id, settled.notif_type, now)?;
     }
     Ok(())
 }
 
-fn mark_notified(tx: &Transaction<'_>, dispute_id: &str, notif_type: &str, now: i64) -> rusqlite::Result<()> {
+fn mark_notified(tx: &Transaction<'_>, dispute_id: &str, notif_type: NotifType, now: i64) -> rusqlite::Result<()> {
     let state: Option<String> = tx
         .prepare_cached("SELECT lifecycle_state FROM disputes WHERE dispute_id = ?1")?
         .query_row([dispute_id], |r| r.get(0))
@@ -161,7 +168,8 @@ fn mark_notified(tx: &Transaction<'_>, dispute_id: &str, notif_type: &str, now: 
     tx.prepare_cached("UPDATE disputes SET last_notified_at = ?2 WHERE dispute_id = ?1")?
         .execute(params![dispute_id, now])?;
     if state == LifecycleState::New {
-        let why = if notif_type == "initial" { trigger::INITIAL_NOTIFICATION } else { trigger::RE_NOTIFICATION };
+        let why =
+            if notif_type == NotifType::Initial { trigger::INITIAL_NOTIFICATION } else { trigger::RE_NOTIFICATION };
         set_state(tx, dispute_id, Some(state), LifecycleState::Notified, why, now)?;
     }
     Ok(())
@@ -216,7 +224,7 @@ pub(super) fn counts(conn: &Connection) -> rusqlite::Result<(Counts, Counts)> {
     };
     Ok((
         group("SELECT lifecycle_state, COUNT(*) FROM disputes GROUP BY 1 ORDER BY 1", &[])?,
-        group("SELECT status, COUNT(*) FROM outbox WHERE owner = ?1 GROUP BY 1 ORDER BY 1", &[&super::OUTBOX_OWNER])?,
+        group("SELECT status, COUNT(*) FROM outbox WHERE owner = ?1 GROUP BY 1 ORDER BY 1", &[&Owner::Dispute.key()])?,
     ))
 }
 
@@ -224,9 +232,9 @@ pub(super) fn counts(conn: &Connection) -> rusqlite::Result<(Counts, Counts)> {
 pub(super) fn reported(tx: &Transaction<'_>, payload: &serde_json::Value, now: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO mediation_events (session_id, kind, payload_json, occurred_at)
-         VALUES (json_extract(?1, '$.session_id'), 'resolved_externally_reported', ?1, ?2)",
+         VALUES (json_extract(?1, '$.session_id'), ?3, ?1, ?2)",
     )?
-    .execute(params![payload.to_string(), now])?;
+    .execute(params![payload.to_string(), now, EventKind::ResolvedExternallyReported.as_str()])?;
     Ok(())
 }
 
@@ -240,8 +248,8 @@ pub(super) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) ->
         NotifType::Initial.as_str(),
         NotifType::ReNotification.as_str(),
         NotifType::Assignment.as_str(),
-        super::report::NOTIF_TYPE,
-        milestone::NOTIF_TYPE,
+        NotifType::ResolutionReport.as_str(),
+        NotifType::Milestone.as_str(),
     ])
     .to_string();
     match how {

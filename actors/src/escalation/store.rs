@@ -4,16 +4,18 @@
 //! rows (type mediation_escalation_recommended), which it prunes past the retention period.
 
 use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
+use serbero_core::audit::EventKind;
 use serbero_core::config::Format;
 use serbero_core::escalation::{DisputeFacts, HandoffPackage, Trigger};
 use serbero_core::handoff::alert_key;
+use serbero_core::lifecycle::LifecycleState;
+use serbero_core::notification::NotifType;
 use serbero_core::retention::Prune;
 use serde_json::json;
 
-use crate::outbox::{form_key, Settled, SettledAs};
+use crate::outbox::{form_key, Owner, Settled, SettledAs};
 
 /// `notifications.notif_type` of handoff DMs.
-pub(super) const NOTIF_TYPE: &str = "mediation_escalation_recommended";
 
 /// A `handoff_prepared` event not yet decided (or unroutable, when re-checked after a start).
 #[derive(Debug, Clone)]
@@ -32,11 +34,11 @@ pub(super) fn pending(conn: &Connection, recheck_after: i64, limit: usize) -> ru
         "SELECT me.id, me.session_id, me.payload_json, me.prompt_bundle_id, me.policy_hash, h.outcome IS NOT NULL
            FROM mediation_events me
            LEFT JOIN escalation_handoffs h ON h.handoff_event_id = me.id
-          WHERE me.kind = 'handoff_prepared'
+          WHERE me.kind = ?3
             AND (h.handoff_event_id IS NULL OR (h.outcome = 'unroutable' AND me.id > ?1))
           ORDER BY me.id LIMIT ?2",
     )?
-    .query_map(params![recheck_after, limit as i64], |r| {
+    .query_map(params![recheck_after, limit as i64, EventKind::HandoffPrepared.as_str()], |r| {
         Ok(Pending {
             handoff_event_id: r.get(0)?,
             session_id: r.get(1)?,
@@ -52,7 +54,8 @@ pub(super) fn pending(conn: &Connection, recheck_after: i64, limit: usize) -> ru
 pub(super) fn dispute_facts(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Option<DisputeFacts>> {
     conn.prepare_cached("SELECT lifecycle_state, assigned_solver FROM disputes WHERE dispute_id = ?1")?
         .query_row([dispute_id], |r| {
-            Ok(DisputeFacts { resolved: r.get::<_, String>(0)? == "resolved", assigned_solver: r.get(1)? })
+            let state = LifecycleState::parse(&r.get::<_, String>(0)?);
+            Ok(DisputeFacts { resolved: state == Some(LifecycleState::Resolved), assigned_solver: r.get(1)? })
         })
         .optional()
 }
@@ -69,12 +72,18 @@ pub(super) fn alerted(conn: &Connection, package: &HandoffPackage, solver_hex: &
     .query_row([key], |r| r.get(0))
 }
 
-fn audit(tx: &Transaction<'_>, p: &Pending, kind: &str, payload: serde_json::Value, now: i64) -> rusqlite::Result<()> {
+fn audit(
+    tx: &Transaction<'_>,
+    p: &Pending,
+    kind: EventKind,
+    payload: serde_json::Value,
+    now: i64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO mediation_events (session_id, kind, payload_json, prompt_bundle_id, policy_hash, occurred_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![p.session_id, kind, payload.to_string(), p.prompt_bundle_id, p.policy_hash, now])?;
+    .execute(params![p.session_id, kind.as_str(), payload.to_string(), p.prompt_bundle_id, p.policy_hash, now])?;
     Ok(())
 }
 
@@ -97,14 +106,14 @@ pub(super) fn parse_failed(
 ) -> rusqlite::Result<()> {
     let payload =
         json!({"dispute_id": dispute_id, "handoff_event_id": p.handoff_event_id, "reason": reason, "detail": detail});
-    audit(tx, p, "escalation_dispatch_parse_failed", payload, now)?;
+    audit(tx, p, EventKind::EscalationDispatchParseFailed, payload, now)?;
     decide(tx, p, "parse_failed", now)
 }
 
 pub(super) fn superseded(tx: &Transaction<'_>, p: &Pending, dispute_id: &str, now: i64) -> rusqlite::Result<()> {
     let payload =
         json!({"dispute_id": dispute_id, "handoff_event_id": p.handoff_event_id, "reason": "dispute_already_resolved"});
-    audit(tx, p, "escalation_superseded", payload, now)?;
+    audit(tx, p, EventKind::EscalationSuperseded, payload, now)?;
     decide(tx, p, "superseded", now)
 }
 
@@ -125,7 +134,7 @@ pub(super) fn unroutable(
         "configured_solver_count": solvers,
         "fallback_to_all_solvers": false,
     });
-    audit(tx, p, "escalation_dispatch_unroutable", payload, now)?;
+    audit(tx, p, EventKind::EscalationDispatchUnroutable, payload, now)?;
     decide(tx, p, "unroutable", now)
 }
 
@@ -161,7 +170,7 @@ pub(super) fn dispatched(tx: &Transaction<'_>, p: &Pending, d: &NewDispatch, now
         "status": "dispatched",
         "fallback_broadcast": d.fallback,
     });
-    audit(tx, p, "escalation_dispatched", payload, now)?;
+    audit(tx, p, EventKind::EscalationDispatched, payload, now)?;
     decide(tx, p, "dispatched", now)
 }
 
@@ -183,7 +192,15 @@ pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) 
         "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type, format)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![settled.dispute_id, settled.recipient, now, status, error, NOTIF_TYPE, settled.format])?;
+    .execute(params![
+        settled.dispute_id,
+        settled.recipient,
+        now,
+        status.as_str(),
+        error,
+        NotifType::EscalationRecommended.as_str(),
+        settled.format
+    ])?;
     let (SettledAs::DeadLettered { .. }, Some(handoff)) = (&settled.result, handoff_of(&settled.idempotency_key))
     else {
         return Ok(None);
@@ -191,7 +208,7 @@ pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) 
     let prefix = format!("escalation:{handoff}:%");
     let not_dead: i64 = tx.query_row(
         "SELECT COUNT(*) FROM outbox WHERE owner = ?1 AND idempotency_key LIKE ?2 AND status <> 'dead_lettered'",
-        params![super::OUTBOX_OWNER, prefix],
+        params![Owner::Escalation.key(), prefix],
         |r| r.get(0),
     )?;
     if not_dead > 0 {
@@ -230,13 +247,13 @@ pub(super) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) ->
         Prune::Count => conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM notifications WHERE {PAST}"),
-                named_params! {":cutoff": cutoff, ":type": NOTIF_TYPE},
+                named_params! {":cutoff": cutoff, ":type": NotifType::EscalationRecommended.as_str()},
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as usize),
         Prune::Delete(limit) => conn.execute(
             &format!("DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE {PAST} ORDER BY id LIMIT :limit)"),
-            named_params! {":cutoff": cutoff, ":type": NOTIF_TYPE, ":limit": limit as i64},
+            named_params! {":cutoff": cutoff, ":type": NotifType::EscalationRecommended.as_str(), ":limit": limit as i64},
         ),
     }
 }

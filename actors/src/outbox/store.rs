@@ -2,9 +2,12 @@
 //! the calling actor's owner name, so each actor writes only its own rows, inside its own
 //! transactions (the decision and its outbox rows commit together).
 
+use rusqlite::types::Type;
+use rusqlite::Row;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serbero_core::config::Format;
 use serbero_core::delivery::{expired_claim, AfterFailure, ExpiredClaim, OutboxStatus, SendProgress};
+use serbero_core::notification::NotifType;
 
 use super::{Ledger, NewMessage, Settled, SettledAs};
 use crate::relay::PublishOutcome;
@@ -23,7 +26,7 @@ pub(crate) fn insert(tx: &Transaction<'_>, l: &Ledger, msg: &NewMessage, now: i6
             msg.idempotency_key,
             msg.dispute_id,
             msg.recipient,
-            msg.notif_type,
+            msg.notif_type.as_str(),
             msg.format.map(Format::as_str),
             msg.body,
             msg.event_id,
@@ -191,7 +194,7 @@ fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Opt
             id,
             dispute_id: r.get(0)?,
             recipient: r.get(1)?,
-            notif_type: r.get(2)?,
+            notif_type: notif_type(r, 2)?,
             format: r.get(3)?,
             attempts: r.get(4)?,
             idempotency_key: r.get(5)?,
@@ -206,7 +209,7 @@ fn row(tx: &Transaction<'_>, id: i64, result: SettledAs) -> rusqlite::Result<Opt
 pub(crate) fn withdraw(
     tx: &Transaction<'_>,
     l: &Ledger,
-    notif_type: &str,
+    notif_type: NotifType,
     reason: &str,
     now: i64,
 ) -> rusqlite::Result<usize> {
@@ -215,7 +218,7 @@ pub(crate) fn withdraw(
                            claim_token = NULL, claim_expires_at = NULL
           WHERE owner = ?1 AND notif_type = ?2 AND status IN ('pending', 'claimed', 'failed')",
     )?
-    .execute(params![l.owner, notif_type, reason, now])
+    .execute(params![l.owner, notif_type.as_str(), reason, now])
 }
 
 /// How many of this owner's rows are still on their way.
@@ -234,12 +237,12 @@ pub(crate) struct Outcomes {
     pub open: usize,
 }
 
-pub(crate) fn outcomes(conn: &Connection, l: &Ledger, notif_type: &str) -> rusqlite::Result<Outcomes> {
+pub(crate) fn outcomes(conn: &Connection, l: &Ledger, notif_type: NotifType) -> rusqlite::Result<Outcomes> {
     conn.prepare_cached(
         "SELECT COUNT(*), COALESCE(SUM(status = 'sent'), 0), COALESCE(SUM(status IN ('pending', 'claimed', 'failed')), 0)
            FROM outbox WHERE owner = ?1 AND notif_type = ?2",
     )?
-    .query_row(params![l.owner, notif_type], |r| {
+    .query_row(params![l.owner, notif_type.as_str()], |r| {
         Ok(Outcomes {
             total: r.get::<_, i64>(0)? as usize,
             sent: r.get::<_, i64>(1)? as usize,
@@ -294,6 +297,15 @@ pub(crate) fn prune(
     }
 }
 
+/// The `notif_type` in column `at` of a row; only this daemon writes the column, so a value it
+/// does not know is a corrupt row.
+fn notif_type(r: &Row<'_>, at: usize) -> rusqlite::Result<NotifType> {
+    let value: String = r.get(at)?;
+    NotifType::parse(&value).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(at, Type::Text, format!("unknown notif_type {value}").into())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use nostr_sdk::EventId;
@@ -320,7 +332,7 @@ mod tests {
             idempotency_key: key.into(),
             dispute_id: Some("d-1".into()),
             recipient: "ab".repeat(32),
-            notif_type: "party_question".into(),
+            notif_type: NotifType::PartyMessage,
             format: None,
             body: "a question".into(),
             event_id: "cd".repeat(32),
@@ -346,7 +358,7 @@ mod tests {
         let tx = conn.transaction().expect("tx");
         insert(&tx, &l, &message("q-1"), 100).expect("insert");
         let (claimed, _) = claim_due(&tx, &l, 100, 10, |_| SendProgress::Queued).expect("claim");
-        withdraw(&tx, &l, "party_question", "the conversation ended", 101).expect("withdraw");
+        withdraw(&tx, &l, NotifType::PartyMessage, "the conversation ended", 101).expect("withdraw");
 
         let settled = settle(&tx, &l, &accepted(claimed[0].id), 102).expect("settle").expect("a change");
 

@@ -9,6 +9,7 @@ use nostr_sdk::{Event, JsonUtil, Keys, PublicKey, Timestamp};
 use ractor::ActorProcessingErr;
 use serbero_core::chat::{receive, Channel, Gate, Inbound, Party, Received, Rejected};
 use serbero_core::mediation::SessionState;
+use serbero_core::notification::NotifType;
 use tracing::{debug, info, warn};
 
 use super::store::{self, Outbound};
@@ -17,7 +18,7 @@ use crate::outbox::NewMessage;
 use crate::relay;
 
 /// Notification type of our messages to parties, in the outbox.
-pub const PARTY_MESSAGE: &str = "party_message";
+pub const PARTY_MESSAGE: NotifType = NotifType::PartyMessage;
 /// How far before the newest message a reopened channel asks relays to begin.
 const CHAT_RESUME_SKEW_SECS: i64 = 60;
 
@@ -171,7 +172,7 @@ async fn build(channel: Channel, keys: Keys, dispute_id: String, text: String) -
         idempotency_key: format!("chat:{dispute_id}:{}", event.id),
         dispute_id: Some(dispute_id),
         recipient: channel.trade_pubkey.to_hex(),
-        notif_type: PARTY_MESSAGE.to_string(),
+        notif_type: PARTY_MESSAGE,
         format: None,
         body: text,
         event_id: event.id.to_hex(),

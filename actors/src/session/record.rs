@@ -9,7 +9,7 @@ use serbero_core::chat::Party;
 use serbero_core::dispute::Initiator;
 use serbero_core::lifecycle::LifecycleState;
 use serbero_core::mediation::{round_count, Candidate, SessionState, TAKE_RETRY_AFTER_SECS};
-use serbero_core::milestone;
+use serbero_core::notification::NotifType;
 use serbero_core::prompts::PromptBundle;
 use serbero_core::reasoning::window::{window, CANDIDATE_LINES};
 use serbero_core::reasoning::{Speaker, TranscriptEntry};
@@ -19,10 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::outbox::Settled;
 
-pub const SUMMARY_DM: &str = "mediation_summary";
-pub const ESCALATION_ALERT: &str = "mediation_escalation_recommended";
+pub const SUMMARY_DM: NotifType = NotifType::MediationSummary;
+pub const ESCALATION_ALERT: NotifType = NotifType::EscalationRecommended;
 /// What the parties wrote after a handoff, forwarded to the solver(s).
-pub const TRANSCRIPT_DM: &str = "mediation_transcript";
+pub const TRANSCRIPT_DM: NotifType = NotifType::MediationTranscript;
 
 /// The dispute's mediation session, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,13 +367,21 @@ pub fn transcript(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Vec<T
 /// The audit row of one attempt at a solver DM, written in the outbox's transaction. Party
 /// messages have none: `party_messages` holds them.
 pub(super) fn audit(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<()> {
-    let solver_facing = [SUMMARY_DM, ESCALATION_ALERT, TRANSCRIPT_DM, milestone::NOTIF_TYPE];
-    if solver_facing.contains(&settled.notif_type.as_str()) {
+    let solver_facing = [SUMMARY_DM, ESCALATION_ALERT, TRANSCRIPT_DM, NotifType::Milestone];
+    if solver_facing.contains(&settled.notif_type) {
         let (status, error) = settled.audit_status();
         tx.execute(
             "INSERT INTO notifications (dispute_id, solver_pubkey, sent_at, status, error_message, notif_type, format)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![settled.dispute_id, settled.recipient, now, status, error, settled.notif_type, settled.format],
+            params![
+                settled.dispute_id,
+                settled.recipient,
+                now,
+                status.as_str(),
+                error,
+                settled.notif_type.as_str(),
+                settled.format
+            ],
         )?;
     }
     Ok(())
@@ -389,7 +397,7 @@ fn hex(bytes: &[u8]) -> String {
 /// (the Dispute actor sends one too) with the Dispute actor's types.
 pub(crate) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) -> rusqlite::Result<usize> {
     const PAST: &str = "sent_at < :cutoff AND notif_type IN (SELECT value FROM json_each(:types))";
-    let types = serde_json::json!([SUMMARY_DM, TRANSCRIPT_DM]).to_string();
+    let types = serde_json::json!([SUMMARY_DM.as_str(), TRANSCRIPT_DM.as_str()]).to_string();
     match how {
         Prune::Count => conn
             .query_row(
