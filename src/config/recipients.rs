@@ -9,7 +9,9 @@ use std::str::FromStr;
 use nostr_sdk::PublicKey;
 use serde::Deserialize;
 
-use super::{invalid, parse_public_key, samples, ConfigError, Permission, UnknownPermission};
+use super::error::{invalid, ConfigError};
+use super::network::parse_public_key;
+use super::samples;
 
 /// One form a message travels in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,6 +97,45 @@ impl fmt::Display for Formats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let words: Vec<&str> = self.iter().map(Format::as_str).collect();
         f.write_str(&words.join(", "))
+    }
+}
+
+/// What a solver may do with a dispute; escalation handoffs go to `Write` solvers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Write,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A permission word other than `read` or `write` (matched exactly, lowercase).
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not read or write")]
+pub struct UnknownPermission(String);
+
+impl FromStr for Permission {
+    type Err = UnknownPermission;
+
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        match word {
+            "read" => Ok(Permission::Read),
+            "write" => Ok(Permission::Write),
+            other => Err(UnknownPermission(other.to_owned())),
+        }
     }
 }
 
@@ -233,5 +274,14 @@ mod tests {
         }
         assert_eq!(formats("k".into(), None).unwrap(), Formats::default());
         assert_eq!(Formats::default().to_string(), "nip17, mostrix");
+    }
+
+    #[test]
+    fn permission_words_round_trip() {
+        for permission in [Permission::Read, Permission::Write] {
+            assert_eq!(permission.to_string().parse::<Permission>().unwrap(), permission);
+        }
+        assert_eq!(Permission::Write.as_str(), "write");
+        assert!("READ".parse::<Permission>().is_err());
     }
 }

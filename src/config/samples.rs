@@ -2,7 +2,7 @@
 
 use nostr_sdk::PublicKey;
 
-use super::{invalid, ConfigError};
+use super::error::{invalid, ConfigError};
 
 /// Every key written in the shipped `serbero.toml`, commented-out examples included, as public
 /// keys (a test below keeps this list and the file in step). Anyone can read them there: with

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::{env_override, invalid, ConfigError, EnvLookup};
+use super::error::{invalid, ConfigError};
+use super::{env_override, EnvLookup};
 
 /// A secret and the variable it came from (`NAME` or `NAME_FILE`).
 pub(super) struct Secret {

@@ -1,6 +1,7 @@
 //! Durations and counts near `u64::MAX` would overflow the arithmetic on Unix times
 //! (`now + seconds as i64`) and counters: every one has a largest allowed value, checked at load.
 
+use super::super::checks::bounded_values;
 use super::super::*;
 use super::{base, full_document, parse_with_env};
 
