@@ -4,7 +4,8 @@
 //! daemon). The evidence is the node's info event (watched through Relay) and what sessions
 //! learn from their takes; only evidence moves the standing (`serbero_core::auth_retry`).
 //! Sessions claim takes from it and may subscribe to changes. Core notification never depends on it.
-//! Writes: solver_auth and the auth_retry_* events (see `store`). Casts: relay (node info watch).
+//! Writes: solver_auth and the auth_retry_* events (see `store`). Casts: relay (node info watch);
+//! standing changes to its subscribers (sessions).
 
 mod store;
 

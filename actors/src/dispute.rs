@@ -1,7 +1,9 @@
 //! Dispute: detection, dedup on (dispute id, status), the lifecycle, solver notifications and
 //! the re-notification timer. Writes: disputes, dispute_state_transitions,
-//! dispute_observations, its notifications rows and its outbox rows (see `store`), and prunes
-//! the last two past the retention period, at start and daily. Casts: relay (watch, publish).
+//! dispute_observations, the audit event of each final mediation report, its notifications
+//! rows and its outbox rows (see `store`), and prunes
+//! the last two past the retention period, at start and daily. Casts: relay (watch, publish);
+//! the revisions it records to the one subscriber that asked (Sessions).
 
 mod report;
 mod store;
