@@ -49,8 +49,15 @@ impl LifecycleState {
     }
 
     /// Unattended disputes are the ones the re-notification timer looks after.
+    pub const UNATTENDED: [LifecycleState; 2] = [Self::New, Self::Notified];
+
     pub fn is_unattended(self) -> bool {
-        matches!(self, Self::New | Self::Notified)
+        Self::UNATTENDED.contains(&self)
+    }
+
+    /// [`Self::UNATTENDED`] as a JSON array of stored names, for `IN (SELECT value FROM json_each(?))`.
+    pub fn unattended_json() -> String {
+        serde_json::json!(Self::UNATTENDED.map(Self::as_str)).to_string()
     }
 }
 
@@ -139,6 +146,18 @@ pub fn intake(current: Option<LifecycleState>, status_seen: bool, event: &Disput
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unattended_states_bind_by_their_stored_names() {
+        assert_eq!(LifecycleState::unattended_json(), r#"["new","notified"]"#);
+        for state in LifecycleState::ALL {
+            assert_eq!(
+                state.is_unattended(),
+                matches!(state, LifecycleState::New | LifecycleState::Notified),
+                "{state}"
+            );
+        }
+    }
     use crate::dispute::Initiator;
     use LifecycleState::*;
 

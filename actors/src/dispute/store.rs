@@ -190,13 +190,13 @@ pub(super) fn unattended(conn: &Connection, cutoff: i64) -> rusqlite::Result<Vec
     conn.prepare_cached(
         "SELECT d.dispute_id, d.lifecycle_state, d.event_timestamp, d.renotification_round + 1
            FROM disputes d
-          WHERE d.lifecycle_state IN ('new', 'notified')
+          WHERE d.lifecycle_state IN (SELECT value FROM json_each(?2))
             AND COALESCE(d.last_notified_at, d.detected_at) < ?1
             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dispute_id = d.dispute_id
                                AND o.status IN ('pending', 'claimed', 'failed'))
           ORDER BY d.detected_at",
     )?
-    .query_map([cutoff], |r| {
+    .query_map(params![cutoff, LifecycleState::unattended_json()], |r| {
         let state: String = r.get(1)?;
         Ok(Unattended {
             dispute_id: r.get(0)?,
