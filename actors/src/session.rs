@@ -11,8 +11,9 @@
 //! `ending`, `forward`, `idle`) return what happened, and only `on_message` here chains one
 //! into the next.
 //! Writes: solver_takes, party_messages (`store`), its mediation rows (`record`), its outbox rows.
-//! Calls: relay (node info). Casts: relay (publish, chat watches), auth_retry (take outcomes),
-//! escalation dispatcher (prepared handoffs).
+//! Calls: relay (node info, an order's fiat code). Casts: relay (publish, chat watches),
+//! auth_retry (take outcomes), escalation dispatcher (prepared handoffs), the Sessions
+//! supervisor (hibernation, through `Bedroom`).
 
 mod brief;
 mod chat;

@@ -6,8 +6,9 @@
 //! its standing as a solver. A session that fails is restarted alone from the database, within
 //! its own budget; the others and the core are untouched. Writes no table, but prunes (at
 //! start and daily) what sessions that ended for good left past the retention period.
-//! Calls: auth_retry (status). Casts: relay (node watch), dispute (revision watch), auth_retry
-//! (subscription).
+//! Calls: auth_retry (take claims). Casts: relay (node watch, sleeping sessions' chat watches),
+//! dispute (revision watch), auth_retry (subscription), sessions (node messages, revisions, chat,
+//! lost standing).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
