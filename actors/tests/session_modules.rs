@@ -32,7 +32,7 @@ fn super_names(code: &str) -> BTreeSet<String> {
         let rest = &code[at + "super::".len()..];
         let list = match rest.strip_prefix('{') {
             Some(group) => &group[..group.find('}').expect("closed group")],
-            None => rest,
+            None => &rest[..rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())],
         };
         for item in list.split(',') {
             let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
