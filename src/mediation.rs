@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use nostr_sdk::PublicKey;
+use nostr_sdk::{PublicKey, Timestamp};
 
 use crate::chat::Party;
 use crate::config::Solver;
@@ -185,6 +185,32 @@ pub fn unresponsive_at(started_at: i64, newest_reply: Option<i64>, now: i64, tim
 /// When the session as a whole has run too long (`mediation_timeout`); 0 disables it.
 pub fn session_deadline(started_at: i64, limit: u64) -> Option<i64> {
     (limit > 0).then(|| started_at + limit as i64)
+}
+
+/// When a sleeping session must be back: its next timer, the earlier of the party-response
+/// timeout ([`unresponsive_at`]) and the session deadline; `None` when both are disabled.
+pub fn wakes_at(
+    started_at: i64,
+    newest_reply: Option<i64>,
+    now: i64,
+    party_timeout: u64,
+    session_limit: u64,
+) -> Option<i64> {
+    [unresponsive_at(started_at, newest_reply, now, party_timeout), session_deadline(started_at, session_limit)]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// How far before the newest message a re-watched chat channel asks relays to begin: the
+/// parties' clocks may run behind ours.
+pub const CHAT_RESUME_SKEW_SECS: i64 = 60;
+
+/// Where a re-watched chat channel resumes: just before its newest stored message, else just
+/// before `otherwise` (when the conversation began). Events read again are known and dropped;
+/// resuming any later could miss a message sent while nobody watched.
+pub fn chat_resumes_at(newest_message: Option<i64>, otherwise: i64) -> Timestamp {
+    Timestamp::from_secs((newest_message.unwrap_or(otherwise) - CHAT_RESUME_SKEW_SECS).max(0) as u64)
 }
 
 /// The text a party receives: the role prefix keeps the two parties' messages distinct (and
@@ -368,6 +394,35 @@ mod tests {
             assert_eq!(unresponsive_at(started, newest, now, timeout), at, "{started} {newest:?} {now}");
         }
         assert_eq!((session_deadline(100, 0), session_deadline(100, 50)), (None, Some(150)));
+    }
+
+    #[test]
+    fn a_sleeping_session_wakes_at_its_earliest_timer() {
+        // (started, newest reply, now, party timeout, session limit, expected)
+        let cases = [
+            (1_000, None, 1_500, 600, 3_600, Some(1_600)),
+            (1_000, Some(1_200), 1_500, 600, 3_600, Some(1_800)),
+            (1_000, Some(4_000), 1_500, 600, 1_000, Some(2_000)),
+            (1_000, Some(1_200), 1_500, 0, 3_600, Some(4_600)),
+            (1_000, None, 1_500, 600, 0, Some(1_600)),
+            (1_000, None, 1_500, 0, 0, None),
+        ];
+        for (started, newest, now, party, limit, expected) in cases {
+            assert_eq!(
+                wakes_at(started, newest, now, party, limit),
+                expected,
+                "{started} {newest:?} {now} {party} {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rewatched_channel_resumes_just_before_its_newest_message() {
+        // (newest message, otherwise, expected)
+        let cases = [(Some(5_000), 1_000, 4_940), (None, 1_000, 940), (Some(30), 1_000, 0), (None, 0, 0)];
+        for (newest, otherwise, expected) in cases {
+            assert_eq!(chat_resumes_at(newest, otherwise).as_secs(), expected, "{newest:?} {otherwise}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use mostro_core::message::{Action, Message, Payload};
 use nostr_sdk::PublicKey;
 use uuid::Uuid;
 
+use crate::dispute::DisputeStatus;
+
 /// Every action Serbero may send to the node. Settling and cancelling move funds and belong to
 /// human write solvers: no request below builds them, and [`ensure_read_only`] refuses them.
 pub const READ_ONLY_ACTIONS: &[Action] = &[Action::AdminTakeDispute];
@@ -177,6 +179,28 @@ pub fn holder(ledger: &TakeLedger, answer_may_still_come: bool) -> Holder {
         Holder::Undecided
     } else {
         Holder::SomeoneElse
+    }
+}
+
+/// What a revision of the dispute means to its mediation session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevisionMeaning {
+    /// The dispute was resolved: the session ends.
+    Ends,
+    /// `in-progress`: our take's own revision or a human taking over, told apart by counting
+    /// ([`holder`]) once it is news to the take.
+    MayBeTheTake,
+    /// Nothing the session acts on.
+    Nothing,
+}
+
+pub fn revision_meaning(status: &DisputeStatus) -> RevisionMeaning {
+    if status.is_terminal() {
+        RevisionMeaning::Ends
+    } else if *status == DisputeStatus::InProgress {
+        RevisionMeaning::MayBeTheTake
+    } else {
+        RevisionMeaning::Nothing
     }
 }
 
@@ -360,6 +384,23 @@ mod tests {
         ];
         for (tries, resolved, want) in cases {
             assert_eq!(after_unanswered(tries, resolved), want, "{tries} resolved={resolved}");
+        }
+    }
+
+    #[test]
+    fn what_a_revision_means_to_the_session() {
+        use DisputeStatus::*;
+        let cases = [
+            (Initiated, RevisionMeaning::Nothing),
+            (InProgress, RevisionMeaning::MayBeTheTake),
+            (Settled, RevisionMeaning::Ends),
+            (SellerRefunded, RevisionMeaning::Ends),
+            (Released, RevisionMeaning::Ends),
+            (CooperativelyCanceled, RevisionMeaning::Ends),
+            (Other("paused".into()), RevisionMeaning::Nothing),
+        ];
+        for (status, want) in cases {
+            assert_eq!(revision_meaning(&status), want, "{status}");
         }
     }
 }

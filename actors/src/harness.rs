@@ -261,7 +261,7 @@ pub const SCRIPT_RELAY_URL: &str = "ws://r";
 /// A publish request an actor under test sent to its (probe) Relay; the script answers it as
 /// Relay would.
 pub struct Publish {
-    pub ticket: i64,
+    pub ticket: crate::relay::Ticket,
     pub event: nostr_sdk::Event,
     reply_to: ractor::DerivedActorRef<crate::relay::PublishOutcome>,
 }

@@ -25,7 +25,7 @@ use tracing::{debug, error, warn};
 
 use crate::clock::Clock;
 use crate::db::{Db, DbError};
-use crate::relay::{self, PublishOutcome, RelayRef, Stage};
+use crate::relay::{self, PublishOutcome, RelayRef, Stage, Ticket};
 use crate::tasks::{self, TaskGuard};
 
 /// Rows claimed per dispatch; more due rows are taken on the next wake-up, at once.
@@ -363,16 +363,17 @@ impl Outbox {
         outcome: PublishOutcome,
         audit: Audit<R>,
     ) -> Result<Vec<R>, DbError> {
+        let Ticket::Outbox(id) = outcome.ticket else { return Ok(Vec::new()) };
         let (ledger, now) = (self.ledger.clone(), self.clock.now());
         match outcome.stage {
             Stage::Started => {
-                if let Some(progress) = self.with_relay.get_mut(&outcome.ticket) {
+                if let Some(progress) = self.with_relay.get_mut(&id) {
                     *progress = SendProgress::Started(now);
                 }
                 return Ok(Vec::new());
             }
             Stage::Answered => {
-                self.with_relay.remove(&outcome.ticket);
+                self.with_relay.remove(&id);
             }
             Stage::Completed => {}
         }
@@ -395,8 +396,11 @@ impl Outbox {
     fn publish(&mut self, row: store::Claimed) {
         match Event::from_json(&row.event_json) {
             Ok(event) => {
-                let request =
-                    relay::Msg::Publish { ticket: row.id, event: Box::new(event), reply_to: self.published.clone() };
+                let request = relay::Msg::Publish {
+                    ticket: Ticket::Outbox(row.id),
+                    event: Box::new(event),
+                    reply_to: self.published.clone(),
+                };
                 if self.relay.cast(request).is_err() {
                     warn!(id = row.id, "relay actor unavailable; the claim will expire and be retried");
                 } else {

@@ -44,7 +44,7 @@ pub enum Msg {
     /// Publish a signed event to every relay; how it goes, tagged with `ticket`, is cast to
     /// `reply_to` (see [`Stage`]).
     Publish {
-        ticket: i64,
+        ticket: Ticket,
         event: Box<Event>,
         reply_to: DerivedActorRef<PublishOutcome>,
     },
@@ -87,10 +87,19 @@ pub enum Msg {
 #[derive(Debug, Clone)]
 pub struct DisputesObserved(pub Vec<DisputeEvent>);
 
+/// What a publish request's outcomes are matched to by whoever asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ticket {
+    /// An outbox row, by its id.
+    Outbox(i64),
+    /// A session's take request (there is one at a time per session).
+    Take,
+}
+
 /// Where one publish request stands, and which relays answered so far.
 #[derive(Debug, Clone)]
 pub struct PublishOutcome {
-    pub ticket: i64,
+    pub ticket: Ticket,
     pub event_id: EventId,
     pub stage: Stage,
     /// Relays that answered `OK` true (including "duplicate": they hold the event).
@@ -113,7 +122,7 @@ pub enum Stage {
 }
 
 impl PublishOutcome {
-    pub fn started(ticket: i64, event_id: EventId) -> Self {
+    pub fn started(ticket: Ticket, event_id: EventId) -> Self {
         Self { ticket, event_id, stage: Stage::Started, accepted: Vec::new(), failed: Vec::new() }
     }
 

@@ -7,9 +7,13 @@
 //! solver goes through the outbox, and the actor stops once its outbox is drained.
 //! Restart is reload: the take, the parties' trade keys (channel keys are derived again), the
 //! transcript, the session state and its timers all come back from the database.
+//! The state and its small changes are in `state`; the steps (`take`, `chat`, `mediate`,
+//! `ending`, `forward`, `idle`) return what happened, and only `on_message` here chains one
+//! into the next.
 //! Writes: solver_takes, party_messages (`store`), its mediation rows (`record`), its outbox rows.
-//! Calls: relay (node info). Casts: relay (publish, chat watches), auth_retry (take outcomes),
-//! escalation dispatcher (prepared handoffs).
+//! Calls: relay (node info, an order's fiat code). Casts: relay (publish, chat watches),
+//! auth_retry (take outcomes), escalation dispatcher (prepared handoffs), the Sessions
+//! supervisor (hibernation, through `Bedroom`).
 
 mod brief;
 mod chat;
@@ -19,6 +23,7 @@ mod idle;
 mod mediate;
 mod questions;
 pub mod record;
+mod state;
 pub mod store;
 mod take;
 
@@ -26,14 +31,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nostr_sdk::{Keys, PublicKey};
+use nostr_sdk::{Event, Keys, PublicKey};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use serbero_core::chat::{Channel, Gate};
 use serbero_core::config::{MediationSettings, Observer, OutboxSettings, Solver};
 use serbero_core::dispute::DisputeEvent;
+use serbero_core::escalation::Trigger;
 use serbero_core::mediation::SessionState;
 use serbero_core::prompts::PromptBundle;
-use tracing::debug;
 use uuid::Uuid;
 
 use crate::auth_retry::AuthRetryRef;
@@ -42,13 +46,15 @@ use crate::db::Db;
 use crate::escalation::EscalationRef;
 use crate::outbox::{Directory, Outbox, Owner, Wiring};
 use crate::reasoning::Reasoner;
-use crate::relay::{ChatEvent, NodeMessage, PublishOutcome, RelayRef};
-use crate::tasks::TaskGuard;
-use record::SessionRow;
-use store::{Parties, Take, TakeState};
+use crate::relay::{ChatEvent, NodeMessage, PublishOutcome, RelayRef, Ticket};
+use chat::ChatOutcome;
+use mediate::AfterVerdict;
+use state::{finish, forwarding, State, Timers};
+use store::{Parties, TakeState};
+use take::TakeOutcome;
 
 pub use chat::PARTY_MESSAGE;
-pub use idle::HIBERNATING;
+pub use state::StopReason;
 
 pub type SessionRef = ActorRef<Msg>;
 
@@ -159,60 +165,6 @@ pub struct Args {
     pub clock: Clock,
 }
 
-/// The opening verdict, kept until the take succeeds.
-#[derive(Clone, Debug)]
-struct Verdict {
-    asked: questions::Asked,
-    classification: serde_json::Value,
-    rationale_id: Option<String>,
-}
-
-pub struct State {
-    db: Db,
-    me: SessionRef,
-    dispute_id: String,
-    request_id: u64,
-    take: Option<Take>,
-    session: Option<SessionRow>,
-    verdict: Option<Verdict>,
-    keys: Keys,
-    mostro: PublicKey,
-    relay: RelayRef,
-    auth_retry: Option<AuthRetryRef>,
-    mediator: Arc<Mediator>,
-    bedroom: Option<Bedroom>,
-    /// Chat events that came before the session resumed its channels (the one that woke it,
-    /// or ones the supervisor passed on while it woke), handled right after.
-    early_chat: Vec<nostr_sdk::Event>,
-    late_answer: Option<NodeMessage>,
-    begun: bool,
-    take_timeout: Duration,
-    outbox: Outbox,
-    channels: Vec<(Channel, Gate)>,
-    received: u64,
-    /// A take request went out in this incarnation, or a relay held one before a restart.
-    take_sent: bool,
-    /// Nothing left to do but deliver what the outbox holds.
-    winding_down: bool,
-    /// When the current burst of post-handoff party messages began.
-    burst_began: Option<i64>,
-    timers: Timers,
-    clock: Clock,
-}
-
-#[derive(Default)]
-struct Timers {
-    take_deadline: Option<TaskGuard>,
-    take_resend: Option<TaskGuard>,
-    refusal_grace: Option<TaskGuard>,
-    holder_check: Option<TaskGuard>,
-    unresponsive: Option<TaskGuard>,
-    session_deadline: Option<TaskGuard>,
-    evaluation_retry: Option<TaskGuard>,
-    idle: Option<TaskGuard>,
-    burst_end: Option<TaskGuard>,
-}
-
 pub struct MediationSession;
 
 impl Actor for MediationSession {
@@ -277,7 +229,7 @@ impl Actor for MediationSession {
     }
 
     async fn post_stop(&self, _me: SessionRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-        chat::close_channels(st);
+        state::close_channels(st);
         Ok(())
     }
 }
@@ -288,7 +240,8 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
             st.begun = true;
             redrive_outbox(st).await?;
             let answer = st.late_answer.take().expect("checked above");
-            take::on_node_message(st, answer).await?;
+            let outcome = take::on_node_message(st, answer).await?;
+            after_take(st, outcome).await?;
             if !st.winding_down && st.session.is_none() {
                 // The answer changed nothing: there is nothing else to do.
                 return finish(st).await;
@@ -298,40 +251,98 @@ async fn on_message(st: &mut State, msg: Msg) -> Result<(), ActorProcessingErr> 
         Msg::Begin => {
             st.begun = true;
             redrive_outbox(st).await?;
-            mediate::begin(st).await?;
+            begin(st).await?;
             for event in std::mem::take(&mut st.early_chat) {
-                chat::on_event(st, &event).await?;
+                on_chat(st, &event).await?;
             }
             Ok(())
         }
-        Msg::Node(message) => take::on_node_message(st, message).await,
+        Msg::Node(message) => {
+            let outcome = take::on_node_message(st, message).await?;
+            after_take(st, outcome).await
+        }
         Msg::SendTake => take::send(st).await,
-        Msg::TakeDeadline => take::on_deadline(st).await,
+        Msg::TakeDeadline => {
+            let outcome = take::on_deadline(st).await?;
+            after_take(st, outcome).await
+        }
         Msg::RefusalGrace => take::on_refusal_grace(st).await,
-        Msg::HolderCheck => mediate::judge_holder(st).await,
+        Msg::HolderCheck => ending::judge_holder(st).await,
         Msg::Chat(ChatEvent(event)) if !st.begun => {
             st.early_chat.push(*event);
             Ok(())
         }
-        Msg::Chat(ChatEvent(event)) => chat::on_event(st, &event).await,
-        Msg::Revisions(events) => mediate::on_revisions(st, events).await,
+        Msg::Chat(ChatEvent(event)) => on_chat(st, &event).await,
+        Msg::Revisions(events) => ending::on_revisions(st, events).await,
         Msg::Evaluate => mediate::evaluate(st).await,
         Msg::Unresponsive => mediate::on_unresponsive(st).await,
         Msg::SessionTimeout => mediate::on_session_timeout(st).await,
-        Msg::AuthorizationLost => mediate::on_authorization_lost(st).await,
+        Msg::AuthorizationLost => ending::on_authorization_lost(st).await,
         Msg::Idle => idle::on_idle(st).await,
         Msg::BurstEnd => forward::send_transcript(st).await,
-        Msg::Published(outcome) if outcome.ticket == take::TAKE_TICKET => take::on_published(st, outcome).await,
+        Msg::Published(outcome) if outcome.ticket == Ticket::Take => take::on_published(st, outcome).await,
         Msg::Published(outcome) => {
             st.outbox.settle(&mut st.db, outcome, record::audit).await?;
-            mediate::on_delivered(st).await
+            ending::on_delivered(st).await
         }
         Msg::DeliveryDue => {
             st.outbox.dispatch_due(&mut st.db, record::audit).await?;
-            mediate::on_delivered(st).await
+            ending::on_delivered(st).await
         }
         Msg::Status(reply) => {
             let _ = reply.send(status(st));
+            Ok(())
+        }
+    }
+}
+
+/// Does what the stored state calls for: a live session resumes, a take in flight goes on, an
+/// ended one delivers what is left, and a dispute with nothing yet starts with the verdict.
+async fn begin(st: &mut State) -> Result<(), ActorProcessingErr> {
+    let take = st.take.as_ref().map(|t| t.state);
+    match (st.session.clone(), take) {
+        (Some(session), _) if session.state.is_live() => mediate::resume(st, &session).await,
+        (Some(_), _) if forwarding(st) => forward::resume(st).await,
+        (Some(_), _) | (None, Some(TakeState::Superseded | TakeState::Closed)) => finish(st).await,
+        (None, Some(TakeState::Requested)) => {
+            let outcome = take::resume(st).await?;
+            after_take(st, outcome).await
+        }
+        (None, Some(TakeState::Took)) => mediate::after_took(st).await,
+        (None, _) => {
+            let id = st.dispute_id.clone();
+            if st.db.read(move |conn| record::escalated_before_take(conn, &id)).await? {
+                return finish(st).await;
+            }
+            match mediate::verdict(st).await? {
+                AfterVerdict::Take => {
+                    let outcome = take::start(st).await?;
+                    after_take(st, outcome).await
+                }
+                AfterVerdict::Escalated => Ok(()),
+            }
+        }
+    }
+}
+
+/// What the take came to, into the mediation: it opens, the dispute's holder is judged again,
+/// or an unanswered take goes to the human solvers.
+async fn after_take(st: &mut State, outcome: TakeOutcome) -> Result<(), ActorProcessingErr> {
+    match outcome {
+        TakeOutcome::Nothing => Ok(()),
+        TakeOutcome::Took => mediate::after_took(st).await,
+        TakeOutcome::AcceptedAgain => ending::judge_holder(st).await,
+        TakeOutcome::Unanswered => ending::escalate(st, Trigger::TakeUnanswered, Vec::new(), Vec::new()).await,
+    }
+}
+
+/// A chat event, into the mediation (a reply) or the forwarding after a handoff.
+async fn on_chat(st: &mut State, event: &Event) -> Result<(), ActorProcessingErr> {
+    match chat::on_event(st, event).await? {
+        ChatOutcome::Nothing => Ok(()),
+        ChatOutcome::Replied { inbound, rounds } => mediate::on_reply(st, &inbound, rounds).await,
+        ChatOutcome::WordsToForward => {
+            forward::on_party_words(st);
             Ok(())
         }
     }
@@ -360,26 +371,3 @@ fn status(st: &State) -> SessionStatus {
     }
 }
 
-/// Casts `make()` to `me` after `after`, unless the guard is dropped first.
-fn later(me: &SessionRef, after: Duration, make: fn() -> Msg) -> TaskGuard {
-    let me = me.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        let _ = me.cast(make());
-    })
-    .into()
-}
-
-/// Stops now, or once the outbox has delivered (or given up on) what it holds.
-async fn finish(st: &mut State) -> Result<(), ActorProcessingErr> {
-    st.timers = Timers::default();
-    chat::close_channels(st);
-    st.winding_down = true;
-    let ledger = st.outbox.ledger().clone();
-    let pending = st.db.read(move |conn| crate::outbox::store::undelivered(conn, &ledger)).await?;
-    if pending == 0 {
-        debug!(dispute = %st.dispute_id, "session finished");
-        st.me.stop(Some("finished".to_string()));
-    }
-    Ok(())
-}

@@ -6,24 +6,26 @@
 //! its standing as a solver. A session that fails is restarted alone from the database, within
 //! its own budget; the others and the core are untouched. Writes no table, but prunes (at
 //! start and daily) what sessions that ended for good left past the retention period.
-//! Calls: auth_retry (status). Casts: relay (node watch), dispute (revision watch), auth_retry
-//! (subscription).
+//! Calls: auth_retry (take claims). Casts: relay (node watch, sleeping sessions' chat watches),
+//! dispute (revision watch), auth_retry (subscription), sessions (node messages, revisions, chat,
+//! lost standing).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nostr_sdk::{Keys, PublicKey, Timestamp};
+use nostr_sdk::{Keys, PublicKey};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::chat::{Channel, Party};
 use serbero_core::config::{OutboxSettings, RetentionSettings};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
-use serbero_core::mediation::{eligible, session_deadline, unresponsive_at};
+use serbero_core::mediation::{chat_resumes_at, eligible, wakes_at};
 use serbero_core::retention::{self, Pruned, Pruner};
 use serbero_core::supervision::RestartBudget;
+use serbero_core::take::{revision_meaning, RevisionMeaning};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -36,9 +38,8 @@ use crate::prometheus;
 use crate::pruning;
 use crate::relay::ChatEvent;
 use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
-use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, HIBERNATING};
-use crate::tasks::TaskGuard;
-use crate::tasks::Ticker;
+use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, StopReason};
+use crate::tasks::{self, TaskGuard, Ticker};
 use sleepers::Sleepers;
 
 mod bring_up;
@@ -222,17 +223,21 @@ impl Actor for Sessions {
         event: SupervisionEvent,
         st: &mut State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, why) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+        // A stop for a reason the session gave; anything else (a failure, a kill) is why it stopped.
+        let (cell, stopped) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Err(err.to_string())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let why = reason.unwrap_or_else(|| "stopped".into());
+                (cell, StopReason::parse(&why).ok_or(why))
+            }
             _ => return Ok(()),
         };
         // Only the dispute's running session is forgotten, restarted or finished: not a stale one.
         let Some(dispute_id) = forget(st, cell.get_id()) else { return Ok(()) };
-        match why.as_str() {
-            HIBERNATING => {}
-            "finished" => st.sleepers.forget(&dispute_id),
-            _ => restart_if_unfinished(&me, st, dispute_id, &why).await?,
+        match stopped {
+            Ok(StopReason::Hibernating) => {}
+            Ok(StopReason::Finished) => st.sleepers.forget(&dispute_id),
+            Err(why) => restart_if_unfinished(&me, st, dispute_id, &why).await?,
         }
         Ok(())
     }
@@ -294,19 +299,14 @@ async fn put_waiting_to_sleep(me: &SessionsRef, st: &mut State) -> Result<usize,
     let (now, settings, pinned) =
         (st.args.clock.now(), &st.args.mediator.settings, &st.args.mediator.bundle.policy_hash);
     let mut asleep = 0;
+    let (party_timeout, session_limit) = (settings.party_response_timeout_seconds, settings.session_timeout_seconds);
     for w in waiting {
-        let wake_at = [
-            unresponsive_at(w.started_at, w.newest_reply, now, settings.party_response_timeout_seconds),
-            session_deadline(w.started_at, settings.session_timeout_seconds),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let wake_at = wakes_at(w.started_at, w.newest_reply, now, party_timeout, session_limit);
         if w.policy_hash != *pinned || w.unassessed_round || wake_at.is_some_and(|at| at <= now) {
             continue;
         }
         let Some(keys) = channel_keys(&st.args.keys, &w) else { continue };
-        let since = Timestamp::from_secs((w.newest_reply.unwrap_or(w.started_at) - 60).max(0) as u64);
+        let since = chat_resumes_at(w.newest_reply, w.started_at);
         for pair in keys.chunks(2) {
             let (sign, legacy, sink) = (pair[0], pair[1], me.get_derived());
             st.args.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink })?;
@@ -330,14 +330,14 @@ fn channel_keys(us: &Keys, w: &store::Waiting) -> Option<Vec<PublicKey>> {
 /// Whether a sleeping session must see a revision: a resolution, or an `in-progress` revision
 /// its take has not counted yet (the session judges whose it is).
 async fn concerns_the_take(st: &mut State, event: &DisputeEvent) -> Result<bool, ActorProcessingErr> {
-    if event.status.is_terminal() {
-        return Ok(true);
+    match revision_meaning(&event.status) {
+        RevisionMeaning::Ends => Ok(true),
+        RevisionMeaning::MayBeTheTake => {
+            let (id, event_id) = (event.dispute_id.clone(), event.event_id.clone());
+            Ok(st.db.read(move |conn| store::is_news(conn, &id, &event_id)).await?)
+        }
+        RevisionMeaning::Nothing => Ok(false),
     }
-    if event.status != DisputeStatus::InProgress {
-        return Ok(false);
-    }
-    let (id, event_id) = (event.dispute_id.clone(), event.event_id.clone());
-    Ok(st.db.read(move |conn| store::is_news(conn, &id, &event_id)).await?)
 }
 
 /// A party wrote to a hibernating session (or to one waking up): it is restored to read it.
@@ -381,14 +381,7 @@ fn arm_wake(me: &SessionsRef, st: &mut State) {
         return;
     };
     let wait = Duration::from_secs((at - st.args.clock.now()).max(0) as u64);
-    let me = me.clone();
-    st.wake_timer = Some(
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let _ = me.cast(Msg::Wake);
-        })
-        .into(),
-    );
+    st.wake_timer = Some(tasks::after(wait, me.clone(), Msg::Wake));
 }
 
 /// A session that stops before it finished (it failed or was killed) resumes from the
@@ -769,14 +762,15 @@ mod tests {
         spawn(&me, &mut st, dispute.clone(), Some(REQUEST_ID), Woken::ByParty(None)).await.unwrap();
         let old = route(&me, &mut st, &dispute).await.expect("the old session is routed");
         assert_eq!(mediation(&old).await, Some(SessionState::AwaitingResponse));
-        old.stop_and_wait(Some(HIBERNATING.into()), Some(WAIT)).await.unwrap();
+        old.stop_and_wait(Some(StopReason::Hibernating.as_str().into()), Some(WAIT)).await.unwrap();
 
         // A party writes: a new session starts before the old one's stop reaches the supervisor.
         spawn(&me, &mut st, dispute.clone(), Some(REQUEST_ID), Woken::ByParty(None)).await.unwrap();
         let new = route(&me, &mut st, &dispute).await.expect("the new session is routed");
         assert_ne!(new.get_id(), old.get_id());
         assert_eq!(mediation(&new).await, Some(SessionState::AwaitingResponse));
-        let late = SupervisionEvent::ActorTerminated(old.get_cell(), None, Some(HIBERNATING.into()));
+        let late =
+            SupervisionEvent::ActorTerminated(old.get_cell(), None, Some(StopReason::Hibernating.as_str().into()));
         Sessions.handle_supervisor_evt(me.clone(), late, &mut st).await.unwrap();
         let routed = route(&me, &mut st, &dispute).await.map(|s| s.get_id());
         assert_eq!(routed, Some(new.get_id()), "the old session's late stop took the new session's route");

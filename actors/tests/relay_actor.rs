@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nostr_sdk::{EventBuilder, Keys, Timestamp};
 use serbero::harness::{wait_until, Probe, Spawned, WAIT};
-use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus, SendLimits, Stage};
+use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus, SendLimits, Stage, Ticket};
 use serbero::sim::{Link, LinkShape, SimMostro, TestRelay};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
 
@@ -101,13 +101,17 @@ async fn published_event_is_reported_accepted_by_the_relay() {
     let (requester, mut outcomes) = Probe::<PublishOutcome>::spawn().await;
     let note = EventBuilder::text_note("hello").sign_with_keys(&Keys::generate()).expect("sign");
 
-    let request = relay::Msg::Publish { ticket: 7, event: Box::new(note.clone()), reply_to: requester.get_derived() };
+    let request = relay::Msg::Publish {
+        ticket: Ticket::Outbox(7),
+        event: Box::new(note.clone()),
+        reply_to: requester.get_derived(),
+    };
     w.relay.cast(request).expect("relay is running");
 
     let started = outcomes.next().await;
-    assert_eq!((started.ticket, started.event_id, started.stage), (7, note.id, Stage::Started));
+    assert_eq!((started.ticket, started.event_id, started.stage), (Ticket::Outbox(7), note.id, Stage::Started));
     let outcome = outcomes.next().await;
-    assert_eq!((outcome.ticket, outcome.event_id, outcome.stage), (7, note.id, Stage::Answered));
+    assert_eq!((outcome.ticket, outcome.event_id, outcome.stage), (Ticket::Outbox(7), note.id, Stage::Answered));
     assert_eq!(outcome.accepted, [w.server.url().to_string()]);
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
     // One relay: its answer was the whole story.
@@ -124,12 +128,16 @@ async fn publishing_while_the_relay_is_down_reports_nobody_accepted_and_why() {
     wait_until(WAIT, "Relay sees the relay down", || async { w.status().await.connected() == 0 }).await;
     let note = EventBuilder::text_note("hello").sign_with_keys(&Keys::generate()).expect("sign");
 
-    let request = relay::Msg::Publish { ticket: 8, event: Box::new(note.clone()), reply_to: requester.get_derived() };
+    let request = relay::Msg::Publish {
+        ticket: Ticket::Outbox(8),
+        event: Box::new(note.clone()),
+        reply_to: requester.get_derived(),
+    };
     w.relay.cast(request).expect("relay is running");
 
     assert_eq!(outcomes.next().await.stage, Stage::Started);
     let outcome = outcomes.next().await;
-    assert_eq!((outcome.ticket, outcome.event_id, outcome.stage), (8, note.id, Stage::Answered));
+    assert_eq!((outcome.ticket, outcome.event_id, outcome.stage), (Ticket::Outbox(8), note.id, Stage::Answered));
     assert!(outcome.accepted.is_empty(), "{:?}", outcome.accepted);
     let [(url, reason)] = &outcome.failed[..] else { panic!("want one failed relay: {:?}", outcome.failed) };
     assert_eq!(url, &w.link.as_ref().expect("a link").url().to_string());
@@ -160,7 +168,7 @@ async fn a_mute_relay_neither_delays_the_answer_nor_holds_the_slot() {
 
     for (ticket, note) in notes.iter().enumerate() {
         let request = relay::Msg::Publish {
-            ticket: ticket as i64,
+            ticket: Ticket::Outbox(ticket as i64),
             event: Box::new(note.clone()),
             reply_to: requester.get_derived(),
         };
@@ -175,12 +183,13 @@ async fn a_mute_relay_neither_delays_the_answer_nor_holds_the_slot() {
     let good = server.url().to_string();
     let mut answered: Vec<_> = reports.iter().filter(|r| r.1 == Stage::Answered).cloned().collect();
     answered.sort_by_key(|r| r.0);
-    assert_eq!(answered, [0, 1, 2].map(|t| (t, Stage::Answered, vec![good.clone()], 0)), "{reports:?}");
+    assert_eq!(answered, [0, 1, 2].map(|t| (Ticket::Outbox(t), Stage::Answered, vec![good.clone()], 0)), "{reports:?}");
     let first_completed = reports.iter().position(|r| r.1 == Stage::Completed).expect("completions");
     let last_answered = reports.iter().rposition(|r| r.1 == Stage::Answered).expect("answers");
     assert!(last_answered < first_completed, "every send was answered before the mute relay gave up: {reports:?}");
     for ticket in 0..3 {
-        let completed = reports.iter().find(|r| r.0 == ticket && r.1 == Stage::Completed).expect("a completion");
+        let completed =
+            reports.iter().find(|r| r.0 == Ticket::Outbox(ticket) && r.1 == Stage::Completed).expect("a completion");
         assert_eq!((&completed.2, completed.3), (&vec![good.clone()], 1), "the mute relay's silence is reported");
     }
     relay.stop().await;

@@ -10,7 +10,7 @@ use serbero_core::delivery::{expired_claim, AfterFailure, ExpiredClaim, OutboxSt
 use serbero_core::notification::NotifType;
 
 use super::{Ledger, NewMessage, Settled, SettledAs};
-use crate::relay::PublishOutcome;
+use crate::relay::{PublishOutcome, Ticket};
 
 /// Adds a row unless its idempotency key exists already. Returns whether it was added.
 pub(crate) fn insert(tx: &Transaction<'_>, l: &Ledger, msg: &NewMessage, now: i64) -> rusqlite::Result<bool> {
@@ -121,7 +121,7 @@ pub(crate) fn settle(
     outcome: &PublishOutcome,
     now: i64,
 ) -> rusqlite::Result<Option<Settled>> {
-    let id = outcome.ticket;
+    let Ticket::Outbox(id) = outcome.ticket else { return Ok(None) };
     let found: Option<(String, Option<String>, Option<String>)> = tx
         .prepare_cached("SELECT status, claim_token, accepted_relays FROM outbox WHERE id = ?1 AND owner = ?2")?
         .query_row(params![id, l.owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -342,7 +342,7 @@ mod tests {
 
     fn accepted(id: i64) -> PublishOutcome {
         PublishOutcome {
-            ticket: id,
+            ticket: Ticket::Outbox(id),
             event_id: EventId::all_zeros(),
             stage: Stage::Answered,
             accepted: vec!["ws://r".into()],

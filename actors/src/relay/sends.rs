@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
-use super::{PublishOutcome, Stage};
+use super::{PublishOutcome, Stage, Ticket};
 
 /// How many sends may wait for their first `OK` at once, and how long a relay gets to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl Sender {
     /// Sends `event` on its own task, reporting to `reply_to`: `Started` when it takes a slot,
     /// `Answered` at the first acceptance (or once every relay failed), and `Completed` when
     /// relays answered after that.
-    pub(super) fn publish(&self, ticket: i64, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome>) {
+    pub(super) fn publish(&self, ticket: Ticket, event: Box<Event>, reply_to: DerivedActorRef<PublishOutcome>) {
         let this = self.clone();
         tokio::spawn(async move {
             let Ok(slot) = this.slots.clone().acquire_owned().await else { return };
@@ -210,7 +210,7 @@ async fn wait_for_authentication(relay: &Relay) {
 
 /// The answers to one send so far.
 struct Tally {
-    ticket: i64,
+    ticket: Ticket,
     event_id: EventId,
     accepted: Vec<String>,
     failed: Vec<(String, String)>,
@@ -219,7 +219,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(ticket: i64, event_id: EventId) -> Self {
+    fn new(ticket: Ticket, event_id: EventId) -> Self {
         Self { ticket, event_id, accepted: Vec::new(), failed: Vec::new(), told: 0 }
     }
 

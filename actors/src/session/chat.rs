@@ -1,6 +1,7 @@
 //! The session's chat with each party: channels derived from the stored trade keys, inbound
 //! events through every receive check into the transcript, and outbound texts built as signed
-//! kind-14 events for the outbox.
+//! kind-14 events for the outbox. A party's message is stored here; what it means for the
+//! mediation goes back to the actor as a [`ChatOutcome`].
 
 use std::future::Future;
 
@@ -8,19 +9,28 @@ use mostro_core::chat::{unwrap_chat_message, wrap_chat_message};
 use nostr_sdk::{Event, JsonUtil, Keys, PublicKey, Timestamp};
 use ractor::ActorProcessingErr;
 use serbero_core::chat::{receive, Channel, Gate, Inbound, Party, Received, Rejected};
-use serbero_core::mediation::SessionState;
+use serbero_core::mediation::{chat_resumes_at, SessionState};
 use serbero_core::notification::NotifType;
 use tracing::{debug, info, warn};
 
+use super::record;
+use super::state::{forwarding, State};
 use super::store::{self, Outbound};
-use super::{mediate, record, State};
 use crate::outbox::NewMessage;
 use crate::relay;
 
 /// Notification type of our messages to parties, in the outbox.
 pub const PARTY_MESSAGE: NotifType = NotifType::PartyMessage;
-/// How far before the newest message a reopened channel asks relays to begin.
-const CHAT_RESUME_SKEW_SECS: i64 = 60;
+
+/// What a chat event came to, for the actor to act on.
+pub(super) enum ChatOutcome {
+    /// Nothing more to do.
+    Nothing,
+    /// A fresh reply while the session waits for the parties, and the rounds now complete.
+    Replied { inbound: Inbound, rounds: u32 },
+    /// A party wrote after the handoff: the burst to forward goes on.
+    WordsToForward,
+}
 
 /// Derives both channels from the stored trade keys and watches them.
 pub(super) async fn open_channels(st: &mut State) -> Result<(), ActorProcessingErr> {
@@ -41,12 +51,6 @@ pub(super) async fn open_channels(st: &mut State) -> Result<(), ActorProcessingE
     Ok(())
 }
 
-pub(super) fn close_channels(st: &mut State) {
-    for (channel, _) in st.channels.drain(..) {
-        let _ = st.relay.cast(relay::Msg::UnwatchChat { sign: channel.sign.public_key() });
-    }
-}
-
 /// Per party: just before its newest stored message, else just before we took the dispute.
 async fn resume_points(st: &mut State) -> Result<Vec<Timestamp>, ActorProcessingErr> {
     let id = st.dispute_id.clone();
@@ -57,13 +61,10 @@ async fn resume_points(st: &mut State) -> Result<Vec<Timestamp>, ActorProcessing
             Party::BOTH.iter().map(|p| store::last_inbound_at(conn, &id, *p)).collect::<Result<Vec<_>, _>>()
         })
         .await?;
-    Ok(newest
-        .into_iter()
-        .map(|at| Timestamp::from_secs((at.unwrap_or(took_at) - CHAT_RESUME_SKEW_SECS).max(0) as u64))
-        .collect())
+    Ok(newest.into_iter().map(|at| chat_resumes_at(at, took_at)).collect())
 }
 
-pub(super) async fn on_event(st: &mut State, event: &Event) -> Result<(), ActorProcessingErr> {
+pub(super) async fn on_event(st: &mut State, event: &Event) -> Result<ChatOutcome, ActorProcessingErr> {
     let now = Timestamp::from_secs(st.clock.now().max(0) as u64);
     let us = st.keys.public_key();
     let mut verdict = (None, Err(Rejected::OtherChannel));
@@ -76,22 +77,22 @@ pub(super) async fn on_event(st: &mut State, event: &Event) -> Result<(), ActorP
     let dispute = &st.dispute_id;
     match verdict {
         (_, Ok(Received::Message(inbound))) => take_in(st, inbound).await,
-        (_, Ok(Received::Echo) | Err(Rejected::Duplicate)) => Ok(()),
+        (_, Ok(Received::Echo) | Err(Rejected::Duplicate)) => Ok(ChatOutcome::Nothing),
         (_, Err(Rejected::OtherChannel)) => {
             debug!(%dispute, event = %event.id, "chat event on none of our channels");
-            Ok(())
+            Ok(ChatOutcome::Nothing)
         }
         (party, Err(why)) => {
             let party = party.map(Party::as_str).unwrap_or("-");
             warn!(%dispute, party, event = %event.id, reason = %why, "party chat event rejected");
-            Ok(())
+            Ok(ChatOutcome::Nothing)
         }
     }
 }
 
 /// Stores a party's message unless its inner id is known (the durable dedup); a fresh one
 /// moves the mediation on.
-async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessingErr> {
+async fn take_in(st: &mut State, inbound: Inbound) -> Result<ChatOutcome, ActorProcessingErr> {
     let (id, now, stored) = (st.dispute_id.clone(), st.clock.now(), inbound.clone());
     let (dispute, inner) = (&st.dispute_id, inbound.inner_event_id);
     let waiting =
@@ -112,28 +113,27 @@ async fn take_in(st: &mut State, inbound: Inbound) -> Result<(), ActorProcessing
         })
         .await?;
     match outcome {
-        store::Stored::Fresh | store::Stored::Stale if super::forward::forwarding(st) => {
+        store::Stored::Fresh | store::Stored::Stale if forwarding(st) => {
             st.received += 1;
             info!(%dispute, party = %inbound.party, %inner, "party message received after the handoff; to be forwarded");
-            super::forward::on_party_words(st);
-            Ok(())
+            Ok(ChatOutcome::WordsToForward)
         }
         store::Stored::Fresh => {
             st.received += 1;
             info!(%dispute, party = %inbound.party, %inner, legacy = inbound.legacy, "party message received");
-            match rounds {
-                Some(rounds) => mediate::on_reply(st, &inbound, rounds).await,
-                None => Ok(()),
-            }
+            Ok(match rounds {
+                Some(rounds) => ChatOutcome::Replied { inbound, rounds },
+                None => ChatOutcome::Nothing,
+            })
         }
         store::Stored::Stale => {
             st.received += 1;
             info!(%dispute, party = %inbound.party, %inner, "stale party message kept for the record");
-            Ok(())
+            Ok(ChatOutcome::Nothing)
         }
         store::Stored::Known => {
             debug!(%dispute, %inner, "party message already stored");
-            Ok(())
+            Ok(ChatOutcome::Nothing)
         }
     }
 }

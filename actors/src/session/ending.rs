@@ -1,6 +1,8 @@
 //! How a session ends: a summary delivered to the solver(s), an escalation through the shared
 //! handoff producer (with the solvers' alert and a word to the dispatcher), a human taking the
 //! dispute over, or its resolution. Afterwards Serbero never writes to the parties again.
+//! Each path ends the session itself (it finishes, or forwards the parties' words): nothing
+//! goes back to the mediation.
 
 use std::time::Duration;
 
@@ -11,19 +13,20 @@ use serbero_core::handoff::{self, Recommendation, Recorded};
 use serbero_core::mediation::{escalation_alert, recipients, summary_dm, SessionState};
 use serbero_core::milestone::Milestone;
 use serbero_core::policy;
-use serbero_core::reasoning::{Label, SummaryRequest};
+use serbero_core::reasoning::{Label, ReasoningError, SummaryRequest};
 use serbero_core::solver_dm::{HandoffReason, Subject};
-use serbero_core::take::{holder, Holder};
+use serbero_core::take::{holder, revision_meaning, Holder, RevisionMeaning};
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use super::chat::PARTY_MESSAGE;
-use super::mediate::{advance, set_state};
 use super::record::{self, SummaryRow, ESCALATION_ALERT, SUMMARY_DM};
+use super::state::{advance, ended_in_memory, finish, set_state, State};
 use super::store::{self, Evidence, TakeState};
-use super::{Msg, State};
-use crate::escalation;
+use super::take::{end_take, lost_race};
+use super::{brief, forward, Msg};
 use crate::outbox::{self, to_observers, Draft};
+use crate::{escalation, tasks};
 
 /// Writes the summary for the solver(s) and sends it; the session closes once one of them has
 /// it. A model failure, a summary crossing the authority boundary, or nobody to send it to
@@ -43,11 +46,11 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
         .db
         .read(move |conn| {
             let last = record::last_classification(conn, &sid)?;
-            let brief = super::brief::load(conn, &id, Some(&sid))?;
+            let brief = brief::load(conn, &id, Some(&sid))?;
             Ok((record::transcript(conn, &id)?, last, record::assigned_solver(conn, &id)?, brief))
         })
         .await?;
-    let brief = super::brief::with_currency(&st.relay, brief).await;
+    let brief = brief::with_currency(&st.relay, brief).await;
     let (label, confidence) = last
         .and_then(|(label, confidence)| Label::parse(&label).map(|l| (l, confidence)))
         .unwrap_or((Label::CoordinationFailureResolvable, 0.0));
@@ -62,7 +65,7 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
         Ok(summary) => summary,
         Err(e) => {
             warn!(dispute = %st.dispute_id, category = e.category(), "the model could not write the summary");
-            return escalate(st, super::mediate::failure_trigger(&e), Vec::new(), Vec::new()).await;
+            return escalate(st, failure_trigger(&e), Vec::new(), Vec::new()).await;
         }
     };
     if let Err(trigger) = policy::check_summary(&summary) {
@@ -124,7 +127,7 @@ pub(super) async fn on_delivered(st: &mut State) -> Result<(), ActorProcessingEr
         }
     }
     if st.winding_down {
-        return super::finish(st).await;
+        return finish(st).await;
     }
     Ok(())
 }
@@ -148,7 +151,7 @@ async fn close_with_summary(st: &mut State, session_id: &str) -> Result<(), Acto
         .await?;
     set_state(st, SessionState::Closed);
     info!(dispute = %st.dispute_id, session = %session_id, "summary delivered; session closed");
-    super::forward::began(st, now).await
+    forward::began(st, now).await
 }
 
 /// What a handoff does to the take.
@@ -244,12 +247,12 @@ pub(super) async fn escalate(
         set_state(st, SessionState::EscalationRecommended);
     }
     match after {
-        AfterHandoff::Forward => return super::forward::began(st, now).await,
+        AfterHandoff::Forward => return forward::began(st, now).await,
         AfterHandoff::End => ended_in_memory(st, TakeState::Closed, &format!("mediation escalated: {trigger}")),
         AfterHandoff::Nothing => {}
     }
     st.outbox.dispatch_due(&mut st.db, record::audit).await?;
-    super::finish(st).await
+    finish(st).await
 }
 
 /// The solvers' alert of an escalation (with the brief) and the observers' line: to the
@@ -262,9 +265,9 @@ async fn alert_drafts(
     let (id, sid) = (st.dispute_id.clone(), session_id.map(str::to_string));
     let (assigned, brief) = st
         .db
-        .read(move |conn| Ok((record::assigned_solver(conn, &id)?, super::brief::load(conn, &id, sid.as_deref())?)))
+        .read(move |conn| Ok((record::assigned_solver(conn, &id)?, brief::load(conn, &id, sid.as_deref())?)))
         .await?;
-    let brief = super::brief::with_currency(&st.relay, brief).await;
+    let brief = brief::with_currency(&st.relay, brief).await;
     let to = match session_id {
         Some(_) => recipients(assigned.as_deref(), &st.mediator.solvers),
         None => st.mediator.solvers.iter().map(|s| s.pubkey).collect(),
@@ -282,40 +285,6 @@ async fn alert_drafts(
     Ok(drafts)
 }
 
-/// Ends the take's conversation in `state` and withdraws party messages not yet delivered.
-pub(crate) async fn end_take(
-    st: &mut State,
-    state: TakeState,
-    reason: &str,
-    cant_do: Option<String>,
-) -> Result<(), ActorProcessingErr> {
-    let (id, now, ledger) = (st.dispute_id.clone(), st.clock.now(), st.outbox.ledger().clone());
-    let (why, withdrawn_as, stored) = (reason.to_string(), format!("withdrawn: {reason}"), cant_do.clone());
-    let withdrawn = st
-        .db
-        .write(move |tx| {
-            store::end(tx, &id, state, &why, stored.as_deref(), now)?;
-            outbox::store::withdraw(tx, &ledger, PARTY_MESSAGE, &withdrawn_as, now)
-        })
-        .await?;
-    if withdrawn > 0 {
-        info!(dispute = %st.dispute_id, withdrawn, "undelivered party messages withdrawn");
-    }
-    ended_in_memory(st, state, reason);
-    if let Some(take) = st.take.as_mut() {
-        take.cant_do_reason = cant_do.or(take.cant_do_reason.take());
-    }
-    Ok(())
-}
-
-/// The actor's copy of a take that ended in `state`.
-fn ended_in_memory(st: &mut State, state: TakeState, reason: &str) {
-    if let Some(take) = st.take.as_mut() {
-        take.state = state;
-        take.ended_reason = Some(reason.to_string());
-    }
-}
-
 /// Revisions of our dispute: each `in-progress` one is counted once (relays deliver them again)
 /// and judged by count (`serbero_core::take::holder`); one that explains a refusal makes it a
 /// lost race; a resolution ends the dispute. Either way a live session is superseded and
@@ -324,14 +293,13 @@ pub(super) async fn on_revisions(st: &mut State, events: Vec<DisputeEvent>) -> R
     let ours: Vec<DisputeEvent> = events.into_iter().filter(|e| e.dispute_id == st.dispute_id).collect();
     for event in ours {
         let state = st.take.as_ref().map(|t| t.state);
-        if event.status.is_terminal() {
-            return on_resolved(st, &event.status).await;
-        }
-        if event.status != DisputeStatus::InProgress || !record_revision(st, &event).await? {
-            continue;
+        match revision_meaning(&event.status) {
+            RevisionMeaning::Ends => return on_resolved(st, &event.status).await,
+            RevisionMeaning::MayBeTheTake if record_revision(st, &event).await? => {}
+            RevisionMeaning::MayBeTheTake | RevisionMeaning::Nothing => continue,
         }
         match state {
-            Some(TakeState::Refused) => return super::take::lost_race(st).await,
+            Some(TakeState::Refused) => return lost_race(st).await,
             Some(TakeState::Took) => judge_holder(st).await?,
             // Ours or not, the next try asks the node: it accepts its current solver again.
             _ => {}
@@ -363,14 +331,15 @@ pub(super) async fn judge_holder(st: &mut State) -> Result<(), ActorProcessingEr
     match holder(&ledger, left > 0) {
         Holder::Us => Ok(()),
         Holder::Undecided => {
-            st.timers.holder_check = Some(super::later(&st.me, Duration::from_secs(left as u64), || Msg::HolderCheck));
+            st.timers.holder_check =
+                Some(tasks::after(Duration::from_secs(left as u64), st.me.clone(), Msg::HolderCheck));
             Ok(())
         }
         Holder::SomeoneElse => {
             info!(dispute = %st.dispute_id, ?ledger, "taken over by a human solver; Serbero stops writing to the parties");
             supersede(st, "taken_over_by_human", "in-progress").await?;
             end_take(st, TakeState::Superseded, "taken over by a human solver", None).await?;
-            super::finish(st).await
+            finish(st).await
         }
     }
 }
@@ -380,11 +349,11 @@ async fn on_resolved(st: &mut State, status: &DisputeStatus) -> Result<(), Actor
     info!(dispute = %st.dispute_id, %reason, "Serbero stops writing to the parties");
     supersede(st, "dispute_resolved_externally", &status.to_string()).await?;
     match st.take.as_ref().map(|t| t.state) {
-        Some(TakeState::Refused) => return super::take::lost_race(st).await,
+        Some(TakeState::Refused) => return lost_race(st).await,
         Some(TakeState::Took | TakeState::Requested) => end_take(st, TakeState::Closed, &reason, None).await?,
         _ => {}
     }
-    super::finish(st).await
+    finish(st).await
 }
 
 /// A live session becomes `superseded_by_human`, then `closed`, each with its event.
@@ -410,4 +379,13 @@ pub(super) async fn on_authorization_lost(st: &mut State) -> Result<(), ActorPro
         return escalate(st, Trigger::AuthorizationLost, Vec::new(), Vec::new()).await;
     }
     Ok(())
+}
+
+/// Output the model gave but nobody can use is `invalid_model_output`; no answer at all is
+/// `reasoning_unavailable`.
+pub(super) fn failure_trigger(e: &ReasoningError) -> Trigger {
+    match e {
+        ReasoningError::MalformedResponse(_) => Trigger::InvalidModelOutput,
+        ReasoningError::Unreachable(_) | ReasoningError::Timeout => Trigger::ReasoningUnavailable,
+    }
 }

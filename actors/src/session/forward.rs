@@ -15,14 +15,10 @@ use serbero_core::solver_dm::Subject;
 use tracing::info;
 
 use super::record::{self, TRANSCRIPT_DM};
-use super::store::{self, TakeState};
-use super::{chat, later, Msg, State};
+use super::state::{forwarding, State};
+use super::{chat, store, Msg};
 use crate::outbox::{self, Draft};
-
-/// Whether the dispute was handed off and is still ours: its chat is forwarded.
-pub(super) fn forwarding(st: &State) -> bool {
-    st.take.as_ref().is_some_and(|t| t.state == TakeState::Took && t.handed_off_at.is_some())
-}
+use crate::tasks;
 
 /// The handoff was just committed, the take kept for forwarding (`store::handed_off`, in the
 /// handoff's transaction): the chat stays open to forward what follows.
@@ -51,7 +47,7 @@ pub(super) fn on_party_words(st: &mut State) {
     let first = *st.burst_began.get_or_insert(now);
     let left = (first + settings.transcript_max_wait_seconds as i64 - now).max(0) as u64;
     let wait = Duration::from_secs(settings.transcript_quiet_seconds.min(left));
-    st.timers.burst_end = Some(later(&st.me, wait, || Msg::BurstEnd));
+    st.timers.burst_end = Some(tasks::after(wait, st.me.clone(), Msg::BurstEnd));
 }
 
 /// The burst ended: one transcript of what the parties wrote since the last one (more than one

@@ -4,11 +4,12 @@
 //! open disputes then cost a few hundred bytes each instead of an actor.
 
 use ractor::ActorProcessingErr;
-use serbero_core::mediation::{session_deadline, unresponsive_at, SessionState};
+use serbero_core::mediation::{chat_resumes_at, wakes_at, SessionState};
 use tracing::debug;
 
-use super::{later, record, Hibernating, Msg, State};
-use crate::relay;
+use super::state::{State, StopReason};
+use super::{record, Hibernating, Msg};
+use crate::{relay, tasks};
 
 /// Whether the session has nothing to do until a party writes or a timer falls due.
 fn resting(st: &State) -> bool {
@@ -21,7 +22,7 @@ fn resting(st: &State) -> bool {
 
 /// After every message: (re)starts the idle countdown while the session rests.
 pub(super) fn rearm(st: &mut State) {
-    st.timers.idle = resting(st).then(|| later(&st.me, st.mediator.hibernate_after, || Msg::Idle));
+    st.timers.idle = resting(st).then(|| tasks::after(st.mediator.hibernate_after, st.me.clone(), Msg::Idle));
 }
 
 pub(super) async fn on_idle(st: &mut State) -> Result<(), ActorProcessingErr> {
@@ -36,18 +37,14 @@ pub(super) async fn on_idle(st: &mut State) -> Result<(), ActorProcessingErr> {
     let id = st.dispute_id.clone();
     let newest = st.db.read(move |conn| record::newest_reply(conn, &id)).await?;
     let settings = &st.mediator.settings;
-    let now = st.clock.now();
-    let wake_at = [
-        unresponsive_at(session.started_at, newest, now, settings.party_response_timeout_seconds),
-        session_deadline(session.started_at, settings.session_timeout_seconds),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
+    let (party_timeout, session_limit) = (settings.party_response_timeout_seconds, settings.session_timeout_seconds);
+    let wake_at = wakes_at(session.started_at, newest, st.clock.now(), party_timeout, session_limit);
+    // From before the newest reply, not from now: a party writing while the watch changes hands
+    // is read again by the supervisor, which wakes the session only for what it has not stored.
+    let since = chat_resumes_at(newest, session.started_at);
     let mut keys = Vec::with_capacity(4);
     for (channel, _) in st.channels.drain(..) {
         let (sign, legacy) = (channel.sign.public_key(), channel.legacy.public_key());
-        let since = nostr_sdk::Timestamp::now();
         st.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink: bedroom.chat.clone() })?;
         keys.extend([sign, legacy]);
     }
@@ -55,9 +52,6 @@ pub(super) async fn on_idle(st: &mut State) -> Result<(), ActorProcessingErr> {
     bedroom.asleep.send_message(asleep)?;
     debug!(dispute = %st.dispute_id, ?wake_at, "session hibernates");
     st.timers = Default::default();
-    st.me.stop(Some(HIBERNATING.to_string()));
+    st.me.stop(Some(StopReason::Hibernating.as_str().into()));
     Ok(())
 }
-
-/// The stop reason of a session that hibernated.
-pub const HIBERNATING: &str = "hibernating";

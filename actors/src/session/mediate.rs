@@ -1,56 +1,30 @@
 //! The mediation itself: the opening verdict, the session row once the dispute is ours, questions
-//! to the parties, replies and rounds, the model's next step, and the timers. How a session ends
-//! (summary, escalation, takeover, resolution) is in `ending`.
-
-use std::time::Duration;
+//! to the parties, replies and rounds, the model's next step, and its timers running out. How a
+//! session ends (summary, escalation, takeover, resolution) is in `ending`.
 
 use ractor::ActorProcessingErr;
 use serbero_core::chat::Inbound;
 use serbero_core::dispute::Initiator;
 use serbero_core::escalation::Trigger;
-use serbero_core::mediation::{
-    after_reply, opening, session_deadline, unresponsive_at, AfterReply, Opening, SessionState,
-};
+use serbero_core::mediation::{after_reply, opening, unresponsive_at, AfterReply, Opening, SessionState};
 use serbero_core::milestone::Milestone;
 use serbero_core::policy::{self, Decision, Stage};
 use serbero_core::reasoning::{CatalogChoice, Classified, ClassifyRequest, Label, ReasoningError};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::ending;
-use super::questions::{self, Asked};
+use super::ending::{self, escalate, failure_trigger, on_delivered};
 use super::record::{self, SessionRow};
-use super::store::TakeState;
-use super::{chat, later, take, Msg, State, Verdict};
+use super::state::{arm_timers, set_state, Asked, State, Verdict};
+use super::{chat, questions, store, Msg};
 use crate::outbox::{self, to_observers};
-
-pub(super) use ending::{end_take, escalate, judge_holder, on_authorization_lost, on_delivered, on_revisions};
+use crate::tasks;
 
 /// Failed evaluations in a row before the session escalates with `reasoning_unavailable`.
 const MAX_EVALUATION_FAILURES: u32 = 3;
 
-/// Does what the stored state calls for: a live session resumes, a take in flight goes on, an
-/// ended one delivers what is left, and a dispute with nothing yet starts with the verdict.
-pub(super) async fn begin(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let take = st.take.as_ref().map(|t| t.state);
-    match (st.session.clone(), take) {
-        (Some(session), _) if session.state.is_live() => resume(st, &session).await,
-        (Some(_), _) if super::forward::forwarding(st) => super::forward::resume(st).await,
-        (Some(_), _) | (None, Some(TakeState::Superseded | TakeState::Closed)) => super::finish(st).await,
-        (None, Some(TakeState::Requested)) => take::resume(st).await,
-        (None, Some(TakeState::Took)) => after_took(st).await,
-        (None, _) => {
-            let id = st.dispute_id.clone();
-            if st.db.read(move |conn| record::escalated_before_take(conn, &id)).await? {
-                super::finish(st).await
-            } else {
-                verdict(st).await
-            }
-        }
-    }
-}
-
-async fn resume(st: &mut State, session: &SessionRow) -> Result<(), ActorProcessingErr> {
+/// A live session goes on where it stopped.
+pub(super) async fn resume(st: &mut State, session: &SessionRow) -> Result<(), ActorProcessingErr> {
     if session.policy_hash != st.mediator.bundle.policy_hash {
         warn!(dispute = %st.dispute_id, pinned = %session.policy_hash, loaded = %st.mediator.bundle.policy_hash,
             "the session's prompt bundle is no longer loaded");
@@ -77,8 +51,16 @@ async fn resume(st: &mut State, session: &SessionRow) -> Result<(), ActorProcess
     }
 }
 
+/// What the opening verdict came to.
+pub(super) enum AfterVerdict {
+    /// Mediation may go on: the dispute is to be taken.
+    Take,
+    /// It rules mediation out: escalated before any take.
+    Escalated,
+}
+
 /// The opening verdict, before any take: a negative one escalates dispute-scoped.
-async fn verdict(st: &mut State) -> Result<(), ActorProcessingErr> {
+pub(super) async fn verdict(st: &mut State) -> Result<AfterVerdict, ActorProcessingErr> {
     let id = st.dispute_id.clone();
     let initiator = st.db.read(move |conn| record::initiator(conn, &id)).await?;
     let request = ClassifyRequest {
@@ -98,12 +80,13 @@ async fn verdict(st: &mut State) -> Result<(), ActorProcessingErr> {
     match opening(decision) {
         Opening::EscalateBeforeTake(trigger) => {
             info!(dispute = %st.dispute_id, %trigger, "the opening verdict rules mediation out; escalating before any take");
-            escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await
+            escalate(st, trigger, Vec::new(), rationale_id.into_iter().collect()).await?;
+            Ok(AfterVerdict::Escalated)
         }
         Opening::Take { buyer_text, seller_text } => {
             let asked = Asked { buyer_text, seller_text, label, catalog };
             st.verdict = Some(Verdict { asked, classification, rationale_id });
-            take::start(st).await
+            Ok(AfterVerdict::Take)
         }
     }
 }
@@ -150,15 +133,6 @@ async fn judge(
                 decision = decision_name(&decision), "model classified the dispute");
             Ok(Judged { decision, summary, rationale_id: Some(rid), label: Some(c.label), catalog })
         }
-    }
-}
-
-/// Output the model gave but nobody can use is `invalid_model_output`; no answer at all is
-/// `reasoning_unavailable`.
-pub(super) fn failure_trigger(e: &ReasoningError) -> Trigger {
-    match e {
-        ReasoningError::MalformedResponse(_) => Trigger::InvalidModelOutput,
-        ReasoningError::Unreachable(_) | ReasoningError::Timeout => Trigger::ReasoningUnavailable,
     }
 }
 
@@ -238,7 +212,7 @@ async fn send_questions(
         .write(move |tx| {
             for p in &prepared {
                 outbox::store::insert(tx, &ledger, &p.message, now)?;
-                super::store::outbound(tx, &id, &p.row, now)?;
+                store::outbound(tx, &id, &p.row, now)?;
             }
             for message in &told {
                 outbox::store::insert(tx, &ledger, message, now)?;
@@ -249,12 +223,6 @@ async fn send_questions(
     set_state(st, SessionState::AwaitingResponse);
     st.outbox.dispatch_due(&mut st.db, record::audit).await?;
     arm_timers(st).await
-}
-
-pub(super) fn set_state(st: &mut State, state: SessionState) {
-    if let Some(session) = st.session.as_mut() {
-        session.state = state;
-    }
 }
 
 /// A fresh reply: the round count, then the limit, the model, or waiting for the other party.
@@ -390,43 +358,13 @@ async fn advance_evaluated(
     Ok(())
 }
 
-pub(super) async fn advance(
-    st: &mut State,
-    session: &SessionRow,
-    from: &[SessionState],
-    to: SessionState,
-) -> Result<bool, ActorProcessingErr> {
-    let (sid, from, now) = (session.session_id.clone(), from.to_vec(), st.clock.now());
-    let moved = st.db.write(move |tx| record::advance(tx, &sid, &from, to, now)).await?;
-    if moved {
-        set_state(st, to);
-    }
-    Ok(moved)
-}
-
 async fn evaluation_failed(st: &mut State, session: &SessionRow) -> Result<(), ActorProcessingErr> {
     let sid = session.session_id.clone();
     let failures = st.db.write(move |tx| record::evaluation_failed(tx, &sid)).await?;
     if failures >= MAX_EVALUATION_FAILURES {
         return escalate(st, Trigger::ReasoningUnavailable, Vec::new(), Vec::new()).await;
     }
-    st.timers.evaluation_retry = Some(later(&st.me, st.mediator.evaluation_retry, || Msg::Evaluate));
-    Ok(())
-}
-
-/// The party-response and session timers, from the stored session and its newest reply.
-pub(super) async fn arm_timers(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
-    let id = st.dispute_id.clone();
-    let newest = st.db.read(move |conn| record::newest_reply(conn, &id)).await?;
-    let (now, settings) = (st.clock.now(), &st.mediator.settings);
-    let wait = |at: i64| Duration::from_secs((at - now).max(0) as u64);
-    st.timers.unresponsive = (session.state == SessionState::AwaitingResponse)
-        .then(|| unresponsive_at(session.started_at, newest, now, settings.party_response_timeout_seconds))
-        .flatten()
-        .map(|at| later(&st.me, wait(at), || Msg::Unresponsive));
-    st.timers.session_deadline = session_deadline(session.started_at, settings.session_timeout_seconds)
-        .map(|at| later(&st.me, wait(at), || Msg::SessionTimeout));
+    st.timers.evaluation_retry = Some(tasks::after(st.mediator.evaluation_retry, st.me.clone(), Msg::Evaluate));
     Ok(())
 }
 

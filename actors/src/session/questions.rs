@@ -13,19 +13,11 @@ use serbero_core::config::PartyQuestions;
 use serbero_core::mediation::party_text;
 use serbero_core::policy;
 use serbero_core::reasoning::guard::GuardVerdict;
-use serbero_core::reasoning::{CatalogChoice, Label, Speaker};
+use serbero_core::reasoning::Speaker;
 use tracing::warn;
 
-use super::{record, store, State};
-
-/// What the model asked for in one verdict.
-#[derive(Clone, Debug)]
-pub(super) struct Asked {
-    pub buyer_text: String,
-    pub seller_text: String,
-    pub label: Option<Label>,
-    pub catalog: CatalogChoice,
-}
+use super::state::{Asked, State};
+use super::{record, store};
 
 /// The texts for buyer and seller, or why none may go out.
 pub(super) type Composed = Result<[(Party, String); 2], String>;

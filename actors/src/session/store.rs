@@ -294,6 +294,10 @@ impl Evidence {
             Self::InProgress => "in_progress",
         }
     }
+
+    fn parse(value: &str) -> Option<Self> {
+        [Self::Sent, Self::Accepted, Self::Refused, Self::InProgress].into_iter().find(|e| e.as_str() == value)
+    }
 }
 
 /// Records `event_id` once; false when it was known already (relays deliver events again).
@@ -361,12 +365,12 @@ pub fn ledger(conn: &Connection, dispute_id: &str) -> rusqlite::Result<TakeLedge
         conn.prepare_cached("SELECT kind, COUNT(*) FROM take_evidence WHERE dispute_id = ?1 GROUP BY kind")?;
     for row in rows.query_map([dispute_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
         let (kind, n) = row?;
-        match kind.as_str() {
-            "sent" => ledger.sent = n,
-            "accepted" => ledger.accepted = n,
-            "refused" => ledger.refused = n,
-            "in_progress" => ledger.in_progress = n,
-            _ => {}
+        match Evidence::parse(&kind) {
+            Some(Evidence::Sent) => ledger.sent = n,
+            Some(Evidence::Accepted) => ledger.accepted = n,
+            Some(Evidence::Refused) => ledger.refused = n,
+            Some(Evidence::InProgress) => ledger.in_progress = n,
+            None => {}
         }
     }
     Ok(ledger)
@@ -441,7 +445,7 @@ pub(super) fn unforwarded(
 
 /// A party message selected as `id, party, inner_created_at, content`: its row id and the quote.
 pub(super) fn quote_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Quote)> {
-    let party = if r.get::<_, String>(1)? == "buyer" { Party::Buyer } else { Party::Seller };
+    let party = Party::parse(&r.get::<_, String>(1)?).unwrap_or(Party::Seller);
     Ok((r.get(0)?, Quote { party, at: r.get(2)?, text: r.get(3)? }))
 }
 

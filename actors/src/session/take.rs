@@ -6,7 +6,8 @@
 //! refusal counts against Serbero's registration only when no revision explains it.
 //! A try is stored before it is published, and a restart never signs a second one while the
 //! first may still be answered: mostrod runs a second take again (a second revision, the
-//! solver and the parties told again).
+//! solver and the parties told again). What the take came to goes back to the actor as a
+//! [`TakeOutcome`]; a take that ended finishes the session here.
 
 use std::time::Duration;
 
@@ -14,8 +15,7 @@ use mostro_core::transport::wrap_message_with;
 use nostr_sdk::{Event, JsonUtil};
 use ractor::rpc::CallResult;
 use ractor::ActorProcessingErr;
-use serbero_core::auth_retry::TakeOutcome;
-use serbero_core::escalation::Trigger;
+use serbero_core::auth_retry::TakeOutcome as TakeAnswered;
 use serbero_core::take::{
     after_unanswered, ensure_read_only, judge_refusal, match_answer, Refusal, TakeAnswer, TakeRequest, TakenDispute,
     Unanswered,
@@ -24,20 +24,33 @@ use tokio::runtime::Handle;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
+use super::chat::PARTY_MESSAGE;
+use super::state::{ended_in_memory, finish, State};
 use super::store::{self, Evidence, Parties, TakeState};
-use super::{later, mediate, record, Msg, State};
-use crate::auth_retry;
-use crate::relay::{self, NodeMessage, PublishOutcome, Stage};
+use super::{record, Msg};
+use crate::relay::{self, NodeMessage, PublishOutcome, Stage, Ticket};
+use crate::tasks;
+use crate::{auth_retry, outbox};
 
-/// Publish ticket of take requests; outbox row ids start at 1.
-pub(super) const TAKE_TICKET: i64 = 0;
+/// What the take came to, for the actor to act on.
+pub(super) enum TakeOutcome {
+    /// Nothing for the mediation: the take waits, or it ended and the session finishes.
+    Nothing,
+    /// The node handed us the dispute: the mediation opens.
+    Took,
+    /// A further acceptance of the dispute we hold: whose it is must be judged again.
+    AcceptedAgain,
+    /// Every try went unanswered: the dispute goes to the human solvers.
+    Unanswered,
+}
+
 /// Wait before publishing a take again when no relay acknowledged it.
 const TAKE_RESEND_DELAY: Duration = Duration::from_secs(1);
 const RELAY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Records the take request (asking again after a refused, unanswered or unusable one), then
 /// sends it. Until a relay holds it, its deadline bounds the wait for the node's info event.
-pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
+pub(super) async fn start(st: &mut State) -> Result<TakeOutcome, ActorProcessingErr> {
     let (id, request_id, now) = (st.dispute_id.clone(), st.request_id, st.clock.now());
     let deadline = now + st.take_timeout.as_secs() as i64;
     let take = st.db.write(move |tx| store::request(tx, &id, request_id, deadline, now)).await?;
@@ -49,8 +62,10 @@ pub(super) async fn start(st: &mut State) -> Result<(), ActorProcessingErr> {
 /// relay acknowledged is only waited for: the node's answer, if it came while we were down,
 /// comes again through Relay's lookback on node messages. One that may not have reached a relay
 /// goes out again as the same event, which a relay that has it already drops.
-pub(super) async fn resume(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let Some(take) = st.take.as_ref().filter(|t| t.state == TakeState::Requested) else { return Ok(()) };
+pub(super) async fn resume(st: &mut State) -> Result<TakeOutcome, ActorProcessingErr> {
+    let Some(take) = st.take.as_ref().filter(|t| t.state == TakeState::Requested) else {
+        return Ok(TakeOutcome::Nothing);
+    };
     let left = take.deadline_at - st.clock.now();
     if left <= 0 {
         return on_deadline(st).await;
@@ -63,15 +78,16 @@ pub(super) async fn resume(st: &mut State) -> Result<(), ActorProcessingErr> {
         (Some(true), _) => {
             debug!(dispute = %st.dispute_id, "a relay holds the take request; waiting for the node's answer");
             st.take_sent = true;
-            Ok(())
         }
-        (Some(false), Some(event)) => publish(st, event),
-        _ => send(st).await,
+        (Some(false), Some(event)) => publish(st, event)?,
+        _ => send(st).await?,
     }
+    Ok(TakeOutcome::Nothing)
 }
 
 fn arm_deadline(st: &mut State, seconds: i64) {
-    st.timers.take_deadline = Some(later(&st.me, Duration::from_secs(seconds.max(0) as u64), || Msg::TakeDeadline));
+    let wait = Duration::from_secs(seconds.max(0) as u64);
+    st.timers.take_deadline = Some(tasks::after(wait, st.me.clone(), Msg::TakeDeadline));
 }
 
 fn requested(st: &State) -> Option<TakeRequest> {
@@ -97,7 +113,7 @@ pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
     };
     let Some(node) = node else {
         debug!(dispute = %st.dispute_id, "node info not known yet; the take waits for it");
-        st.timers.take_resend = Some(later(&st.me, TAKE_RESEND_DELAY, || Msg::SendTake));
+        st.timers.take_resend = Some(tasks::after(TAKE_RESEND_DELAY, st.me.clone(), Msg::SendTake));
         if st.timers.take_deadline.is_none() {
             arm_deadline(st, st.take_timeout.as_secs() as i64);
         }
@@ -123,7 +139,7 @@ pub(super) async fn send(st: &mut State) -> Result<(), ActorProcessingErr> {
 }
 
 fn publish(st: &mut State, event: Event) -> Result<(), ActorProcessingErr> {
-    let publish = relay::Msg::Publish { ticket: TAKE_TICKET, event: Box::new(event), reply_to: st.me.get_derived() };
+    let publish = relay::Msg::Publish { ticket: Ticket::Take, event: Box::new(event), reply_to: st.me.get_derived() };
     st.relay.cast(publish)?;
     st.take_sent = true;
     Ok(())
@@ -137,7 +153,7 @@ pub(super) async fn on_published(st: &mut State, outcome: PublishOutcome) -> Res
     if !outcome.is_acknowledged() {
         let error = outcome.failure_summary();
         warn!(dispute = %st.dispute_id, %error, "no relay accepted the take request; sending it again");
-        st.timers.take_resend = Some(later(&st.me, TAKE_RESEND_DELAY, || Msg::SendTake));
+        st.timers.take_resend = Some(tasks::after(TAKE_RESEND_DELAY, st.me.clone(), Msg::SendTake));
         return Ok(());
     }
     let (id, event, now, timeout) = (st.dispute_id.clone(), outcome.event_id.to_hex(), st.clock.now(), st.take_timeout);
@@ -154,9 +170,9 @@ pub(super) async fn on_published(st: &mut State, outcome: PublishOutcome) -> Res
 /// first acceptance makes the dispute ours, even after the take's deadline. An acceptance known
 /// already is acted on all the same (a restart may have come between recording and acting on
 /// it; acting moves only a take that still waits); a known refusal may be an earlier ask's.
-pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Result<(), ActorProcessingErr> {
-    let Some(request) = st.take.as_ref().and_then(request_of) else { return Ok(()) };
-    let Some(answer) = match_answer(&request, &message.message) else { return Ok(()) };
+pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Result<TakeOutcome, ActorProcessingErr> {
+    let Some(request) = st.take.as_ref().and_then(request_of) else { return Ok(TakeOutcome::Nothing) };
+    let Some(answer) = match_answer(&request, &message.message) else { return Ok(TakeOutcome::Nothing) };
     let kind = match &answer {
         TakeAnswer::Took(_) => Evidence::Accepted,
         TakeAnswer::CantDo(_) => Evidence::Refused,
@@ -165,7 +181,7 @@ pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Res
     let (id, event, at, now) = (st.dispute_id.clone(), message.event_id.to_hex(), message.created_at, st.clock.now());
     let fresh = st.db.write(move |tx| store::evidence(tx, &id, &event, kind, at, now)).await?;
     if !fresh && kind != Evidence::Accepted {
-        return Ok(());
+        return Ok(TakeOutcome::Nothing);
     }
     let state = st.take.as_ref().map(|t| t.state);
     match (state, answer) {
@@ -175,23 +191,25 @@ pub(super) async fn on_node_message(st: &mut State, message: NodeMessage) -> Res
         }
         (Some(TakeState::Requested), TakeAnswer::CantDo(reason)) => {
             (st.timers.take_deadline, st.timers.take_resend) = (None, None);
-            on_refused(st, reason).await
+            on_refused(st, reason).await?;
+            Ok(TakeOutcome::Nothing)
         }
         (Some(TakeState::Requested), TakeAnswer::Malformed(why)) => {
             (st.timers.take_deadline, st.timers.take_resend) = (None, None);
             error!(dispute = %st.dispute_id, %why, "the node's answer to our take is unusable");
-            failed(st, TakeState::Malformed, &why, None).await
+            failed(st, TakeState::Malformed, &why, None).await?;
+            Ok(TakeOutcome::Nothing)
         }
         // A second acceptance (an earlier try answered late) only counts towards our revisions.
-        (Some(TakeState::Took), _) => mediate::judge_holder(st).await,
+        (Some(TakeState::Took), _) => Ok(TakeOutcome::AcceptedAgain),
         _ => {
             debug!(dispute = %st.dispute_id, "an answer to a take that already ended");
-            Ok(())
+            Ok(TakeOutcome::Nothing)
         }
     }
 }
 
-async fn on_took(st: &mut State, taken: TakenDispute, answered_at: i64) -> Result<(), ActorProcessingErr> {
+async fn on_took(st: &mut State, taken: TakenDispute, answered_at: i64) -> Result<TakeOutcome, ActorProcessingErr> {
     let late = st.take.as_ref().is_some_and(|t| t.state == TakeState::TimedOut);
     let (id, now, stored) = (st.dispute_id.clone(), st.clock.now(), taken.clone());
     st.db.write(move |tx| store::took(tx, &id, &stored, answered_at, now)).await?;
@@ -205,17 +223,18 @@ async fn on_took(st: &mut State, taken: TakenDispute, answered_at: i64) -> Resul
         });
     }
     info!(dispute = %st.dispute_id, order = %taken.order_id, late, "the node handed us the dispute");
-    tell_auth_retry(st, TakeOutcome::Took);
+    tell_auth_retry(st, TakeAnswered::Took);
     let id = st.dispute_id.clone();
     if st.db.read(move |conn| record::escalated_before_take(conn, &id)).await? {
         // The human solvers were told already; a write solver takes it over from us (Ctrl+T).
         warn!(dispute = %st.dispute_id, "the node answered after the dispute was handed to the human solvers; \
               Serbero holds it at the node and leaves it to them");
         let reason = "answered after the take was handed to the human solvers";
-        mediate::end_take(st, TakeState::Closed, reason, None).await?;
-        return super::finish(st).await;
+        end_take(st, TakeState::Closed, reason, None).await?;
+        finish(st).await?;
+        return Ok(TakeOutcome::Nothing);
     }
-    mediate::after_took(st).await
+    Ok(TakeOutcome::Took)
 }
 
 /// `invalid_pubkey` is ambiguous (spec/mostro-protocol.md §14.1): a revision showing the
@@ -232,8 +251,8 @@ async fn on_refused(st: &mut State, reason: String) -> Result<(), ActorProcessin
         Refusal::AwaitRevision => {
             warn!(dispute = %st.dispute_id, %reason, wait_seconds = st.take_timeout.as_secs(),
                 "the node refused our take; waiting for a revision that would explain it");
-            mediate::end_take(st, TakeState::Refused, &format!("cant-do: {reason}"), Some(reason)).await?;
-            st.timers.refusal_grace = Some(later(&st.me, st.take_timeout, || Msg::RefusalGrace));
+            end_take(st, TakeState::Refused, &format!("cant-do: {reason}"), Some(reason)).await?;
+            st.timers.refusal_grace = Some(tasks::after(st.take_timeout, st.me.clone(), Msg::RefusalGrace));
             Ok(())
         }
         Refusal::ThisDisputeOnly => {
@@ -246,20 +265,20 @@ async fn on_refused(st: &mut State, reason: String) -> Result<(), ActorProcessin
 /// Someone else took the dispute, or the parties settled it, before our take arrived.
 pub(super) async fn lost_race(st: &mut State) -> Result<(), ActorProcessingErr> {
     st.timers.refusal_grace = None;
-    mediate::end_take(st, TakeState::Superseded, "someone else took or resolved the dispute first", None).await?;
-    super::finish(st).await
+    end_take(st, TakeState::Superseded, "someone else took or resolved the dispute first", None).await?;
+    finish(st).await
 }
 
 /// No revision explained the refusal: Serbero may not be a solver of this node.
 pub(super) async fn on_refusal_grace(st: &mut State) -> Result<(), ActorProcessingErr> {
     if st.take.as_ref().is_some_and(|t| t.state == TakeState::Refused) {
         warn!(dispute = %st.dispute_id, "no revision explains the node's refusal of an unclaimed dispute");
-        tell_auth_retry(st, TakeOutcome::RefusedUnexplained);
+        tell_auth_retry(st, TakeAnswered::RefusedUnexplained);
     }
-    super::finish(st).await
+    finish(st).await
 }
 
-fn tell_auth_retry(st: &State, outcome: TakeOutcome) {
+fn tell_auth_retry(st: &State, outcome: TakeAnswered) {
     if let Some(auth) = &st.auth_retry {
         let _ = auth.cast(auth_retry::Msg::TakeAnswered(outcome));
     }
@@ -267,8 +286,10 @@ fn tell_auth_retry(st: &State, outcome: TakeOutcome) {
 
 /// A try got no answer in time: try again while tries are left and the dispute is open, else
 /// hand it to the human solvers with a clear trigger rather than go quiet.
-pub(super) async fn on_deadline(st: &mut State) -> Result<(), ActorProcessingErr> {
-    let Some(take) = st.take.clone().filter(|t| t.state == TakeState::Requested) else { return Ok(()) };
+pub(super) async fn on_deadline(st: &mut State) -> Result<TakeOutcome, ActorProcessingErr> {
+    let Some(take) = st.take.clone().filter(|t| t.state == TakeState::Requested) else {
+        return Ok(TakeOutcome::Nothing);
+    };
     let id = st.dispute_id.clone();
     let (_, resolved) = st.db.read(move |conn| store::seen_beyond_initiated(conn, &id)).await?;
     let why = if st.take_sent { "no answer from the node in time" } else { "no take could be sent in time" };
@@ -283,9 +304,13 @@ pub(super) async fn on_deadline(st: &mut State) -> Result<(), ActorProcessingErr
                 take.deadline_at = deadline;
             }
             st.timers.take_deadline = None;
-            send(st).await
+            send(st).await?;
+            Ok(TakeOutcome::Nothing)
         }
-        Unanswered::Resolved => failed(st, TakeState::Closed, "dispute resolved", None).await,
+        Unanswered::Resolved => {
+            failed(st, TakeState::Closed, "dispute resolved", None).await?;
+            Ok(TakeOutcome::Nothing)
+        }
         Unanswered::GiveUp => {
             let id = st.dispute_id.clone();
             let reached_a_relay = st.db.read(move |conn| store::ledger(conn, &id)).await?.sent > 0;
@@ -295,8 +320,8 @@ pub(super) async fn on_deadline(st: &mut State) -> Result<(), ActorProcessingErr
                 (false, false) => "the node's info event (kind 38385) never arrived, so no take was sent",
             };
             warn!(dispute = %st.dispute_id, reason, "take unanswered; handing the dispute to the human solvers");
-            mediate::end_take(st, TakeState::TimedOut, reason, None).await?;
-            mediate::escalate(st, Trigger::TakeUnanswered, Vec::new(), Vec::new()).await
+            end_take(st, TakeState::TimedOut, reason, None).await?;
+            Ok(TakeOutcome::Unanswered)
         }
     }
 }
@@ -308,6 +333,32 @@ async fn failed(
     reason: &str,
     cant_do: Option<String>,
 ) -> Result<(), ActorProcessingErr> {
-    mediate::end_take(st, state, reason, cant_do).await?;
-    super::finish(st).await
+    end_take(st, state, reason, cant_do).await?;
+    finish(st).await
+}
+
+/// Ends the take's conversation in `state` and withdraws party messages not yet delivered.
+pub(super) async fn end_take(
+    st: &mut State,
+    state: TakeState,
+    reason: &str,
+    cant_do: Option<String>,
+) -> Result<(), ActorProcessingErr> {
+    let (id, now, ledger) = (st.dispute_id.clone(), st.clock.now(), st.outbox.ledger().clone());
+    let (why, withdrawn_as, stored) = (reason.to_string(), format!("withdrawn: {reason}"), cant_do.clone());
+    let withdrawn = st
+        .db
+        .write(move |tx| {
+            store::end(tx, &id, state, &why, stored.as_deref(), now)?;
+            outbox::store::withdraw(tx, &ledger, PARTY_MESSAGE, &withdrawn_as, now)
+        })
+        .await?;
+    if withdrawn > 0 {
+        info!(dispute = %st.dispute_id, withdrawn, "undelivered party messages withdrawn");
+    }
+    ended_in_memory(st, state, reason);
+    if let Some(take) = st.take.as_mut() {
+        take.cant_do_reason = cant_do.or(take.cant_do_reason.take());
+    }
+    Ok(())
 }
