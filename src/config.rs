@@ -195,4 +195,9 @@ impl RawConfig {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    //! Files in `config/tests/`, by concern; `loading` holds the shared fixtures.
+    mod bounds;
+    mod loading;
+    mod protection;
+}

@@ -31,8 +31,6 @@ use crate::tasks::Ticker;
 
 pub type DisputeRef = ActorRef<Msg>;
 
-/// Owner name of this actor's outbox rows.
-
 /// How far before the newest stored event a restarted subscription begins, for clock skew
 /// between Mostro, relays and us around the previous stop.
 pub const RESUME_SKEW_SECONDS: i64 = 60;

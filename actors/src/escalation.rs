@@ -27,8 +27,6 @@ use crate::tasks::Ticker;
 
 pub type EscalationRef = ActorRef<Msg>;
 
-/// Owner name of this actor's outbox rows.
-
 /// Handoffs decided per scan; a fuller scan is followed by another at once.
 const SCAN_BATCH: usize = 128;
 

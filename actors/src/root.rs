@@ -325,11 +325,10 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
             auth.get_cell()
         }
         Child::Sessions => {
-            let (relay, dispute, auth_retry) = (st.relay.clone(), st.dispute.clone(), st.auth_retry.clone());
-            let (Some(relay), Some(dispute), Some(auth_retry), Some(up)) =
-                (relay, dispute, auth_retry, st.brought_up.clone())
+            let (Some(dispute), Some(auth_retry), Some(up)) =
+                (st.dispute.clone(), st.auth_retry.clone(), st.brought_up.clone())
             else {
-                return Err("relay, dispute, auth retry and a brought-up mediation must precede the sessions".into());
+                return Err("dispute, auth retry and a brought-up mediation must precede the sessions".into());
             };
             let mediator = Arc::new(Mediator {
                 reasoner: up.reasoner,
@@ -343,17 +342,13 @@ async fn start_child(me: &RootRef, child: Child, st: &mut State) -> Result<(), A
                 hibernate_after: Duration::from_secs(cfg.mediation.idle_hibernate_seconds),
             });
             let args = sessions::Args {
-                db_path: PathBuf::from(&cfg.serbero.db_path),
-                keys: cfg.serbero.keys.clone(),
+                base: base(st, child)?,
                 mostro: cfg.mostro.pubkey,
-                relay,
                 dispute,
                 auth_retry,
                 mediator,
                 take_timeout: Duration::from_secs(cfg.mediation.take_timeout_seconds),
-                outbox: cfg.outbox.clone(),
                 retention: cfg.retention,
-                clock: st.clock,
             };
             let (sessions, _) = Actor::spawn_linked(None, Sessions, args, me.get_cell()).await?;
             st.sessions = Some(sessions.clone());

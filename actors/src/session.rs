@@ -27,13 +27,12 @@ mod state;
 pub mod store;
 mod take;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nostr_sdk::{Event, Keys, PublicKey};
+use nostr_sdk::{Event, PublicKey};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use serbero_core::config::{MediationSettings, Observer, OutboxSettings, Solver};
+use serbero_core::config::{MediationSettings, Observer, Solver};
 use serbero_core::dispute::DisputeEvent;
 use serbero_core::escalation::Trigger;
 use serbero_core::mediation::SessionState;
@@ -41,19 +40,18 @@ use serbero_core::prompts::PromptBundle;
 use uuid::Uuid;
 
 use crate::auth_retry::AuthRetryRef;
-use crate::clock::Clock;
+use crate::base::Base;
 use crate::db::Db;
 use crate::escalation::EscalationRef;
-use crate::outbox::{Directory, Outbox, Owner, Wiring};
+use crate::outbox::{Directory, Owner};
 use crate::reasoning::Reasoner;
-use crate::relay::{ChatEvent, NodeMessage, PublishOutcome, RelayRef, Ticket};
+use crate::relay::{ChatEvent, NodeMessage, PublishOutcome, Ticket};
 use chat::ChatOutcome;
 use mediate::AfterVerdict;
 use state::{finish, forwarding, State, Timers};
 use store::{Parties, TakeState};
 use take::TakeOutcome;
 
-pub use chat::PARTY_MESSAGE;
 pub use state::StopReason;
 
 pub type SessionRef = ActorRef<Msg>;
@@ -148,10 +146,8 @@ pub struct Args {
     pub dispute_id: String,
     /// Used when the dispute is taken now; a stored take keeps its own.
     pub request_id: u64,
-    pub db_path: PathBuf,
-    pub keys: Keys,
+    pub base: Base,
     pub mostro: PublicKey,
-    pub relay: RelayRef,
     pub auth_retry: Option<AuthRetryRef>,
     pub mediator: Arc<Mediator>,
     /// Where to hibernate; `None` keeps the session in memory while it lives.
@@ -161,8 +157,6 @@ pub struct Args {
     /// A node answer that came after the session had ended its take (the reason it was started).
     pub late_answer: Option<NodeMessage>,
     pub take_timeout: Duration,
-    pub outbox: OutboxSettings,
-    pub clock: Clock,
 }
 
 pub struct MediationSession;
@@ -174,14 +168,13 @@ impl Actor for MediationSession {
 
     async fn pre_start(&self, me: SessionRef, args: Args) -> Result<State, ActorProcessingErr> {
         Uuid::parse_str(&args.dispute_id).map_err(|_| format!("dispute id {} is not a UUID", args.dispute_id))?;
-        let mut db = Db::open(&args.db_path).await?;
+        let base = args.base;
+        let mut db = Db::open(&base.db_path).await?;
         let id = args.dispute_id.clone();
         let (take, session, received) = db
             .read(move |conn| Ok((store::load(conn, &id)?, record::load(conn, &id)?, store::inbound_count(conn, &id)?)))
             .await?;
-        let wiring =
-            Wiring { relay: args.relay.clone(), published: me.get_derived(), due: me.get_derived(), clock: args.clock };
-        let outbox = Outbox::new(Owner::Session(args.dispute_id.clone()), &args.outbox, wiring);
+        let outbox = base.outbox(Owner::Session(args.dispute_id.clone()), me.get_derived(), me.get_derived());
         Ok(State {
             db,
             me,
@@ -190,9 +183,9 @@ impl Actor for MediationSession {
             take,
             session,
             verdict: None,
-            keys: args.keys,
+            keys: base.keys,
             mostro: args.mostro,
-            relay: args.relay,
+            relay: base.relay,
             auth_retry: args.auth_retry,
             mediator: args.mediator,
             bedroom: args.bedroom,
@@ -207,7 +200,7 @@ impl Actor for MediationSession {
             winding_down: false,
             burst_began: None,
             timers: Timers::default(),
-            clock: args.clock,
+            clock: base.clock,
         })
     }
 
@@ -370,4 +363,3 @@ fn status(st: &State) -> SessionStatus {
         mediation: st.session.as_ref().map(|s| s.state),
     }
 }
-

@@ -11,7 +11,6 @@
 //! lost standing).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::chat::{Channel, Party};
-use serbero_core::config::{OutboxSettings, RetentionSettings};
+use serbero_core::config::RetentionSettings;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::mediation::{chat_resumes_at, eligible, wakes_at};
 use serbero_core::retention::{self, Pruned, Pruner};
@@ -30,14 +29,14 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::auth_retry::{self, AuthChanged, AuthRetryRef};
-use crate::clock::Clock;
+use crate::base::Base;
 use crate::db::Db;
 use crate::dispute::{self, DisputeRef};
 use crate::outbox;
 use crate::prometheus;
 use crate::pruning;
 use crate::relay::ChatEvent;
-use crate::relay::{self, DisputesObserved, NodeMessage, RelayRef};
+use crate::relay::{self, DisputesObserved, NodeMessage};
 use crate::session::{self, record, store, Bedroom, Hibernating, MediationSession, Mediator, SessionRef, StopReason};
 use crate::tasks::{self, TaskGuard, Ticker};
 use sleepers::Sleepers;
@@ -95,17 +94,13 @@ crate::derived_message!(Msg::Chat(ChatEvent));
 
 #[derive(Clone)]
 pub struct Args {
-    pub db_path: PathBuf,
-    pub keys: Keys,
+    pub base: Base,
     pub mostro: PublicKey,
-    pub relay: RelayRef,
     pub dispute: DisputeRef,
     pub auth_retry: AuthRetryRef,
     pub mediator: Arc<Mediator>,
     pub take_timeout: Duration,
-    pub outbox: OutboxSettings,
     pub retention: RetentionSettings,
-    pub clock: Clock,
 }
 
 struct Running {
@@ -135,12 +130,12 @@ impl Actor for Sessions {
     type Arguments = Args;
 
     async fn pre_start(&self, me: SessionsRef, args: Args) -> Result<State, ActorProcessingErr> {
-        args.relay.cast(relay::Msg::WatchNode { sink: me.get_derived() })?;
+        args.base.relay.cast(relay::Msg::WatchNode { sink: me.get_derived() })?;
         args.dispute.cast(dispute::Msg::WatchRevisions(me.get_derived()))?;
         args.auth_retry.cast(auth_retry::Msg::Subscribe(me.get_derived()))?;
         me.cast(Msg::Prune(Pruned::default()))?;
         Ok(State {
-            db: Db::open(&args.db_path).await?,
+            db: Db::open(&args.base.db_path).await?,
             args,
             running: HashMap::new(),
             by_actor: HashMap::new(),
@@ -204,7 +199,7 @@ impl Actor for Sessions {
             }
             Msg::Chat(ChatEvent(event)) => on_chat(&me, st, event).await,
             Msg::Wake => {
-                for dispute_id in st.sleepers.due(st.args.clock.now()) {
+                for dispute_id in st.sleepers.due(st.args.base.clock.now()) {
                     wake(&me, st, dispute_id, None).await;
                 }
                 arm_wake(&me, st);
@@ -245,7 +240,7 @@ impl Actor for Sessions {
 
 /// Starts a session for every eligible dispute without one, while AuthRetry allows takes.
 async fn scan(me: &SessionsRef, st: &mut State) -> Result<(), ActorProcessingErr> {
-    let now = st.args.clock.now();
+    let now = st.args.base.clock.now();
     let candidates = st.db.read(move |conn| record::candidates(conn, now, STARTS_PER_SCAN)).await?;
     let starting: Vec<String> = candidates
         .into_iter()
@@ -297,7 +292,7 @@ async fn on_standing(me: &SessionsRef, st: &mut State, now: AuthState) {
 async fn put_waiting_to_sleep(me: &SessionsRef, st: &mut State) -> Result<usize, ActorProcessingErr> {
     let waiting = st.db.read(store::waiting).await?;
     let (now, settings, pinned) =
-        (st.args.clock.now(), &st.args.mediator.settings, &st.args.mediator.bundle.policy_hash);
+        (st.args.base.clock.now(), &st.args.mediator.settings, &st.args.mediator.bundle.policy_hash);
     let mut asleep = 0;
     let (party_timeout, session_limit) = (settings.party_response_timeout_seconds, settings.session_timeout_seconds);
     for w in waiting {
@@ -305,11 +300,11 @@ async fn put_waiting_to_sleep(me: &SessionsRef, st: &mut State) -> Result<usize,
         if w.policy_hash != *pinned || w.unassessed_round || wake_at.is_some_and(|at| at <= now) {
             continue;
         }
-        let Some(keys) = channel_keys(&st.args.keys, &w) else { continue };
+        let Some(keys) = channel_keys(&st.args.base.keys, &w) else { continue };
         let since = chat_resumes_at(w.newest_reply, w.started_at);
         for pair in keys.chunks(2) {
             let (sign, legacy, sink) = (pair[0], pair[1], me.get_derived());
-            st.args.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink })?;
+            st.args.base.relay.cast(relay::Msg::WatchChat { sign, legacy, since, sink })?;
         }
         st.sleepers.add(Hibernating { dispute_id: w.dispute_id, keys, wake_at, actor: None });
         asleep += 1;
@@ -380,7 +375,7 @@ fn arm_wake(me: &SessionsRef, st: &mut State) {
         st.wake_timer = None;
         return;
     };
-    let wait = Duration::from_secs((at - st.args.clock.now()).max(0) as u64);
+    let wait = Duration::from_secs((at - st.args.base.clock.now()).max(0) as u64);
     st.wake_timer = Some(tasks::after(wait, me.clone(), Msg::Wake));
 }
 
@@ -433,18 +428,14 @@ async fn spawn(
     let args = session::Args {
         dispute_id: dispute_id.clone(),
         request_id: fresh,
-        db_path: a.db_path.clone(),
-        keys: a.keys.clone(),
+        base: a.base.clone(),
         mostro: a.mostro,
-        relay: a.relay.clone(),
         auth_retry: Some(a.auth_retry.clone()),
         mediator: a.mediator.clone(),
         bedroom: Some(bedroom),
         woken_by,
         late_answer,
         take_timeout: a.take_timeout,
-        outbox: a.outbox.clone(),
-        clock: a.clock,
     };
     let (session, _) = Actor::spawn_linked(None, MediationSession, args, me.get_cell()).await?;
     st.by_actor.insert(session.get_id(), dispute_id.clone());
@@ -499,7 +490,7 @@ async fn route_node_message(me: &SessionsRef, st: &mut State, message: NodeMessa
 
 /// One round of pruning; the rest of a backlog in further rounds, between other work.
 async fn on_prune(me: &SessionsRef, st: &mut State, mut pruned: Pruned) -> Result<(), ActorProcessingErr> {
-    let now = st.args.clock.now();
+    let now = st.args.base.clock.now();
     if pruning::round(&mut st.db, &PRUNERS, &st.args.retention, now, &mut pruned).await {
         me.cast(Msg::Prune(pruned))?;
     }
@@ -533,6 +524,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::clock::Clock;
     use crate::harness::{Probe, TempDb, WAIT};
     use crate::reasoning::Reasoner;
 
@@ -707,17 +699,19 @@ mod tests {
         let (failed, _) = mpsc::unbounded_channel();
         let (me, _) = Actor::spawn(None, Parent, failed).await.unwrap();
         let args = Args {
-            db_path: db.path().to_path_buf(),
-            keys: Keys::generate(),
+            base: Base {
+                db_path: db.path().to_path_buf(),
+                keys: Keys::generate(),
+                outbox: OutboxSettings::default(),
+                relay,
+                clock: Clock::System,
+            },
             mostro: Keys::generate().public_key(),
-            relay,
             dispute: dispute_actor,
             auth_retry,
             mediator: mediator(),
             take_timeout: Duration::from_secs(15),
-            outbox: OutboxSettings::default(),
             retention: RetentionSettings { days: 30 },
-            clock: Clock::System,
         };
         let mut st = Sessions.pre_start(me.clone(), args).await.unwrap();
 
@@ -744,17 +738,19 @@ mod tests {
         let (failed, mut failures) = mpsc::unbounded_channel();
         let (me, _) = Actor::spawn(None, Parent, failed).await.unwrap();
         let args = Args {
-            db_path: db.path().to_path_buf(),
-            keys: Keys::generate(),
+            base: Base {
+                db_path: db.path().to_path_buf(),
+                keys: Keys::generate(),
+                outbox: OutboxSettings::default(),
+                relay,
+                clock: Clock::tokio(),
+            },
             mostro: Keys::generate().public_key(),
-            relay,
             dispute: dispute_actor,
             auth_retry,
             mediator,
             take_timeout: Duration::from_secs(15),
-            outbox: OutboxSettings::default(),
             retention: RetentionSettings::default(),
-            clock: Clock::tokio(),
         };
         let mut st = Sessions.pre_start(me.clone(), args).await.unwrap();
 

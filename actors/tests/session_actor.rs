@@ -9,6 +9,7 @@ use std::time::Duration;
 use mostro_core::message::{Action, Message, Payload};
 use mostro_core::transport::{unwrap_incoming, wrap_message_nip44};
 use nostr_sdk::{Keys, Kind, PublicKey, Timestamp};
+use serbero::base::Base;
 use serbero::clock::Clock;
 use serbero::harness::{accept_all, published_ids, Probe, Publish, Recorder, Spawned, TempDb, SCRIPT_RELAY_URL};
 use serbero::reasoning::Reasoner;
@@ -80,18 +81,20 @@ impl Script {
         let args = session::Args {
             dispute_id: self.dispute.to_string(),
             request_id: REQUEST_ID,
-            db_path: self.db.path().to_path_buf(),
-            keys: self.serbero.clone(),
+            base: Base {
+                db_path: self.db.path().to_path_buf(),
+                keys: self.serbero.clone(),
+                outbox: OutboxSettings::default(),
+                relay: self.relay_ref.clone(),
+                clock: Clock::tokio(),
+            },
             mostro: self.node.public_key(),
-            relay: self.relay_ref.clone(),
             auth_retry: None,
             mediator: self.mediator(),
             bedroom: None,
             woken_by: None,
             late_answer: None,
             take_timeout: Duration::from_secs(take_timeout),
-            outbox: OutboxSettings::default(),
-            clock: Clock::tokio(),
         };
         Spawned::start(MediationSession, args).await
     }

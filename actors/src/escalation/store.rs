@@ -15,8 +15,6 @@ use serde_json::json;
 
 use crate::outbox::{form_key, Owner, Settled, SettledAs};
 
-/// `notifications.notif_type` of handoff DMs.
-
 /// A `handoff_prepared` event not yet decided (or unroutable, when re-checked after a start).
 #[derive(Debug, Clone)]
 pub(super) struct Pending {

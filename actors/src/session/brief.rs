@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ractor::rpc::CallResult;
 use rusqlite::{Connection, OptionalExtension};
+use serbero_core::audit::EventKind;
 use serbero_core::brief::{Brief, Quote, TradeFacts, MAX_QUOTES};
 use serbero_core::reasoning::Label;
 use tracing::debug;
@@ -60,10 +61,10 @@ fn assessment(conn: &Connection, dispute_id: &str, session_id: Option<&str>) -> 
             .query_row(
                 "SELECT json_extract(payload_json, '$.classification.classification'),
                         json_extract(payload_json, '$.classification.confidence')
-                   FROM mediation_events WHERE session_id IS NULL AND kind = 'reasoning_verdict'
+                   FROM mediation_events WHERE session_id IS NULL AND kind = ?2
                     AND json_extract(payload_json, '$.dispute_id') = ?1
                   ORDER BY id DESC LIMIT 1",
-                [dispute_id],
+                [dispute_id, EventKind::ReasoningVerdict.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?,

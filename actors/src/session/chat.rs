@@ -19,9 +19,6 @@ use super::store::{self, Outbound};
 use crate::outbox::NewMessage;
 use crate::relay;
 
-/// Notification type of our messages to parties, in the outbox.
-pub const PARTY_MESSAGE: NotifType = NotifType::PartyMessage;
-
 /// What a chat event came to, for the actor to act on.
 pub(super) enum ChatOutcome {
     /// Nothing more to do.
@@ -172,7 +169,7 @@ async fn build(channel: Channel, keys: Keys, dispute_id: String, text: String) -
         idempotency_key: format!("chat:{dispute_id}:{}", event.id),
         dispute_id: Some(dispute_id),
         recipient: channel.trade_pubkey.to_hex(),
-        notif_type: PARTY_MESSAGE,
+        notif_type: NotifType::PartyMessage,
         format: None,
         body: text,
         event_id: event.id.to_hex(),

@@ -7,11 +7,13 @@
 use std::time::Duration;
 
 use ractor::ActorProcessingErr;
+use serbero_core::audit::EventKind;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::escalation::Trigger;
 use serbero_core::handoff::{self, Recommendation, Recorded};
 use serbero_core::mediation::{escalation_alert, recipients, summary_dm, SessionState};
 use serbero_core::milestone::Milestone;
+use serbero_core::notification::NotifType;
 use serbero_core::policy;
 use serbero_core::reasoning::{Label, ReasoningError, SummaryRequest};
 use serbero_core::solver_dm::{HandoffReason, Subject};
@@ -19,8 +21,7 @@ use serbero_core::take::{holder, revision_meaning, Holder, RevisionMeaning};
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use super::chat::PARTY_MESSAGE;
-use super::record::{self, SummaryRow, ESCALATION_ALERT, SUMMARY_DM};
+use super::record::{self, SummaryRow};
 use super::state::{advance, ended_in_memory, finish, set_state, State};
 use super::store::{self, Evidence, TakeState};
 use super::take::{end_take, lost_race};
@@ -34,7 +35,7 @@ use crate::{escalation, tasks};
 pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> {
     let Some(session) = st.session.clone().filter(|s| s.state.is_live()) else { return Ok(()) };
     let ledger = st.outbox.ledger().clone();
-    if st.db.read(move |conn| outbox::store::outcomes(conn, &ledger, SUMMARY_DM)).await?.total > 0 {
+    if st.db.read(move |conn| outbox::store::outcomes(conn, &ledger, NotifType::MediationSummary)).await?.total > 0 {
         // Written and queued before a restart: only its delivery is awaited.
         return Ok(());
     }
@@ -80,7 +81,7 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
     let body = summary_dm(&st.dispute_id, &session.session_id, label, confidence, &summary.text, &summary.next_step)
         + &brief.render();
     let subject = Subject::HandedOff(HandoffReason::SummaryReady);
-    let drafts = Draft::to_each(&to, &st.dispute_id, SUMMARY_DM, &subject, &body, |solver| {
+    let drafts = Draft::to_each(&to, &st.dispute_id, NotifType::MediationSummary, &subject, &body, |solver| {
         format!("summary:{}:{}", session.session_id, solver.to_hex())
     });
     let built = outbox::build_all(&st.keys, &st.mediator.directory, drafts).await?;
@@ -100,7 +101,7 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
             };
             record::summary(tx, &row, &bundle, now)?;
             let payload = json!({ "rationale_id": rid, "classification": label.as_str(), "confidence": confidence });
-            record::event(tx, Some(&sid), "summary_generated", &payload, Some(&rid), &bundle, now)?;
+            record::event(tx, Some(&sid), EventKind::SummaryGenerated, &payload, Some(&rid), &bundle, now)?;
             for message in &built {
                 outbox::store::insert(tx, &ledger, message, now)?;
             }
@@ -117,7 +118,8 @@ pub(super) async fn summarize(st: &mut State) -> Result<(), ActorProcessingErr> 
 pub(super) async fn on_delivered(st: &mut State) -> Result<(), ActorProcessingErr> {
     if let Some(session) = st.session.clone().filter(|s| s.state == SessionState::SummaryPending) {
         let ledger = st.outbox.ledger().clone();
-        let outcomes = st.db.read(move |conn| outbox::store::outcomes(conn, &ledger, SUMMARY_DM)).await?;
+        let outcomes =
+            st.db.read(move |conn| outbox::store::outcomes(conn, &ledger, NotifType::MediationSummary)).await?;
         if outcomes.sent > 0 {
             return close_with_summary(st, &session.session_id).await;
         }
@@ -142,7 +144,7 @@ async fn close_with_summary(st: &mut State, session_id: &str) -> Result<(), Acto
             record::advance(tx, &sid, &[SessionState::SummaryPending], SessionState::SummaryDelivered, now)?;
             record::advance(tx, &sid, &[SessionState::SummaryDelivered], SessionState::Closed, now)?;
             let payload = json!({ "reason": "summary_delivered" });
-            record::event(tx, Some(&sid), "session_closed", &payload, None, &bundle, now)?;
+            record::event(tx, Some(&sid), EventKind::SessionClosed, &payload, None, &bundle, now)?;
             for message in &told {
                 outbox::store::insert(tx, &ledger, message, now)?;
             }
@@ -181,7 +183,7 @@ fn settle_take(
         AfterHandoff::End => store::end(tx, dispute_id, TakeState::Closed, reason, None, now)?,
         AfterHandoff::Nothing => return Ok(()),
     }
-    outbox::store::withdraw(tx, ledger, PARTY_MESSAGE, &format!("withdrawn: {reason}"), now)?;
+    outbox::store::withdraw(tx, ledger, NotifType::PartyMessage, &format!("withdrawn: {reason}"), now)?;
     Ok(())
 }
 
@@ -278,7 +280,7 @@ async fn alert_drafts(
         Some(_) => (Subject::HandedOff(HandoffReason::Escalated(trigger)), Milestone::HandedOff(trigger)),
         None => (Subject::CouldNotStart, Milestone::CouldNotStart(trigger)),
     };
-    let mut drafts = Draft::to_each(&to, &st.dispute_id, ESCALATION_ALERT, &subject, &body, |solver| {
+    let mut drafts = Draft::to_each(&to, &st.dispute_id, NotifType::EscalationRecommended, &subject, &body, |solver| {
         handoff::alert_key(&st.dispute_id, scope, trigger, &solver.to_hex())
     });
     drafts.extend(to_observers(&st.mediator.observers, &st.dispute_id, &milestone, scope));
@@ -365,9 +367,9 @@ async fn supersede(st: &mut State, cause: &str, status: &str) -> Result<(), Acto
         .write(move |tx| {
             record::advance(tx, &sid, &[from], SessionState::SupersededByHuman, now)?;
             let payload = json!({ "reason": cause, "dispute_id": dispute, "dispute_status": status });
-            record::event(tx, Some(&sid), "superseded_by_human", &payload, None, &bundle, now)?;
+            record::event(tx, Some(&sid), EventKind::SupersededByHuman, &payload, None, &bundle, now)?;
             record::advance(tx, &sid, &[SessionState::SupersededByHuman], SessionState::Closed, now)?;
-            record::event(tx, Some(&sid), "session_closed", &json!({ "reason": cause }), None, &bundle, now)
+            record::event(tx, Some(&sid), EventKind::SessionClosed, &json!({ "reason": cause }), None, &bundle, now)
         })
         .await?;
     set_state(st, SessionState::Closed);

@@ -11,10 +11,11 @@ use std::time::Duration;
 use ractor::ActorProcessingErr;
 use serbero_core::brief::{transcript_batch, transcript_text, MAX_QUOTES};
 use serbero_core::mediation::recipients;
+use serbero_core::notification::NotifType;
 use serbero_core::solver_dm::Subject;
 use tracing::info;
 
-use super::record::{self, TRANSCRIPT_DM};
+use super::record;
 use super::state::{forwarding, State};
 use super::{chat, store, Msg};
 use crate::outbox::{self, Draft};
@@ -72,8 +73,8 @@ pub(super) async fn send_transcript(st: &mut State) -> Result<(), ActorProcessin
         let through = rows[carried - 1].0;
         let (body, subject) =
             (transcript_text(&st.dispute_id, &quotes[..carried]), Subject::Transcript { messages: carried });
-        let drafts = Draft::to_each(&to, &st.dispute_id, TRANSCRIPT_DM, &subject, &body, |solver| {
-            format!("{TRANSCRIPT_DM}:{}:{through}:{}", st.dispute_id, solver.to_hex())
+        let drafts = Draft::to_each(&to, &st.dispute_id, NotifType::MediationTranscript, &subject, &body, |solver| {
+            format!("{}:{}:{through}:{}", NotifType::MediationTranscript, st.dispute_id, solver.to_hex())
         });
         let built = outbox::build_all(&st.keys, &st.mediator.directory, drafts).await?;
         let (id, ledger, now) = (st.dispute_id.clone(), st.outbox.ledger().clone(), st.clock.now());

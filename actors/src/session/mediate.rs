@@ -3,6 +3,7 @@
 //! session ends (summary, escalation, takeover, resolution) is in `ending`.
 
 use ractor::ActorProcessingErr;
+use serbero_core::audit::EventKind;
 use serbero_core::chat::Inbound;
 use serbero_core::dispute::Initiator;
 use serbero_core::escalation::Trigger;
@@ -76,7 +77,9 @@ pub(super) async fn verdict(st: &mut State) -> Result<AfterVerdict, ActorProcess
     let id = st.dispute_id.clone();
     let payload = json!({ "dispute_id": id, "decision": decision_name(&decision), "classification": classification });
     let (bundle, now, rid) = (st.mediator.bundle.clone(), st.clock.now(), rationale_id.clone());
-    st.db.write(move |tx| record::event(tx, None, "reasoning_verdict", &payload, rid.as_deref(), &bundle, now)).await?;
+    st.db
+        .write(move |tx| record::event(tx, None, EventKind::ReasoningVerdict, &payload, rid.as_deref(), &bundle, now))
+        .await?;
     match opening(decision) {
         Opening::EscalateBeforeTake(trigger) => {
             info!(dispute = %st.dispute_id, %trigger, "the opening verdict rules mediation out; escalating before any take");
@@ -118,7 +121,7 @@ async fn judge(
             let session = session_id.clone();
             st.db
                 .write(move |tx| {
-                    record::event(tx, session.as_deref(), "reasoning_call_failed", &payload, None, &bundle, now)
+                    record::event(tx, session.as_deref(), EventKind::ReasoningCallFailed, &payload, None, &bundle, now)
                 })
                 .await?;
             let decision = Decision::Escalate(failure_trigger(&e));
@@ -162,7 +165,7 @@ pub(super) async fn after_took(st: &mut State) -> Result<(), ActorProcessingErr>
                 record::event(
                     tx,
                     Some(&sid),
-                    "classification_produced",
+                    EventKind::ClassificationProduced,
                     &classification,
                     rid.as_deref(),
                     &bundle,
@@ -287,7 +290,15 @@ pub(super) async fn evaluate(st: &mut State) -> Result<(), ActorProcessingErr> {
     // session asks again instead of waiting for nothing.
     st.db
         .write(move |tx| {
-            record::event(tx, Some(&sid), "classification_produced", &classification, rid.as_deref(), &bundle, now)
+            record::event(
+                tx,
+                Some(&sid),
+                EventKind::ClassificationProduced,
+                &classification,
+                rid.as_deref(),
+                &bundle,
+                now,
+            )
         })
         .await?;
     act(st, &session, judged, stage, rounds).await

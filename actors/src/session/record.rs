@@ -5,6 +5,7 @@
 //! Prunes the audit rows of summaries and transcripts past the retention period.
 
 use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
+use serbero_core::audit::EventKind;
 use serbero_core::chat::Party;
 use serbero_core::dispute::Initiator;
 use serbero_core::lifecycle::LifecycleState;
@@ -17,12 +18,8 @@ use serbero_core::retention::Prune;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::store::TakeState;
 use crate::outbox::Settled;
-
-pub const SUMMARY_DM: NotifType = NotifType::MediationSummary;
-pub const ESCALATION_ALERT: NotifType = NotifType::EscalationRecommended;
-/// What the parties wrote after a handoff, forwarded to the solver(s).
-pub const TRANSCRIPT_DM: NotifType = NotifType::MediationTranscript;
 
 /// The dispute's mediation session, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +72,15 @@ pub(super) fn open(
          VALUES (?1, ?2, 'opening', 0, ?3, ?4, ?5, ?6, ?7, ?7)",
         params![session_id, dispute_id, bundle.id, bundle.policy_hash, conv_pubkeys.0, conv_pubkeys.1, now],
     )?;
-    event(tx, Some(session_id), "session_opened", &serde_json::json!({ "dispute_id": dispute_id }), None, bundle, now)?;
+    event(
+        tx,
+        Some(session_id),
+        EventKind::SessionOpened,
+        &serde_json::json!({ "dispute_id": dispute_id }),
+        None,
+        bundle,
+        now,
+    )?;
     Ok(())
 }
 
@@ -173,7 +178,7 @@ pub(super) fn rationale(
 pub(super) fn event(
     tx: &Transaction<'_>,
     session_id: Option<&str>,
-    kind: &str,
+    kind: EventKind,
     payload: &Value,
     rationale_id: Option<&str>,
     bundle: &PromptBundle,
@@ -183,7 +188,7 @@ pub(super) fn event(
         "INSERT INTO mediation_events (session_id, kind, payload_json, rationale_id, prompt_bundle_id, policy_hash,
                                        occurred_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![session_id, kind, payload.to_string(), rationale_id, bundle.id, bundle.policy_hash, now],
+        params![session_id, kind.as_str(), payload.to_string(), rationale_id, bundle.id, bundle.policy_hash, now],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -236,9 +241,9 @@ pub fn initiator(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Option
 /// Whether the opening verdict already escalated the dispute (no session was opened).
 pub fn escalated_before_take(conn: &Connection, dispute_id: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM mediation_events WHERE session_id IS NULL AND kind = 'escalation_recommended'
+        "SELECT EXISTS (SELECT 1 FROM mediation_events WHERE session_id IS NULL AND kind = ?2
                           AND json_extract(payload_json, '$.dispute_id') = ?1)",
-        [dispute_id],
+        [dispute_id, EventKind::EscalationRecommended.as_str()],
         |r| r.get(0),
     )
 }
@@ -254,9 +259,9 @@ pub fn assigned_solver(conn: &Connection, dispute_id: &str) -> rusqlite::Result<
 pub fn last_classification(conn: &Connection, session_id: &str) -> rusqlite::Result<Option<(String, f64)>> {
     conn.query_row(
         "SELECT json_extract(payload_json, '$.classification'), json_extract(payload_json, '$.confidence')
-           FROM mediation_events WHERE session_id = ?1 AND kind = 'classification_produced'
+           FROM mediation_events WHERE session_id = ?1 AND kind = ?2
           ORDER BY id DESC LIMIT 1",
-        [session_id],
+        [session_id, EventKind::ClassificationProduced.as_str()],
         |r| Ok(r.get::<_, Option<String>>(0)?.zip(r.get::<_, Option<f64>>(1)?)),
     )
     .optional()
@@ -271,36 +276,44 @@ pub fn candidates(conn: &Connection, now: i64, limit: usize) -> rusqlite::Result
         "SELECT d.dispute_id, d.lifecycle_state,
                 EXISTS (SELECT 1 FROM mediation_sessions s WHERE s.dispute_id = d.dispute_id
                           AND s.state NOT IN ('closed', 'superseded_by_human')),
-                EXISTS (SELECT 1 FROM mediation_events e WHERE e.session_id IS NULL AND e.kind = 'escalation_recommended'
+                EXISTS (SELECT 1 FROM mediation_events e WHERE e.session_id IS NULL AND e.kind = ?3
                           AND json_extract(e.payload_json, '$.dispute_id') = d.dispute_id),
                 t.state, t.updated_at
            FROM disputes d LEFT JOIN solver_takes t ON t.dispute_id = d.dispute_id
-          WHERE d.lifecycle_state IN ('new', 'notified')
+          WHERE d.lifecycle_state IN (SELECT value FROM json_each(?4))
             AND NOT EXISTS (SELECT 1 FROM mediation_sessions s WHERE s.dispute_id = d.dispute_id
                               AND s.state NOT IN ('closed', 'superseded_by_human'))
             AND NOT EXISTS (SELECT 1 FROM mediation_events e WHERE e.session_id IS NULL
-                              AND e.kind = 'escalation_recommended'
+                              AND e.kind = ?3
                               AND json_extract(e.payload_json, '$.dispute_id') = d.dispute_id)
             AND (t.state IS NULL OR (t.state IN ('refused', 'timed_out', 'malformed') AND t.updated_at <= ?2))
           ORDER BY d.event_timestamp, d.dispute_id LIMIT ?1",
     )?
-    .query_map(params![limit as i64, now - TAKE_RETRY_AFTER_SECS], |r| {
-        let lifecycle: String = r.get(1)?;
-        let take: Option<String> = r.get(4)?;
-        let failed_at: Option<i64> = r.get(5)?;
-        let take_blocks = matches!(take.as_deref(), Some("requested" | "took" | "superseded" | "closed"));
-        let failed = matches!(take.as_deref(), Some("refused" | "timed_out" | "malformed"));
-        Ok((
-            r.get(0)?,
-            Candidate {
-                lifecycle: LifecycleState::parse(&lifecycle).unwrap_or(LifecycleState::Resolved),
-                has_blocking_session: r.get(2)?,
-                escalated_before_take: r.get(3)?,
-                take_blocks,
-                since_failed_take: failed.then(|| now - failed_at.unwrap_or(now)),
-            },
-        ))
-    })?
+    .query_map(
+        params![
+            limit as i64,
+            now - TAKE_RETRY_AFTER_SECS,
+            EventKind::EscalationRecommended.as_str(),
+            LifecycleState::unattended_json()
+        ],
+        |r| {
+            let lifecycle: String = r.get(1)?;
+            let take = r.get::<_, Option<String>>(4)?.as_deref().and_then(TakeState::parse);
+            let failed_at: Option<i64> = r.get(5)?;
+            let take_blocks = take.is_some_and(TakeState::blocks_a_new_take);
+            let failed = take.is_some_and(|t| !t.blocks_a_new_take());
+            Ok((
+                r.get(0)?,
+                Candidate {
+                    lifecycle: LifecycleState::parse(&lifecycle).unwrap_or(LifecycleState::Resolved),
+                    has_blocking_session: r.get(2)?,
+                    escalated_before_take: r.get(3)?,
+                    take_blocks,
+                    since_failed_take: failed.then(|| now - failed_at.unwrap_or(now)),
+                },
+            ))
+        },
+    )?
     .collect()
 }
 
@@ -317,8 +330,8 @@ pub fn has_outer_event(conn: &Connection, dispute_id: &str, outer_event_id: &str
 /// How many times the model classified this session (the opening verdict counts once).
 pub fn classifications(conn: &Connection, session_id: &str) -> rusqlite::Result<u32> {
     conn.query_row(
-        "SELECT COUNT(*) FROM mediation_events WHERE session_id = ?1 AND kind = 'classification_produced'",
-        [session_id],
+        "SELECT COUNT(*) FROM mediation_events WHERE session_id = ?1 AND kind = ?2",
+        [session_id, EventKind::ClassificationProduced.as_str()],
         |r| r.get(0),
     )
 }
@@ -367,7 +380,12 @@ pub fn transcript(conn: &Connection, dispute_id: &str) -> rusqlite::Result<Vec<T
 /// The audit row of one attempt at a solver DM, written in the outbox's transaction. Party
 /// messages have none: `party_messages` holds them.
 pub(super) fn audit(tx: &Transaction<'_>, settled: &Settled, now: i64) -> rusqlite::Result<()> {
-    let solver_facing = [SUMMARY_DM, ESCALATION_ALERT, TRANSCRIPT_DM, NotifType::Milestone];
+    let solver_facing = [
+        NotifType::MediationSummary,
+        NotifType::EscalationRecommended,
+        NotifType::MediationTranscript,
+        NotifType::Milestone,
+    ];
     if solver_facing.contains(&settled.notif_type) {
         let (status, error) = settled.audit_status();
         tx.execute(
@@ -397,7 +415,8 @@ fn hex(bytes: &[u8]) -> String {
 /// (the Dispute actor sends one too) with the Dispute actor's types.
 pub(crate) fn prune_notifications(conn: &Connection, cutoff: i64, how: Prune) -> rusqlite::Result<usize> {
     const PAST: &str = "sent_at < :cutoff AND notif_type IN (SELECT value FROM json_each(:types))";
-    let types = serde_json::json!([SUMMARY_DM.as_str(), TRANSCRIPT_DM.as_str()]).to_string();
+    let types =
+        serde_json::json!([NotifType::MediationSummary.as_str(), NotifType::MediationTranscript.as_str()]).to_string();
     match how {
         Prune::Count => conn
             .query_row(

@@ -35,7 +35,7 @@ impl TakeState {
         }
     }
 
-    fn parse(value: &str) -> Option<Self> {
+    pub(crate) fn parse(value: &str) -> Option<Self> {
         [Self::Requested, Self::Took, Self::Refused, Self::TimedOut, Self::Malformed, Self::Superseded, Self::Closed]
             .into_iter()
             .find(|s| s.as_str() == value)
@@ -50,6 +50,11 @@ impl TakeState {
     /// asked again.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Superseded | Self::Closed)
+    }
+
+    /// A take on its way, held or final keeps the dispute from another one.
+    pub fn blocks_a_new_take(self) -> bool {
+        self.is_live() || self.is_final()
     }
 }
 

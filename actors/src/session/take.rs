@@ -16,6 +16,7 @@ use nostr_sdk::{Event, JsonUtil};
 use ractor::rpc::CallResult;
 use ractor::ActorProcessingErr;
 use serbero_core::auth_retry::TakeOutcome as TakeAnswered;
+use serbero_core::notification::NotifType;
 use serbero_core::take::{
     after_unanswered, ensure_read_only, judge_refusal, match_answer, Refusal, TakeAnswer, TakeRequest, TakenDispute,
     Unanswered,
@@ -24,7 +25,6 @@ use tokio::runtime::Handle;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
-use super::chat::PARTY_MESSAGE;
 use super::state::{ended_in_memory, finish, State};
 use super::store::{self, Evidence, Parties, TakeState};
 use super::{record, Msg};
@@ -350,7 +350,7 @@ pub(super) async fn end_take(
         .db
         .write(move |tx| {
             store::end(tx, &id, state, &why, stored.as_deref(), now)?;
-            outbox::store::withdraw(tx, &ledger, PARTY_MESSAGE, &withdrawn_as, now)
+            outbox::store::withdraw(tx, &ledger, NotifType::PartyMessage, &withdrawn_as, now)
         })
         .await?;
     if withdrawn > 0 {

@@ -3,7 +3,7 @@
 
 use super::super::checks::bounded_values;
 use super::super::*;
-use super::{base, full_document, parse_with_env};
+use super::loading::{base, full_document, parse_with_env};
 
 /// `[section]` with `name = value` for `key` (`section.name`); a retry's first delay at its
 /// limit needs the longest delay raised with it.

@@ -5,7 +5,7 @@ use nostr_sdk::{Keys, ToBech32};
 
 use super::super::serbero::ENV_PRIVATE_KEY;
 use super::super::*;
-use super::{
+use super::loading::{
     base, parse_with_env, public_key, solver_section, MOSTRO_HEX, SECRET_HEX, SECRET_PUBKEY_HEX, SOLVER_A_HEX,
     SOLVER_B_HEX,
 };

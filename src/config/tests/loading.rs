@@ -5,13 +5,8 @@ use std::fmt;
 
 use nostr_sdk::ToBech32;
 
-use super::serbero::{ENV_DB_PATH, ENV_LOG, ENV_PRIVATE_KEY};
-use super::*;
-
-/// The largest durations and counts it takes.
-mod bounds;
-/// What the configuration refuses, to protect the operator.
-mod protection;
+use super::super::serbero::{ENV_DB_PATH, ENV_LOG, ENV_PRIVATE_KEY};
+use super::super::*;
 
 // Throwaway keys, used only here (not the shipped sample's: those are refused).
 pub(super) const SECRET_HEX: &str = "77f501c954ef64c9565f382871017161421147cb8243af54708990de609194c4";
@@ -481,7 +476,7 @@ fn load_reads_the_named_file() {
 /// their own (here through the environment) and their node's and solvers' public keys.
 #[test]
 fn shipped_sample_loads_without_warnings_once_its_keys_are_replaced() {
-    let sample = include_str!("../../serbero.toml");
+    let sample = include_str!("../../../serbero.toml");
     let untouched = parse_with_env(sample, &[]).unwrap_err().to_string();
     assert!(untouched.starts_with("serbero.private_key: the sample key published in serbero.toml"), "{untouched}");
     let own_key = Keys::generate().secret_key().to_secret_hex();
