@@ -6,9 +6,9 @@ mod support;
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{SimMostro, SolverInbox};
 use serbero_core::config::Config;
 use serbero_core::dispute::{parse_dispute_event, Rejection};
+use serbero_sim::{SimMostro, SolverInbox};
 use support::*;
 
 #[test]

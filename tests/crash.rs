@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serbero::sim::SolverInbox;
+use serbero_sim::SolverInbox;
 use support::*;
 
 const DISPUTES: u32 = 60;

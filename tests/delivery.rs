@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{free_port, Link, SimMostro, SolverInbox, TestRelay};
 use serbero::status::StatusReport;
 use serbero_core::config::Config;
+use serbero_sim::{free_port, Link, SimMostro, SolverInbox, TestRelay};
 use support::*;
 
 /// Mostro publishes on a relay that refuses gift wraps, so a DM is delivered only if the

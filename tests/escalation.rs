@@ -8,11 +8,11 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serbero::sim::SolverInbox;
 use serbero::status::{StatusReport, Unroutable};
 use serbero_core::escalation::{handoff_text, HandoffPackage, Trigger, NO_SESSION_MARKER};
 use serbero_core::handoff::{recommend, Recommendation};
 use serbero_core::storage::{self, MIGRATIONS, SCHEMA_VERSION};
+use serbero_sim::SolverInbox;
 use support::*;
 
 /// A handoff announced with `HandoffPrepared` must reach its solver within this.

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{free_port, Link, LinkShape, SimMostro, SolverInbox, TestRelay};
 use serbero::status::StatusReport;
 use serbero_core::config::Config;
 use serbero_core::escalation::{handoff_text, Trigger};
+use serbero_sim::{free_port, Link, LinkShape, SimMostro, SolverInbox, TestRelay};
 use support::*;
 
 /// The client reconnects on its own schedule (10 s ± 3 s, longer after repeated failures).

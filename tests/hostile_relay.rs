@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 
 use nostr_relay_builder::prelude::{LocalRelay, PolicyResult, RateLimit, RelayBuilder, WritePolicy};
 use nostr_sdk::prelude::*;
-use serbero::sim::SimMostro;
 use serbero_core::delivery::RELAY_REASON_MAX_CHARS;
+use serbero_sim::SimMostro;
 use support::*;
 
 /// Stores the Mostro node's events and refuses every other with a reason of about 1 MB: many

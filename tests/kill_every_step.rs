@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverCategory, SolverInbox, Trade};
 use serbero_core::config::Config;
+use serbero_sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverCategory, SolverInbox, Trade};
 use support::halting::{writes, ChatTap, HaltingBinary, Incarnation, HALTED_LINE};
 use support::scene::mediation_config;
 use support::{config_toml, rows, scalar, wait_for_scalar, World};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use mostro_core::dispute::Status as DisputeStatus;
 use serbero::session::store::TakeState;
-use serbero::sim::{Brain, FakeModel, Reply, Turn};
 use serbero_core::mediation::SessionState;
+use serbero_sim::{Brain, FakeModel, Reply, Turn};
 use support::scene::{mediation_config, prompts_dir, Scene, Setup};
 use support::*;
 

@@ -12,9 +12,9 @@ use std::time::Duration;
 use mostro_core::dispute::Status as DisputeStatus;
 use nostr_sdk::prelude::*;
 use serbero::session::store::TakeState;
-use serbero::sim::{Brain, MostrixInbox, PaneMessage, SolverInbox, Turn};
 use serbero_core::config::{Config, Format, Formats, Observer, Permission};
 use serbero_core::mediation::SessionState;
+use serbero_sim::{Brain, MostrixInbox, PaneMessage, SolverInbox, Turn};
 use support::scene::{Scene, Setup};
 use support::*;
 

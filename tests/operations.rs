@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nostr_sdk::prelude::*;
-use serbero::sim::{free_port, Brain, FakeModel, FakeNode, Link, NodeScript, SimParty, SolverCategory, Trade};
 use serbero_core::config::{Config, HttpSettings, LogFormat};
 use serbero_core::storage;
+use serbero_sim::{free_port, Brain, FakeModel, FakeNode, Link, NodeScript, SimParty, SolverCategory, Trade};
 use serde_json::{json, Value};
 use support::scene::mediation_config;
 use support::*;

@@ -4,13 +4,13 @@
 
 mod support;
 
-use serbero::sim::{Brain, GuardScript, SimParty, Turn};
 use serbero_core::catalog::{self, Catalog, Lang, TradeFacts};
 use serbero_core::chat::Party;
 use serbero_core::config::PartyQuestions;
 use serbero_core::mediation::SessionState;
 use serbero_core::policy::boundary_violation;
 use serbero_core::reasoning::Label;
+use serbero_sim::{Brain, GuardScript, SimParty, Turn};
 use support::scene::{Scene, Setup};
 use support::*;
 

@@ -1,4 +1,4 @@
-//! Mediation against a node that behaves like today's mostrod (`serbero::sim::FakeNode`, each
+//! Mediation against a node that behaves like today's mostrod (`serbero_sim::FakeNode`, each
 //! behaviour citing the mostrod source it mirrors), through the real actor tree and relay: a lost
 //! race, a node that never announces Serbero, a real non-solver, a late answer, a take published
 //! while the node was away, and a restart in the middle of a take.
@@ -10,10 +10,10 @@ use std::time::Duration;
 use mostro_core::error::CantDoReason;
 use serbero::auth_retry::{self, AuthStatus};
 use serbero::session::store::TakeState;
-use serbero::sim::{NodeAnswer, NodeScript, SolverCategory, Trade};
 use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::config::Config;
 use serbero_core::mediation::SessionState;
+use serbero_sim::{NodeAnswer, NodeScript, SolverCategory, Trade};
 use support::scene::{mediation_config, Scene, Setup};
 use support::*;
 use uuid::Uuid;

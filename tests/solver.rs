@@ -11,9 +11,9 @@ use mostro_core::message::Action;
 use nostr_sdk::prelude::*;
 use serbero::auth_retry;
 use serbero::session::store::TakeState;
-use serbero::sim::{FakeNode, NodeScript, SolverCategory};
 use serbero_core::auth_retry::{AuthState, Takes};
 use serbero_core::mediation::SessionState;
+use serbero_sim::{FakeNode, NodeScript, SolverCategory};
 use support::scene::{mediation_config, Scene, Setup};
 use support::*;
 

@@ -14,9 +14,9 @@ use nostr_sdk::Keys;
 use ractor::rpc::CallResult;
 use serbero::daemon::{self, Running};
 use serbero::relay::{self, RelayRef};
-use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, TestRelay};
 use serbero_core::config::{Config, Permission, PromptSettings, Solver};
 use serbero_core::prompts::PromptBundle;
+use serbero_sim::{Brain, FakeModel, FakeNode, NodeScript, TestRelay};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -21,12 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nostr_sdk::{EventId, Keys};
-use serbero::sim::{
+use serbero::status::StatusReport;
+use serbero_core::config::{Config, LogFormat, Permission, PromptSettings, Solver};
+use serbero_sim::{
     Brain, FakeModel, FakeNode, Link, LinkShape, MostrixInbox, NodeScript, SimMostro, SimParty, SolverCategory,
     SolverInbox, TestRelay, Trade, Turn,
 };
-use serbero::status::StatusReport;
-use serbero_core::config::{Config, LogFormat, Permission, PromptSettings, Solver};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;

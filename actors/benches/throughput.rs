@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nostr_sdk::Keys;
-use serbero::sim::{Link, LinkShape, SimMostro, SolverInbox, TestRelay};
 use serbero_core::config::{Config, Permission, Solver};
 use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
+use serbero_sim::{Link, LinkShape, SimMostro, SolverInbox, TestRelay};
 use tokio::sync::oneshot;
 
 struct Options {

@@ -15,12 +15,12 @@ use nostr_sdk::prelude::*;
 use ractor::rpc::CallResult;
 use rusqlite::{Connection, OpenFlags};
 use serbero_core::config::{Config, LogFormat};
+use serbero_sim::{free_port, MostrixInbox, SimMostro, SolverInbox, TestRelay};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::daemon;
 use crate::root::{self, RootRef};
-use crate::sim::{free_port, MostrixInbox, SimMostro, SolverInbox, TestRelay};
 use crate::status::StatusReport;
 
 pub mod mediation;

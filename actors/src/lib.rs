@@ -1,5 +1,6 @@
-//! The running Serbero: the supervised actor tree, the `serbero` command line, and (behind the
-//! `test-harness` feature) the harness for scripting one actor in tests.
+//! The running Serbero: the supervised actor tree, the `serbero` command line, (behind the
+//! default `demo` feature) the demo, and (behind the `test-harness` feature) the harness for
+//! scripting one actor in tests.
 
 /// Lets `$msg::$variant($inner)` be reached through a `DerivedActorRef<$inner>`, so a peer can
 /// hold a ref typed by what it sends rather than by the whole `Msg` of the receiver.
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod daemon;
 pub mod db;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod dispute;
 pub mod escalation;
@@ -45,7 +47,6 @@ pub mod relay;
 pub mod root;
 pub mod session;
 pub mod sessions;
-pub mod sim;
 pub mod status;
 pub mod systemd;
 pub mod tasks;

@@ -40,6 +40,7 @@ enum Command {
         dry_run: bool,
     },
     /// Run the real daemon against an embedded relay with a simulated Mostro and two solvers.
+    #[cfg(feature = "demo")]
     Demo {
         /// Mediate one dispute and escalate another, against a scripted Mostro node and model.
         #[arg(long)]
@@ -57,7 +58,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Run) {
+        #[cfg(feature = "demo")]
         Command::Demo { mediation: false } => report(runtime.block_on(serbero::demo::run())),
+        #[cfg(feature = "demo")]
         Command::Demo { mediation: true } => report(runtime.block_on(serbero::demo::mediation::run())),
         Command::Status { db: Some(db), json } => report(cli::print_status(&db, json)),
         command => {

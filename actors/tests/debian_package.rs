@@ -5,6 +5,11 @@
 //! replaced its placeholder keys and gave a key through `SERBERO_PRIVATE_KEY`, and `dpkg -r` then
 //! `dpkg -P` take everything away again.
 //!
+//! The binary under test is the test build's: default features, so it still has `serbero demo`.
+//! A release package leaves the demo out (`default-features = false` in the metadata, so cargo-deb
+//! builds with `--no-default-features`); `production_build.rs` checks that build's features and
+//! dependency graph, which building it here as well would cost a second full compile.
+//!
 //! It needs root, dpkg and cargo-deb. Without them it fails under CI (`.ci/run` installs
 //! cargo-deb; CI runs as root) and is skipped elsewhere with one line on stderr, so a plain
 //! `cargo test` passes on a machine without root. It is the only test in this file: it changes

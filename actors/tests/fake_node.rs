@@ -14,9 +14,9 @@ use mostro_core::nip59::{UnwrappedMessage, WrapOptions};
 use mostro_core::transport::{unwrap_incoming, wrap_message_with, Transport};
 use nostr_sdk::nips::nip13::get_leading_zero_bits;
 use nostr_sdk::prelude::*;
-use serbero::sim::{DisputeState, FakeNode, NodeAnswer, NodeScript, SimParty, SolverCategory, TestRelay, Trade};
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
 use serbero_core::node_info::{parse_node_info, NodeInfo, NODE_INFO_KIND};
+use serbero_sim::{DisputeState, FakeNode, NodeAnswer, NodeScript, SimParty, SolverCategory, TestRelay, Trade};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serbero::health::TreeView;
 use serbero::http::{serve, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
-use serbero::sim::free_port;
 use serbero_core::health::Mediation;
+use serbero_sim::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;

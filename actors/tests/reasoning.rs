@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use serbero::reasoning::Reasoner;
-use serbero::sim::{FakeModel, RecordedRequest, Reply};
 use serbero_core::config::ReasoningSettings;
 use serbero_core::dispute::Initiator;
 use serbero_core::prompts::PromptBundle;
@@ -12,6 +11,7 @@ use serbero_core::reasoning::{
     Classification, ClassifyRequest, Flag, Label, Rationale, ReasoningError, Speaker, SuggestedAction, Summary,
     SummaryRequest, TranscriptEntry,
 };
+use serbero_sim::{FakeModel, RecordedRequest, Reply};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-key-123";

@@ -7,8 +7,8 @@ use std::time::Duration;
 use nostr_sdk::{EventBuilder, Keys, Timestamp};
 use serbero::harness::{wait_until, Probe, Spawned, WAIT};
 use serbero::relay::{self, DisputesObserved, PublishOutcome, Relay, RelayStatus, SendLimits, Stage, Ticket};
-use serbero::sim::{Link, LinkShape, SimMostro, TestRelay};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
+use serbero_sim::{Link, LinkShape, SimMostro, TestRelay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_lists_the_relay_connected() {

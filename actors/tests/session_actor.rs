@@ -15,12 +15,12 @@ use serbero::harness::{accept_all, published_ids, Probe, Publish, Recorder, Spaw
 use serbero::reasoning::Reasoner;
 use serbero::relay::{self, NodeMessage, RelayStatus};
 use serbero::session::{self, store::TakeState, MediationSession, Mediator};
-use serbero::sim::{Brain, FakeModel, Turn};
 use serbero_core::config::{MediationSettings, OutboxSettings, PromptSettings, ReasoningSettings};
 use serbero_core::dispute::{DisputeEvent, DisputeStatus, Initiator};
 use serbero_core::mediation::SessionState;
 use serbero_core::node_info::NodeInfo;
 use serbero_core::prompts::PromptBundle;
+use serbero_sim::{Brain, FakeModel, Turn};
 use uuid::Uuid;
 
 const REQUEST_ID: u64 = 42;

@@ -16,12 +16,12 @@ use rusqlite::types::ValueRef;
 use serbero::escalation::{self, EscalationRef, EscalationReport};
 use serbero::root::{Children, Msg, RootRef};
 use serbero::sessions::SessionsRef;
-use serbero::sim::{ReceivedDm, SimMostro, SolverInbox, TestRelay};
 use serbero_core::config::{Config, Format, Formats, Permission, Solver};
 use serbero_core::dispute::DISPUTE_EVENT_KIND;
 use serbero_core::escalation::{HandoffPackage, Trigger};
 use serbero_core::handoff::{recommend, Recommendation, Recorded};
 use serbero_core::storage;
+use serbero_sim::{ReceivedDm, SimMostro, SolverInbox, TestRelay};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use nostr_sdk::prelude::*;
 use serbero::session::{self, store::TakeState, SessionRef, SessionStatus};
 use serbero::sessions;
-use serbero::sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverCategory, SolverInbox, Trade};
 use serbero_core::config::{Config, PromptSettings};
 use serbero_core::mediation::SessionState;
+use serbero_sim::{Brain, FakeModel, FakeNode, NodeScript, SimParty, SolverCategory, SolverInbox, Trade};
 use uuid::Uuid;
 
 use super::{rows, scalar, wait_for_scalar, Daemon, World, WAIT};

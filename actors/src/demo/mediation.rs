@@ -10,13 +10,13 @@ use anyhow::{ensure, Context};
 use mostro_core::message::Action;
 use nostr_sdk::prelude::*;
 use serbero_core::config::LogFormat;
+use serbero_sim::{Brain, FakeModel, FakeNode, NodeAnswer, NodeScript, RecordedRequest, Reply, SimParty, Turn};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{demo_config, RunningDaemon, Stage, INITIAL, LOG_FILTER, STEP_TIMEOUT, TAKEN};
 use crate::daemon;
-use crate::sim::{Brain, FakeModel, FakeNode, NodeAnswer, NodeScript, RecordedRequest, Reply, SimParty, Turn};
 
 const SUMMARY: &str = "mediation_summary/v1";
 const ALERT: &str = "Serbero mediation needs human judgment.";
@@ -231,7 +231,7 @@ impl Trade {
     /// The buyer opens the dispute; every solver hears of it.
     async fn open(&self, stage: &mut Stage, node: &FakeNode) -> anyhow::Result<()> {
         stage.say("mostro", format!("opens dispute {} {} (initiator: buyer)", self.label, self.id));
-        let disputed = crate::sim::Trade::opened_by_buyer(self.buyer.public_key(), self.seller.public_key());
+        let disputed = serbero_sim::Trade::opened_by_buyer(self.buyer.public_key(), self.seller.public_key());
         node.open_dispute(self.id, disputed).await?;
         stage.expect_everyone(INITIAL).await
     }

@@ -10,6 +10,13 @@ pub fn root() -> PathBuf {
 
 /// Every `.rs` file under `src/` and `actors/src/`, relative to the workspace root.
 pub fn rust_files() -> Vec<String> {
+    let files = rust_files_under(&["src", "actors/src"]);
+    assert!(files.contains(&"actors/src/dispute/store.rs".to_string()), "scan found the sources");
+    files
+}
+
+/// Every `.rs` file under these directories of the workspace, relative to its root, sorted.
+pub fn rust_files_under(dirs: &[&str]) -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in fs::read_dir(dir).expect("read dir") {
             let path = entry.expect("dir entry").path();
@@ -21,7 +28,7 @@ pub fn rust_files() -> Vec<String> {
         }
     }
     let mut files = Vec::new();
-    for dir in ["src", "actors/src"] {
+    for dir in dirs {
         walk(&root().join(dir), &mut files);
     }
     let mut files: Vec<String> = files
@@ -29,6 +36,5 @@ pub fn rust_files() -> Vec<String> {
         .map(|f| f.strip_prefix(root()).expect("under root").to_string_lossy().replace('\\', "/"))
         .collect();
     files.sort();
-    assert!(files.contains(&"actors/src/dispute/store.rs".to_string()), "scan found the sources");
     files
 }

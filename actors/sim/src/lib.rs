@@ -1,8 +1,8 @@
-//! Stand-ins for the outside world, used by `serbero demo`, the end-to-end tests and the
-//! benchmark: an in-process relay, a bare Mostro key that publishes dispute events, a simulated
-//! mostrod ([`FakeNode`]), dispute parties, a model endpoint, and solvers whose inboxes unwrap
-//! the DMs they receive: as a generic NIP-17 client ([`SolverInbox`]) or as Mostrix's SERBERO
-//! pane ([`MostrixInbox`]).
+//! Stand-ins for the outside world, used by `serbero demo` (its `demo` feature), the end-to-end
+//! tests and the benchmarks, never by the daemon itself: an in-process relay, a bare Mostro key
+//! that publishes dispute events, a simulated mostrod ([`FakeNode`]), dispute parties, a model
+//! endpoint, and solvers whose inboxes unwrap the DMs they receive: as a generic NIP-17 client
+//! ([`SolverInbox`]) or as Mostrix's SERBERO pane ([`MostrixInbox`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
