@@ -15,6 +15,7 @@ use nostr_sdk::prelude::*;
 use ractor::rpc::CallResult;
 use rusqlite::{Connection, OpenFlags};
 use serbero_core::config::{Config, LogFormat};
+use serbero_core::lifecycle::LifecycleState;
 use serbero_sim::{free_port, MostrixInbox, SimMostro, SolverInbox, TestRelay};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -392,7 +393,7 @@ fn transitions(conn: &Connection, dispute_id: &str) -> anyhow::Result<(Vec<Strin
     )?;
     let rows: Vec<(String, String, String)> =
         query.query_map([dispute_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
-    let resolved = rows.last().is_some_and(|(_, to, _)| to == "resolved");
+    let resolved = rows.last().is_some_and(|(_, to, _)| LifecycleState::parse(to) == Some(LifecycleState::Resolved));
     let lines = rows.iter().map(|(from, to, why)| format!("{from:>9} → {to:<9} {}", abbreviate(why))).collect();
     Ok((lines, resolved))
 }
