@@ -198,6 +198,26 @@ pub enum Decision {
     },
 }
 
+/// `escalation_handoffs.outcome`: how a handoff was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoffOutcome {
+    Dispatched,
+    Superseded,
+    Unroutable,
+    ParseFailed,
+}
+
+impl HandoffOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dispatched => "dispatched",
+            Self::Superseded => "superseded",
+            Self::Unroutable => "unroutable",
+            Self::ParseFailed => "parse_failed",
+        }
+    }
+}
+
 /// Decides one handoff from its stored payload and the facts of the dispute it names
 /// (`facts` is `None` when no such dispute exists).
 pub fn decide(

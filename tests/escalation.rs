@@ -5,6 +5,7 @@
 
 mod support;
 
+use serbero_core::escalation::HandoffOutcome;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -184,7 +185,7 @@ async fn periodic_scan_delivers_a_handoff_nobody_announced() {
     assert_eq!(got.len(), 1, "the scan did not deliver the handoff");
     assert_eq!(got[0].text, handoff_text(&stored_package(&db, handoff)));
     assert_no_more_handoffs(&writer, 1, TWO_SCANS).await;
-    assert_eq!(daemon.escalation_report().await.count("dispatched"), 1);
+    assert_eq!(daemon.escalation_report().await.count(HandoffOutcome::Dispatched), 1);
     assert_eq!(scalar(&db, DISPATCH_ROWS), 1);
     daemon.stop().await;
 }
@@ -456,7 +457,7 @@ async fn upgraded_database_with_a_handoff_still_unroutable_keeps_its_one_audit_r
     let daemon = Daemon::start(config).await;
 
     let report = daemon.escalation_report().await;
-    assert_eq!(report.count("unroutable"), 1, "{report:?}");
+    assert_eq!(report.count(HandoffOutcome::Unroutable), 1, "{report:?}");
     assert_no_more_handoffs(&reader, 0, TWO_SCANS).await;
     let unroutable_audit = "SELECT json_extract(payload_json, '$.handoff_event_id') FROM mediation_events
                              WHERE kind = 'escalation_dispatch_unroutable'";
@@ -489,7 +490,11 @@ async fn status_lists_recent_dispatches_and_unroutable_handoffs() {
     let unroutable = prepare_handoff(&db, None, &stranded, Trigger::NotificationFailed);
     daemon.announce_handoff(unroutable);
     let report = daemon.escalation_report().await;
-    assert_eq!((report.count("dispatched"), report.count("unroutable")), (1, 1), "{report:?}");
+    assert_eq!(
+        (report.count(HandoffOutcome::Dispatched), report.count(HandoffOutcome::Unroutable)),
+        (1, 1),
+        "{report:?}"
+    );
 
     let status = StatusReport::read(&db).unwrap();
     let dispatch_id = rows(&db, "SELECT dispatch_id FROM escalation_dispatches").pop().unwrap();

@@ -3,6 +3,7 @@
 
 mod support;
 
+use serbero_core::escalation::HandoffOutcome;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -196,7 +197,11 @@ async fn handoff_dead_lettered_for_every_recipient_is_send_failed_and_the_daemon
     let later = dispute_id(2);
     stage.mostro.publish(&later, "initiated", "seller", &[]).await.unwrap();
     assert!(wait_for_state(&db, &later, "new").await, "still recording disputes");
-    assert_eq!(daemon.escalation_report().await.count("dispatched"), 1, "the handoff is consumed, not retried");
+    assert_eq!(
+        daemon.escalation_report().await.count(HandoffOutcome::Dispatched),
+        1,
+        "the handoff is consumed, not retried"
+    );
     assert_eq!(rows(&db, "SELECT handoff_event_id FROM escalation_dispatches"), [handoff.to_string()]);
     daemon.stop().await;
 }

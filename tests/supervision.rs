@@ -3,6 +3,7 @@
 
 mod support;
 
+use serbero_core::lifecycle::LifecycleState;
 use std::time::Duration;
 
 use support::*;
@@ -24,7 +25,7 @@ async fn a_killed_dispute_actor_is_restarted_and_keeps_notifying() {
     let restarted = wait_for_new_dispute_actor(&running, &first).await;
     let report = restarted.call(serbero::dispute::Msg::Status, Some(WAIT)).await.unwrap();
     let report = report.success_or("no answer").expect("the restarted actor answers");
-    assert_eq!(report.in_state("notified"), 1, "it reloaded the dispute from the database");
+    assert_eq!(report.in_state(LifecycleState::Notified), 1, "it reloaded the dispute from the database");
     running.ready().await.unwrap();
 
     world.mostro.publish(&dispute_id(2), "initiated", "seller", &[]).await.unwrap();

@@ -14,6 +14,7 @@ use std::time::Duration;
 use nostr_sdk::{Keys, Timestamp};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use serbero_core::config::{Observer, RetentionSettings, Solver, Timeouts};
+use serbero_core::delivery::OutboxStatus;
 use serbero_core::dispute::{DisputeEvent, DisputeStatus};
 use serbero_core::lifecycle::{intake, Effects, Intake, LifecycleState};
 use serbero_core::notification::{self as text, NotifType};
@@ -66,12 +67,12 @@ pub struct DisputeReport {
 }
 
 impl DisputeReport {
-    pub fn in_state(&self, state: &str) -> u64 {
-        self.by_state.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n)
+    pub fn in_state(&self, state: LifecycleState) -> u64 {
+        self.by_state.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n)
     }
 
-    pub fn outbox_in(&self, status: &str) -> u64 {
-        self.outbox.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n)
+    pub fn outbox_in(&self, status: OutboxStatus) -> u64 {
+        self.outbox.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n)
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use nostr_sdk::Keys;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serbero_core::config::{EscalationSettings, RetentionSettings, Solver};
-use serbero_core::escalation::{decide, handoff_subject, handoff_text, Decision, Route};
+use serbero_core::escalation::{decide, handoff_subject, handoff_text, Decision, HandoffOutcome, Route};
 use serbero_core::notification::NotifType;
 use serbero_core::retention::{self, Pruned, Pruner};
 use tracing::{error, info};
@@ -57,8 +57,8 @@ pub struct EscalationReport {
 }
 
 impl EscalationReport {
-    pub fn count(&self, outcome: &str) -> u64 {
-        self.outcomes.iter().find(|(o, _)| o == outcome).map_or(0, |(_, n)| *n)
+    pub fn count(&self, outcome: HandoffOutcome) -> u64 {
+        self.outcomes.iter().find(|(o, _)| o == outcome.as_str()).map_or(0, |(_, n)| *n)
     }
 }
 

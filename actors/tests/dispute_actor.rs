@@ -2,6 +2,8 @@
 //! clock is paused. Each script casts what Relay would send, answers Relay's publish requests
 //! itself, and checks the requests (down to the decrypted DM text), the rows and the report.
 
+use serbero_core::delivery::OutboxStatus;
+use serbero_core::lifecycle::LifecycleState;
 use std::time::Duration;
 
 use nostr_sdk::{Keys, Timestamp};
@@ -39,7 +41,7 @@ async fn warm_start_watches_from_newest_event_minus_60_seconds() {
     let newest = s.clock.now() - 1_000;
     s.observe(vec![initiated("d-old", 1, newest - 500), initiated("d-new", 2, newest)]);
     accept_all(&s.publishes(4).await);
-    assert_eq!(s.report().await.in_state("notified"), 2);
+    assert_eq!(s.report().await.in_state(LifecycleState::Notified), 2);
 
     let s = s.restart().await;
 
@@ -59,11 +61,11 @@ async fn initiated_event_sends_one_dm_per_solver_and_an_ok_marks_them_sent() {
         "New Mostro dispute requires attention.\ndispute_id: d-1\ninitiator: buyer\nevent_timestamp: {created_at}\nstatus: initiated"
     );
     assert_eq!(s.read_all(&sent).await, [(0, text.clone()), (1, text)]);
-    assert_eq!(s.report().await.outbox_in("claimed"), 2);
+    assert_eq!(s.report().await.outbox_in(OutboxStatus::Claimed), 2);
 
     accept_all(&sent);
     let report = s.report().await;
-    assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
+    assert_eq!((report.outbox_in(OutboxStatus::Sent), report.in_state(LifecycleState::Notified)), (2, 1));
     assert_eq!(s.db.column::<String>("SELECT accepted_relays FROM outbox", []), [SCRIPT_RELAY_URL, SCRIPT_RELAY_URL]);
     assert_eq!(
         s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND notif_type = 'initial'", []),
@@ -81,7 +83,7 @@ async fn refused_dm_is_published_again_with_the_same_event_after_the_backoff() {
 
     refuse_all(&first);
     let report = s.report().await;
-    assert_eq!((report.outbox_in("failed"), report.in_state("new")), (2, 1));
+    assert_eq!((report.outbox_in(OutboxStatus::Failed), report.in_state(LifecycleState::New)), (2, 1));
     assert_eq!(
         s.db.column::<String>("SELECT error_message FROM notifications WHERE status = 'failed'", []),
         ["ws://r: blocked: test relay says no"; 2]
@@ -95,7 +97,7 @@ async fn refused_dm_is_published_again_with_the_same_event_after_the_backoff() {
 
     accept_all(&again);
     let report = s.report().await;
-    assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
+    assert_eq!((report.outbox_in(OutboxStatus::Sent), report.in_state(LifecycleState::Notified)), (2, 1));
     s.stop().await;
 }
 
@@ -114,7 +116,7 @@ async fn dm_is_dead_lettered_after_max_attempts_and_not_published_again() {
     refuse_all(&third);
 
     assert_eq!(published_ids(&third), published_ids(&first));
-    assert_eq!(s.report().await.outbox_in("dead_lettered"), 2);
+    assert_eq!(s.report().await.outbox_in(OutboxStatus::DeadLettered), 2);
     assert_eq!(s.db.column::<i64>("SELECT attempts FROM outbox", []), [MAX_ATTEMPTS as i64; 2]);
     assert_eq!(s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'failed'", []), 6);
     // Well past every backoff, yet before the re-notification timer would remind anyone.
@@ -140,7 +142,7 @@ async fn claim_without_an_answer_is_published_again_after_claim_ttl() {
     assert_eq!(published_ids(&again), published_ids(&unanswered));
     assert_eq!(s.db.column::<i64>("SELECT attempts FROM outbox", []), [2, 2]);
     accept_all(&again);
-    assert_eq!(s.report().await.outbox_in("sent"), 2);
+    assert_eq!(s.report().await.outbox_in(OutboxStatus::Sent), 2);
     s.stop().await;
 }
 
@@ -153,7 +155,7 @@ async fn a_claim_waiting_for_a_send_slot_does_not_expire_and_counts_from_its_sta
     // Relay's slots are all taken for three claim periods: the rows are not failing.
     sleep(secs(3 * CLAIM_TTL)).await;
     s.relay.assert_idle().await;
-    assert_eq!((s.report().await.outbox_in("claimed"), s.attempts()), (2, vec![1, 1]));
+    assert_eq!((s.report().await.outbox_in(OutboxStatus::Claimed), s.attempts()), (2, vec![1, 1]));
 
     for publish in &queued {
         publish.start();
@@ -177,11 +179,11 @@ async fn an_acceptance_after_the_claim_expired_is_kept_and_nothing_is_sent_again
         publish.start();
     }
     sleep(secs(CLAIM_TTL + 1)).await;
-    assert_eq!(s.report().await.outbox_in("failed"), 2);
+    assert_eq!(s.report().await.outbox_in(OutboxStatus::Failed), 2);
 
     accept_all(&slow);
     let report = s.report().await;
-    assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
+    assert_eq!((report.outbox_in(OutboxStatus::Sent), report.in_state(LifecycleState::Notified)), (2, 1));
     sleep(secs(RETRY_MAX * 4)).await;
     s.relay.assert_idle().await;
     s.stop().await;
@@ -200,10 +202,10 @@ async fn a_delivered_message_is_never_left_dead_lettered() {
         publish.start();
     }
     sleep(secs(CLAIM_TTL + 1)).await;
-    assert_eq!(s.report().await.outbox_in("dead_lettered"), 2);
+    assert_eq!(s.report().await.outbox_in(OutboxStatus::DeadLettered), 2);
 
     accept_all(&last);
-    assert_eq!(s.report().await.outbox_in("sent"), 2);
+    assert_eq!(s.report().await.outbox_in(OutboxStatus::Sent), 2);
     assert_eq!(s.db.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent'", []), 2);
     s.stop().await;
 }
@@ -221,7 +223,7 @@ async fn relays_answering_after_the_first_acceptance_are_recorded() {
         publish.complete(vec![SCRIPT_RELAY_URL.to_string(), "ws://s".to_string()], vec![mute.clone()]);
     }
     let report = s.report().await;
-    assert_eq!(report.outbox_in("sent"), 2);
+    assert_eq!(report.outbox_in(OutboxStatus::Sent), 2);
     let relays = format!("{SCRIPT_RELAY_URL},ws://s");
     assert_eq!(s.db.column::<String>("SELECT accepted_relays FROM outbox", []), [relays.clone(), relays]);
     assert_eq!(s.db.column::<String>("SELECT last_error FROM outbox", []), ["ws://mute: no answer within 10000 ms"; 2]);
@@ -247,7 +249,7 @@ async fn initiated_and_in_progress_in_one_batch_send_initial_and_assignment() {
         format!("Mostro dispute has been taken.\ndispute_id: d-1\nassigned_solver: {assignee}\nlifecycle_state: taken");
     assert_eq!(s.read_all(&sent).await, [(0, assignment.clone()), (0, initial.clone()), (1, assignment), (1, initial)]);
     accept_all(&sent);
-    assert_eq!(s.report().await.in_state("taken"), 1);
+    assert_eq!(s.report().await.in_state(LifecycleState::Taken), 1);
     assert_eq!(s.db.column::<String>("SELECT assigned_solver FROM disputes", []), [assignee]);
     s.stop().await;
 }
@@ -275,7 +277,7 @@ async fn notified_dispute_nobody_takes_is_renotified_with_the_exact_text() {
     let created_at = s.clock.now() - 5;
     s.observe(vec![initiated("d-1", 1, created_at)]);
     accept_all(&s.publishes(2).await);
-    assert_eq!(s.report().await.in_state("notified"), 1);
+    assert_eq!(s.report().await.in_state(LifecycleState::Notified), 1);
 
     // Ticks every 60 s; the first one that finds the DM older than 600 s is at 660 s.
     let due = RENOTIFY_AFTER + RENOTIFY_CHECK;
@@ -306,7 +308,7 @@ async fn taken_dispute_is_not_renotified() {
     accept_all(&s.publishes(2).await);
     s.observe(vec![event("d-1", DisputeStatus::InProgress, 2, s.clock.now())]);
     accept_all(&s.publishes(2).await);
-    assert_eq!(s.report().await.in_state("taken"), 1);
+    assert_eq!(s.report().await.in_state(LifecycleState::Taken), 1);
 
     sleep(secs(RENOTIFY_AFTER + 3 * RENOTIFY_CHECK)).await;
 
@@ -326,7 +328,7 @@ async fn restart_publishes_unanswered_claims_again_with_the_same_events() {
     assert_eq!(published_ids(&after), published_ids(&before));
     accept_all(&after);
     let report = s.report().await;
-    assert_eq!((report.outbox_in("sent"), report.in_state("notified")), (2, 1));
+    assert_eq!((report.outbox_in(OutboxStatus::Sent), report.in_state(LifecycleState::Notified)), (2, 1));
     s.relay.assert_idle().await;
     s.stop().await;
 }

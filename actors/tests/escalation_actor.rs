@@ -4,6 +4,7 @@
 //! dispatcher about them, answers its publish requests as Relay would, and checks who can open
 //! each gift wrap, the exact DM text, the rows and the audit payloads.
 
+use serbero_core::escalation::HandoffOutcome;
 use std::time::Duration;
 
 use nostr_sdk::Keys;
@@ -45,7 +46,7 @@ async fn assigned_write_solver_alone_gets_the_exact_handoff_dm() {
 
     assert_eq!(s.read_all(&sent).await, [(1, handoff_dm("d-1", Some("s-1")))]);
     accept_all(&sent);
-    assert_eq!(s.report().await.count("dispatched"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 1);
     assert_eq!(
         s.dispatches(),
         [json!({"handoff_event_id": handoff, "dispute_id": "d-1", "session_id": "s-1",
@@ -133,7 +134,7 @@ async fn each_dispatch_row_has_one_paired_audit_row_and_one_row_per_handoff() {
     s.prepared(second);
     accept_all(&s.publishes(2).await);
 
-    assert_eq!(s.report().await.count("dispatched"), 2);
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 2);
     assert_eq!(s.unpaired(), (0, 0));
     let unique = "SELECT \"unique\" FROM pragma_index_list('escalation_dispatches')
                    WHERE name = 'idx_escalation_dispatches_handoff'";
@@ -168,7 +169,7 @@ async fn duplicate_notices_and_scans_send_one_dm_per_recipient() {
     sleep(secs(2 * DISPATCH_INTERVAL + 1)).await;
     s.prepared(handoff);
 
-    assert_eq!(s.report().await.count("dispatched"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 1);
     s.relay.assert_idle().await;
     assert_eq!(s.db.count("SELECT COUNT(*) FROM escalation_dispatches", []), 1);
     assert_eq!(s.audits("escalation_dispatched").len(), 1);
@@ -184,7 +185,7 @@ async fn resolved_dispute_supersedes_the_handoff_once_and_sends_nothing() {
     let handoff = s.handoff("d-1", None);
 
     s.prepared(handoff);
-    assert_eq!(s.report().await.count("superseded"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Superseded), 1);
     sleep(secs(DISPATCH_INTERVAL + 1)).await;
     s.prepared(handoff);
     s.report().await;
@@ -212,7 +213,7 @@ async fn resolving_the_dispute_after_the_dispatch_recalls_nothing() {
     sleep(secs(DISPATCH_INTERVAL + 1)).await;
     s.prepared(handoff);
 
-    assert_eq!(s.report().await.count("dispatched"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 1);
     s.relay.assert_idle().await;
     assert_eq!(s.db.column::<String>("SELECT status FROM escalation_dispatches", []), ["dispatched"]);
     assert!(s.audits("escalation_superseded").is_empty());
@@ -227,7 +228,7 @@ async fn unroutable_handoff_is_recorded_once_and_sent_after_a_restart_with_a_wri
     let handoff = s.handoff("d-1", None);
 
     s.prepared(handoff);
-    assert_eq!(s.report().await.count("unroutable"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Unroutable), 1);
     sleep(secs(2 * DISPATCH_INTERVAL + 1)).await;
     s.prepared(handoff);
     s.report().await;
@@ -245,7 +246,7 @@ async fn unroutable_handoff_is_recorded_once_and_sent_after_a_restart_with_a_wri
     assert_eq!(s.read_all(&sent).await, [(1, handoff_dm("d-1", None))]);
     accept_all(&sent);
     let report = s.report().await;
-    assert_eq!((report.count("dispatched"), report.count("unroutable")), (1, 0));
+    assert_eq!((report.count(HandoffOutcome::Dispatched), report.count(HandoffOutcome::Unroutable)), (1, 0));
     assert_eq!(
         s.dispatches(),
         [json!({"handoff_event_id": handoff, "dispute_id": "d-1", "session_id": null,
@@ -293,7 +294,7 @@ async fn fallback_with_no_solver_at_all_is_unroutable() {
 
     s.prepared(handoff);
 
-    assert_eq!(s.report().await.count("unroutable"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Unroutable), 1);
     s.relay.assert_idle().await;
     assert_eq!(
         s.audits("escalation_dispatch_unroutable"),
@@ -311,7 +312,7 @@ async fn json_of_the_wrong_shape_fails_to_parse_with_the_dispute_id_recovered() 
     let handoff = s.raw_handoff(r#"{"dispute_id":"d-7","trigger":1}"#);
 
     s.prepared(handoff);
-    assert_eq!(s.report().await.count("parse_failed"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::ParseFailed), 1);
     sleep(secs(DISPATCH_INTERVAL + 1)).await;
     s.prepared(handoff);
     s.report().await;
@@ -332,7 +333,7 @@ async fn payload_that_is_not_json_fails_to_parse_with_an_unknown_dispute() {
 
     s.prepared(handoff);
 
-    assert_eq!(s.report().await.count("parse_failed"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::ParseFailed), 1);
     s.relay.assert_idle().await;
     let [failed] = &s.audits("escalation_dispatch_parse_failed")[..] else { panic!("want one parse failure") };
     assert_eq!((&failed["dispute_id"], &failed["reason"]), (&json!("unknown"), &json!("deserialize_failed")));
@@ -347,7 +348,7 @@ async fn handoff_naming_a_missing_dispute_is_an_orphan_reference() {
 
     s.prepared(handoff);
 
-    assert_eq!(s.report().await.count("parse_failed"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::ParseFailed), 1);
     s.relay.assert_idle().await;
     assert_eq!(
         s.audits("escalation_dispatch_parse_failed"),
@@ -380,7 +381,7 @@ async fn a_bad_handoff_does_not_hold_back_a_good_one() {
     s.prepared(good);
 
     let report = s.report().await;
-    assert_eq!((report.count("dispatched"), report.count("parse_failed")), (1, 1));
+    assert_eq!((report.count(HandoffOutcome::Dispatched), report.count(HandoffOutcome::ParseFailed)), (1, 1));
     s.relay.assert_idle().await;
     assert_eq!(s.db.count("SELECT COUNT(*) FROM mediation_events", []), events_before);
     assert_eq!(s.db.count("SELECT COUNT(*) FROM escalation_dispatches", []), 1);
@@ -454,7 +455,7 @@ async fn every_recipient_dead_lettered_makes_the_dispatch_send_failed() {
     sleep(secs(CLAIM_TTL + 2 * DISPATCH_INTERVAL)).await;
 
     s.relay.assert_idle().await;
-    assert_eq!(s.report().await.count("dispatched"), 1, "the handoff stays consumed");
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 1, "the handoff stays consumed");
     let both = format!("{},{}", s.hex(0), s.hex(1));
     assert_eq!(
         s.dispatches(),
@@ -499,14 +500,14 @@ async fn restart_mid_dispatch_publishes_the_same_events_and_dispatches_nothing_t
     s.dispute("d-1", "notified", None);
     s.prepared(s.handoff("d-1", None));
     let before = s.publishes(2).await;
-    assert_eq!(s.report().await.count("dispatched"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 1);
 
     let mut s = s.restart().await;
     let after = s.publishes(2).await;
 
     assert_eq!(published_ids(&after), published_ids(&before));
     accept_all(&after);
-    assert_eq!(s.report().await.count("dispatched"), 1);
+    assert_eq!(s.report().await.count(HandoffOutcome::Dispatched), 1);
     s.relay.assert_idle().await;
     assert_eq!(s.db.count("SELECT COUNT(*) FROM escalation_dispatches", []), 1);
     assert_eq!(s.unpaired(), (0, 0));
@@ -520,7 +521,7 @@ async fn five_hundred_superseded_handoffs_do_not_starve_a_new_one() {
     let mut s = Script::start(&[Write]).await;
     let last_resolved = s.resolved_backlog(500);
     s.prepared(last_resolved);
-    assert_eq!(s.report().await.count("superseded"), 500);
+    assert_eq!(s.report().await.count(HandoffOutcome::Superseded), 500);
 
     s.dispute("d-new", "notified", None);
     s.prepared(s.handoff("d-new", None));
@@ -533,7 +534,7 @@ async fn five_hundred_superseded_handoffs_do_not_starve_a_new_one() {
     sleep(secs(DISPATCH_INTERVAL + 1)).await;
     s.prepared(last_resolved);
     let report = s.report().await;
-    assert_eq!((report.count("superseded"), report.count("dispatched")), (500, 1));
+    assert_eq!((report.count(HandoffOutcome::Superseded), report.count(HandoffOutcome::Dispatched)), (500, 1));
     assert_eq!(s.db.count("SELECT COUNT(*) FROM mediation_events", []), events_before, "a later scan adds nothing");
     assert_eq!(s.audits("escalation_superseded").len(), 500);
     s.relay.assert_idle().await;

@@ -6,7 +6,7 @@
 use rusqlite::{named_params, params, Connection, OptionalExtension, Transaction};
 use serbero_core::audit::EventKind;
 use serbero_core::config::Format;
-use serbero_core::escalation::{DisputeFacts, HandoffPackage, Trigger};
+use serbero_core::escalation::{DisputeFacts, HandoffOutcome, HandoffPackage, Trigger};
 use serbero_core::handoff::alert_key;
 use serbero_core::lifecycle::LifecycleState;
 use serbero_core::notification::NotifType;
@@ -33,19 +33,22 @@ pub(super) fn pending(conn: &Connection, recheck_after: i64, limit: usize) -> ru
            FROM mediation_events me
            LEFT JOIN escalation_handoffs h ON h.handoff_event_id = me.id
           WHERE me.kind = ?3
-            AND (h.handoff_event_id IS NULL OR (h.outcome = 'unroutable' AND me.id > ?1))
+            AND (h.handoff_event_id IS NULL OR (h.outcome = ?4 AND me.id > ?1))
           ORDER BY me.id LIMIT ?2",
     )?
-    .query_map(params![recheck_after, limit as i64, EventKind::HandoffPrepared.as_str()], |r| {
-        Ok(Pending {
-            handoff_event_id: r.get(0)?,
-            session_id: r.get(1)?,
-            payload: r.get(2)?,
-            prompt_bundle_id: r.get(3)?,
-            policy_hash: r.get(4)?,
-            was_unroutable: r.get(5)?,
-        })
-    })?
+    .query_map(
+        params![recheck_after, limit as i64, EventKind::HandoffPrepared.as_str(), HandoffOutcome::Unroutable.as_str()],
+        |r| {
+            Ok(Pending {
+                handoff_event_id: r.get(0)?,
+                session_id: r.get(1)?,
+                payload: r.get(2)?,
+                prompt_bundle_id: r.get(3)?,
+                policy_hash: r.get(4)?,
+                was_unroutable: r.get(5)?,
+            })
+        },
+    )?
     .collect()
 }
 
@@ -85,12 +88,12 @@ fn audit(
     Ok(())
 }
 
-fn decide(tx: &Transaction<'_>, p: &Pending, outcome: &str, now: i64) -> rusqlite::Result<()> {
+fn decide(tx: &Transaction<'_>, p: &Pending, outcome: HandoffOutcome, now: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO escalation_handoffs (handoff_event_id, outcome, decided_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(handoff_event_id) DO UPDATE SET outcome = excluded.outcome, decided_at = excluded.decided_at",
     )?
-    .execute(params![p.handoff_event_id, outcome, now])?;
+    .execute(params![p.handoff_event_id, outcome.as_str(), now])?;
     Ok(())
 }
 
@@ -105,14 +108,14 @@ pub(super) fn parse_failed(
     let payload =
         json!({"dispute_id": dispute_id, "handoff_event_id": p.handoff_event_id, "reason": reason, "detail": detail});
     audit(tx, p, EventKind::EscalationDispatchParseFailed, payload, now)?;
-    decide(tx, p, "parse_failed", now)
+    decide(tx, p, HandoffOutcome::ParseFailed, now)
 }
 
 pub(super) fn superseded(tx: &Transaction<'_>, p: &Pending, dispute_id: &str, now: i64) -> rusqlite::Result<()> {
     let payload =
         json!({"dispute_id": dispute_id, "handoff_event_id": p.handoff_event_id, "reason": "dispute_already_resolved"});
     audit(tx, p, EventKind::EscalationSuperseded, payload, now)?;
-    decide(tx, p, "superseded", now)
+    decide(tx, p, HandoffOutcome::Superseded, now)
 }
 
 /// One audit row per handoff, however often it is found unroutable.
@@ -133,7 +136,7 @@ pub(super) fn unroutable(
         "fallback_to_all_solvers": false,
     });
     audit(tx, p, EventKind::EscalationDispatchUnroutable, payload, now)?;
-    decide(tx, p, "unroutable", now)
+    decide(tx, p, HandoffOutcome::Unroutable, now)
 }
 
 /// A dispatch about to go out through the outbox.
@@ -169,7 +172,7 @@ pub(super) fn dispatched(tx: &Transaction<'_>, p: &Pending, d: &NewDispatch, now
         "fallback_broadcast": d.fallback,
     });
     audit(tx, p, EventKind::EscalationDispatched, payload, now)?;
-    decide(tx, p, "dispatched", now)
+    decide(tx, p, HandoffOutcome::Dispatched, now)
 }
 
 /// The outbox key of one recipient's copy of a handoff.
@@ -222,8 +225,8 @@ pub(super) fn record_attempt(tx: &Transaction<'_>, settled: &Settled, now: i64) 
     if let Some(id) = &dispatch_id {
         tx.execute(
             "UPDATE mediation_events SET payload_json = json_set(payload_json, '$.status', 'send_failed')
-              WHERE kind = 'escalation_dispatched' AND json_extract(payload_json, '$.dispatch_id') = ?1",
-            [id],
+              WHERE kind = ?2 AND json_extract(payload_json, '$.dispatch_id') = ?1",
+            [id, EventKind::EscalationDispatched.as_str()],
         )?;
     }
     Ok(dispatch_id)
