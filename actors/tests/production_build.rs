@@ -82,7 +82,7 @@ fn the_debian_package_is_built_without_the_demo() {
 
 /// `serbero` as `cargo metadata` describes it: dependencies, features, `[package.metadata]`.
 fn serbero_package() -> Value {
-    let output = cargo(&["metadata", "--format-version", "1", "--no-deps", "--locked", "--offline"]);
+    let output = cargo(&["metadata", "--format-version", "1", "--no-deps", "--locked"]);
     let metadata: Value = serde_json::from_str(&output).expect("cargo metadata prints JSON");
     let packages = metadata["packages"].as_array().expect("packages");
     packages.iter().find(|package| package["name"] == "serbero").expect("the serbero package").clone()
@@ -90,8 +90,7 @@ fn serbero_package() -> Value {
 
 /// The names of the packages in `serbero`'s normal dependency graph, built with these flags.
 fn normal_graph(flags: &[&str]) -> BTreeSet<String> {
-    let mut args = vec!["tree", "-p", "serbero", "-e", "normal", "--prefix", "none", "--format", "{p}"];
-    args.extend(["--locked", "--offline"]);
+    let mut args = vec!["tree", "-p", "serbero", "-e", "normal", "--prefix", "none", "--format", "{p}", "--locked"];
     args.extend(flags);
     // "nostr-sdk v0.44.1", "serbero-core v0.2.0 (/path) (*)"
     cargo(&args).lines().filter_map(|line| line.split_whitespace().next()).map(str::to_owned).collect()
