@@ -81,6 +81,17 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+/// What the daemon's database says of a run: how many disputes it saw, its outbox by status.
+fn daemon_view(db: &std::path::Path) -> anyhow::Result<(usize, String)> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let disputes: i64 = conn.query_row("SELECT COUNT(*) FROM disputes", [], |row| row.get(0))?;
+    let mut statement = conn.prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")?;
+    let outbox = statement
+        .query_map([], |row| Ok(format!("{} {}", row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((disputes as usize, outbox.join(", ")))
+}
+
 /// The CPU cost of one DM in each form on one core: the ceiling of what signing allows.
 async fn crypto_ceiling() -> anyhow::Result<()> {
     let (sender, recipient) = (Keys::generate(), Keys::generate().public_key());
@@ -187,11 +198,23 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
     }
     let want = o.disputes;
     for inbox in &inboxes {
-        anyhow::ensure!(
-            inbox.wait_for(want, Duration::from_secs(300)).await,
-            "only {} of {want} DMs arrived",
-            inbox.count()
-        );
+        if !inbox.wait_for(want, Duration::from_secs(300)).await {
+            let held = inbox.held_by_relay(Duration::from_secs(30)).await?;
+            let (seen, outbox) = daemon_view(&dir.path().join("bench.db"))?;
+            let why = if held >= want {
+                "the relay's feed to this inbox dropped the rest"
+            } else if seen < o.disputes {
+                "the relay's feed to the daemon dropped dispute events"
+            } else {
+                "the daemon did not publish them all"
+            };
+            anyhow::bail!(
+                "only {} of {want} DMs arrived and the relay holds {held}: {why} (the daemon saw {seen} disputes; its \
+                 outbox: {outbox}). The in-process relay hands each connection new events through a 1,024-slot \
+                 broadcast and skips what a busy connection missed: a dropped feed makes the run measure nothing.",
+                inbox.count()
+            );
+        }
     }
     let mut latencies = Vec::new();
     let mut last = start;

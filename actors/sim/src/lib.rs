@@ -243,6 +243,14 @@ impl SolverInbox {
         .is_ok()
     }
 
+    /// How many gift wraps to this inbox the relay stores: more than [`Self::count`] means its
+    /// live feed dropped some (the in-process relay's broadcast of new events holds 1,024 and
+    /// skips what a lagging connection missed), not that they were never published.
+    pub async fn held_by_relay(&self, timeout: Duration) -> anyhow::Result<usize> {
+        let filter = Filter::new().kind(Kind::GiftWrap).pubkey(self.keys.public_key());
+        Ok(self.client.fetch_events(filter, timeout).await?.len())
+    }
+
     /// Waits for the next DM after the first `seen`, and returns it.
     pub async fn next_after(&self, seen: usize, timeout: Duration) -> Option<ReceivedDm> {
         if self.wait_for(seen + 1, timeout).await {
