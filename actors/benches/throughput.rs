@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use nostr_sdk::Keys;
+use serbero::status::StatusReport;
 use serbero_core::config::{Config, Permission, Solver};
 use serbero_core::dm::{gift_wrapped_dm, mostrix_dm};
 use serbero_sim::{Link, LinkShape, SimMostro, SolverInbox, TestRelay};
@@ -81,15 +82,13 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// What the daemon's database says of a run: how many disputes it saw, its outbox by status.
-fn daemon_view(db: &std::path::Path) -> anyhow::Result<(usize, String)> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let disputes: i64 = conn.query_row("SELECT COUNT(*) FROM disputes", [], |row| row.get(0))?;
-    let mut statement = conn.prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")?;
-    let outbox = statement
-        .query_map([], |row| Ok(format!("{} {}", row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((disputes as usize, outbox.join(", ")))
+/// What the daemon's database says of a run (`serbero status`): how many disputes it saw, its
+/// outbox by status.
+fn daemon_view(db: &std::path::Path) -> anyhow::Result<(u64, String)> {
+    let report = StatusReport::read(db)?;
+    let disputes = report.disputes_by_state.iter().map(|(_, n)| n).sum();
+    let outbox: Vec<String> = report.outbox_by_status.iter().map(|(status, n)| format!("{status} {n}")).collect();
+    Ok((disputes, outbox.join(", ")))
 }
 
 /// The CPU cost of one DM in each form on one core: the ceiling of what signing allows.
@@ -203,7 +202,7 @@ async fn pipeline(o: &Options, rate: Option<u64>) -> anyhow::Result<Run> {
             let (seen, outbox) = daemon_view(&dir.path().join("bench.db"))?;
             let why = if held >= want {
                 "the relay's feed to this inbox dropped the rest"
-            } else if seen < o.disputes {
+            } else if seen < o.disputes as u64 {
                 "the relay's feed to the daemon dropped dispute events"
             } else {
                 "the daemon did not publish them all"
